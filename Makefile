@@ -1,0 +1,56 @@
+# dlrw — `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DLRW := $(BIN)/dlrw
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export DLRW_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: help setup services stop demo test lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the dependency pins or the package metadata change.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed ## install dlrw and its pinned dependencies into .venv
+
+services: setup ## start the local Kafka broker and PostgreSQL (idempotent)
+	$(DLRW) broker start
+	bash docker/postgres/start.sh
+
+stop: ## stop the local Kafka broker
+	-$(DLRW) broker stop
+
+demo: services ## run the whole pipeline on simulated traffic and print where the results are
+	$(DLRW) demo
+
+test: services ## run the whole test suite against the real services
+	$(BIN)/pytest -q
+
+lint: setup ## ruff, mypy and sqlfluff
+	$(BIN)/ruff check ingest models tests bench
+	$(BIN)/ruff format --check ingest models tests bench
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
+
+format: setup ## apply ruff formatting and fixes
+	$(BIN)/ruff check --fix ingest models tests bench
+	$(BIN)/ruff format ingest models tests bench
+
+bench: services ## run the benchmarks and print measured figures
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/dbt.py
+
+clean: stop ## remove local state (data dir, caches); keeps .venv
+	rm -rf $(DLRW_DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,87 @@
+"""The ``dlrw`` command. Each sub-command lives in its area's ``cli`` module and is imported only
+when it runs, so ``dlrw --help`` and light commands start fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from ingest.config import Settings
+from ingest.errors import DlrwError
+from models.events import InvalidEvent
+
+__all__ = ["COMMANDS", "main"]
+
+# name -> (module:function that configures its parser, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "broker": ("ingest.kafka.cli:configure_broker", "start, stop or check the local Kafka broker"),
+    "topics": ("ingest.kafka.cli:configure_topics", "create the dlrw topics"),
+    "produce": ("ingest.kafka.cli:configure_produce", "publish canonical events from JSONL"),
+    "parse-receipt": (
+        "ingest.adapters.cli:configure",
+        "parse provider receipts into canonical JSON",
+    ),
+}
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlrw",
+        description="Event-sourced warehouse for SMS delivery reports.",
+        epilog="Settings come from DLRW_* environment variables; see README.md.",
+    )
+    return parser
+
+
+def _configure(name: str, sub: argparse.ArgumentParser) -> None:
+    target, _ = COMMANDS[name]
+    module_name, function = target.split(":")
+    getattr(importlib.import_module(module_name), function)(sub)
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser, with only the sub-command named in ``argv`` fully configured."""
+    parser = _parser()
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, (_, help_text) in COMMANDS.items():
+        sub = subs.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:
+            _configure(name, sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(args_list)
+        args = parser.parse_args(args_list)
+        handler: Handler = args.handler
+        return handler(args, Settings())
+    except DlrwError as exc:
+        print(f"dlrw {args_list[0] if args_list else ''}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except InvalidEvent as exc:
+        print(f"dlrw: invalid event: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("dlrw: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("DLRW_DEBUG"):
+            raise
+        print(
+            f"dlrw: internal error: {type(exc).__name__}: {exc} (set DLRW_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

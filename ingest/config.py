@@ -1,0 +1,66 @@
+"""Settings: ``DLRW_*`` environment variables (and a ``.env`` file) with one-machine defaults."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Self
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["TOPICS", "Settings"]
+
+# The contract's topic names, by event type; DLRW_TOPIC_PREFIX is prepended to each.
+TOPICS = {
+    "send": "sms.sends",
+    "receipt": "sms.receipts",
+    "conversion": "sms.conversions",
+    "deadletter": "sms.deadletter",
+    "alert": "sms.alerts",
+}
+
+
+class Settings(BaseSettings):
+    """All configuration of dlrw; unset derived paths follow ``data_dir``."""
+
+    model_config = SettingsConfigDict(env_prefix="DLRW_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    kafka_bootstrap: str = "localhost:9092"
+    topic_prefix: str = ""
+    warehouse_url: str = ""
+    store_dir: Path = Path()
+    hash_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Self:
+        self.data_dir = self.data_dir.resolve()
+        if not self.warehouse_url:
+            self.warehouse_url = f"duckdb:///{self.data_dir / 'warehouse.duckdb'}"
+        if self.store_dir == Path():
+            self.store_dir = self.data_dir / "store"
+        return self
+
+    def hash_secret(self) -> bytes:
+        """Key for hashing phone numbers: DLRW_HASH_KEY, else one generated under the data dir."""
+        if self.hash_key is not None:
+            return self.hash_key.get_secret_value().encode()
+        path = self.data_dir / "hash.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".hash.key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            # link() fails if another process got there first; theirs wins, whole.
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+            tmp.unlink()
+        return path.read_text().strip().encode()
+
+    def topic(self, event_type: str) -> str:
+        """Full topic name for an event type ('send', 'receipt', 'conversion', ...)."""
+        return f"{self.topic_prefix}{TOPICS[event_type]}"

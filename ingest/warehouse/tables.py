@@ -1,0 +1,102 @@
+"""Raw table definitions, derived from the newest Avro schema of each event type.
+
+Every raw table has the event's fields plus where it came from (``_topic``, ``_partition``,
+``_offset``) and when it was loaded (``_ingested_at``); (topic, partition, offset) is unique, which
+makes every load idempotent. Timestamps are stored as UTC without time zone, so period truncation
+means the same thing on every warehouse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+from models.wire import registry
+
+__all__ = ["LINEAGE_COLUMNS", "QUARANTINE", "RAW_TABLES", "metadata", "raw_table_for"]
+
+metadata = MetaData()
+
+LINEAGE_COLUMNS = ("_topic", "_partition", "_offset", "_ingested_at")
+
+RAW_TABLE_NAMES = {"send": "raw_sends", "receipt": "raw_receipts", "conversion": "raw_conversions"}
+
+
+def _sql_type(avro_type: Any) -> tuple[Any, bool]:
+    """SQL type for an Avro field type, and whether the column is nullable."""
+    nullable = False
+    if isinstance(avro_type, list):
+        non_null = [t for t in avro_type if t != "null"]
+        nullable = len(non_null) < len(avro_type)
+        avro_type = non_null[0]
+    if isinstance(avro_type, dict):
+        if avro_type.get("logicalType") == "timestamp-millis":
+            return DateTime(timezone=False), nullable
+        if avro_type["type"] == "enum":
+            return Text(), nullable
+        avro_type = avro_type["type"]
+    simple = {
+        "string": Text(),
+        "int": Integer(),
+        "long": BigInteger(),
+        "double": Double(),
+        "boolean": Boolean(),
+    }
+    return simple[avro_type], nullable
+
+
+def _lineage() -> list[Column[Any]]:
+    return [
+        Column("_topic", Text(), nullable=False),
+        Column("_partition", Integer(), nullable=False),
+        Column("_offset", BigInteger(), nullable=False),
+        Column("_ingested_at", DateTime(timezone=False), nullable=False),
+    ]
+
+
+def _raw_table(event_type: str) -> Table:
+    schema = registry().latest[event_type]
+    columns: list[Any] = []
+    for field in schema.parsed["fields"]:
+        sql_type, nullable = _sql_type(field["type"])
+        columns.append(Column(field["name"], sql_type, nullable=nullable))
+    return Table(
+        RAW_TABLE_NAMES[event_type],
+        metadata,
+        *columns,
+        *_lineage(),
+        PrimaryKeyConstraint("_topic", "_partition", "_offset"),
+    )
+
+
+RAW_TABLES: dict[str, Table] = {kind: _raw_table(kind) for kind in RAW_TABLE_NAMES}
+
+# Records that could not be decoded or broke the contract, with why.
+QUARANTINE = Table(
+    "raw_quarantine",
+    metadata,
+    *_lineage(),
+    Column("key", LargeBinary(), nullable=True),
+    Column("payload", LargeBinary(), nullable=False),
+    Column("error_class", Text(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    PrimaryKeyConstraint("_topic", "_partition", "_offset"),
+)
+
+
+def raw_table_for(event_type: str) -> Table:
+    """The raw table of an event type ('send', 'receipt', 'conversion')."""
+    return RAW_TABLES[event_type]

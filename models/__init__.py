@@ -1,0 +1,27 @@
+"""The event contract: Avro schemas, canonical event types and the status model."""
+
+from models.events import (
+    EVENT_TYPES,
+    ConversionEvent,
+    DeliveryReceipt,
+    Event,
+    InvalidEvent,
+    SendEvent,
+    event_problem,
+    parse_timestamp,
+)
+from models.status import FAILED_STATUSES, FINAL_STATUSES, Status
+
+__all__ = [
+    "EVENT_TYPES",
+    "FAILED_STATUSES",
+    "FINAL_STATUSES",
+    "ConversionEvent",
+    "DeliveryReceipt",
+    "Event",
+    "InvalidEvent",
+    "SendEvent",
+    "Status",
+    "event_problem",
+    "parse_timestamp",
+]

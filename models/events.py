@@ -1,0 +1,275 @@
+"""Canonical event types. Domain objects are kept apart from the wire format: ``to_dict`` gives
+the Avro-ready record (aware UTC datetimes), ``to_json_dict`` the JSON form (ISO-8601 strings),
+and ``from_dict`` takes either."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Self
+
+from models.status import Status
+
+__all__ = [
+    "EVENT_TYPES",
+    "ConversionEvent",
+    "DeliveryReceipt",
+    "Event",
+    "InvalidEvent",
+    "SendEvent",
+    "event_problem",
+    "parse_timestamp",
+]
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract; the message says which field and why."""
+
+
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# Receipts and sends are "now"-ish; anything a year ahead is a clock or unit error.
+_FUTURE_SLACK = timedelta(days=366)
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_MCC_MNC = re.compile(r"^\d{5,6}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def parse_timestamp(value: Any, field: str = "timestamp") -> datetime:
+    """An aware UTC datetime from a datetime, ISO-8601 text or epoch milliseconds."""
+    if isinstance(value, datetime):
+        ts = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            ts = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidEvent(f"{field}: not an ISO-8601 timestamp: {value!r}") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        ts = datetime.fromtimestamp(value / 1000, tz=UTC)
+    else:
+        raise InvalidEvent(f"{field}: expected a timestamp, got {type(value).__name__}")
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def _check_time(record: dict[str, Any], field: str, now: datetime) -> str | None:
+    value = record.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        return f"{field}: expected a timestamp"
+    if value < _EARLIEST or value > now + _FUTURE_SLACK:
+        return f"{field}: {value.isoformat()} is outside {_EARLIEST.year}..{now.year + 1}"
+    return None
+
+
+def _required_text(record: dict[str, Any], fields: tuple[str, ...]) -> str | None:
+    for field in fields:
+        value = record.get(field)
+        if not isinstance(value, str) or not value.strip():
+            return f"{field}: must be a non-empty string"
+    return None
+
+
+def event_problem(
+    event_type: str, record: dict[str, Any], now: datetime | None = None
+) -> str | None:
+    """Why an Avro-form record is impossible (schema-valid but wrong), or None when it is fine.
+
+    Shared by ``produce`` (reject before publishing) and ``ingest`` (dead-letter after reading).
+    """
+    now = now or datetime.now(UTC)
+    cls = EVENT_TYPES[event_type]
+    problem = _required_text(record, cls.required_text)
+    if problem:
+        return problem
+    for field in cls.time_fields:
+        problem = _check_time(record, field, now)
+        if problem:
+            return problem
+    mcc_mnc = record.get("mcc_mnc")
+    if mcc_mnc is not None and not _MCC_MNC.match(mcc_mnc):
+        return f"mcc_mnc: {mcc_mnc!r} is not 5-6 digits"
+    currency = record.get("currency")
+    if currency is not None and not _CURRENCY.match(currency):
+        return f"currency: {currency!r} is not an ISO 4217 code"
+    price = record.get("price")
+    if price is not None and not price >= 0:
+        return f"price: {price!r} is negative"
+    if event_type == "send":
+        if not _COUNTRY.match(record["country"]):
+            return f"country: {record['country']!r} is not an ISO alpha-2 code"
+        if record["route_tier"] not in (1, 2, 3, 4):
+            return f"route_tier: {record['route_tier']!r} is outside 1-4"
+        if record["segments"] < 1:
+            return f"segments: {record['segments']!r} is below 1"
+    elif event_type == "receipt" and Status(record["status"]).is_final != record["is_final"]:
+        return f"is_final: {record['is_final']} contradicts status {record['status']}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of the canonical events; subclasses set the class variables."""
+
+    event_type: ClassVar[str]
+    schema_name: ClassVar[str]
+    topic: ClassVar[str]
+    time_fields: ClassVar[tuple[str, ...]]
+    required_text: ClassVar[tuple[str, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Avro-ready record: enums as their names, timestamps as aware datetimes."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for key, value in out.items():
+            if isinstance(value, Status):
+                out[key] = value.value
+        return out
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-ready record: timestamps as ISO-8601 UTC text."""
+        out = self.to_dict()
+        for field in self.time_fields:
+            if out[field] is not None:
+                out[field] = out[field].isoformat().replace("+00:00", "Z")
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build from an Avro or JSON record; unknown keys are an error, missing optionals None."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names - {"type"}
+        if unknown:
+            raise InvalidEvent(f"unknown field(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in data:
+                values[f.name] = data[f.name]
+            elif f.default is dataclasses.MISSING:
+                raise InvalidEvent(f"{f.name}: missing")
+        for field in cls.time_fields:
+            if values.get(field) is not None:
+                values[field] = parse_timestamp(values[field], field)
+        try:
+            event = cls(**values)
+        except TypeError as exc:
+            raise InvalidEvent(str(exc)) from None
+        return event
+
+    def key(self) -> bytes:
+        """The Kafka record key the contract gives this event's topic."""
+        raise NotImplementedError
+
+    def problem(self, now: datetime | None = None) -> str | None:
+        """Why this event breaks the contract, or None."""
+        return event_problem(self.event_type, self.to_dict(), now)
+
+
+@dataclass(frozen=True, slots=True)
+class SendEvent(Event):
+    """A message submitted to a provider, with its routing decision."""
+
+    event_type: ClassVar[str] = "send"
+    schema_name: ClassVar[str] = "SendEvent"
+    topic: ClassVar[str] = "sms.sends"
+    time_fields: ClassVar[tuple[str, ...]] = ("submitted_at",)
+    required_text: ClassVar[tuple[str, ...]] = (
+        "event_id",
+        "message_id",
+        "provider",
+        "destination_hash",
+        "country",
+        "route_id",
+    )
+
+    event_id: str
+    message_id: str
+    provider: str
+    destination_hash: str
+    country: str
+    route_id: str
+    route_tier: int
+    segments: int
+    submitted_at: datetime
+    provider_message_id: str | None = None
+    campaign_id: str | None = None
+    sender_id: str | None = None
+    mcc_mnc: str | None = None
+    encoding: str | None = None
+    price: float | None = None
+    currency: str | None = None
+
+    def key(self) -> bytes:
+        return self.message_id.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt(Event):
+    """A provider's delivery report in canonical form."""
+
+    event_type: ClassVar[str] = "receipt"
+    schema_name: ClassVar[str] = "DeliveryReceipt"
+    topic: ClassVar[str] = "sms.receipts"
+    time_fields: ClassVar[tuple[str, ...]] = ("submitted_at", "done_at", "received_at")
+    required_text: ClassVar[tuple[str, ...]] = ("event_id", "provider", "provider_message_id")
+
+    event_id: str
+    provider: str
+    provider_message_id: str
+    status: Status
+    is_final: bool
+    received_at: datetime
+    raw: str
+    message_id: str | None = None
+    error_code: str | None = None
+    mcc_mnc: str | None = None
+    submitted_at: datetime | None = None
+    done_at: datetime | None = None
+    segments_submitted: int | None = None
+    segments_delivered: int | None = None
+    price: float | None = None
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, Status):
+            try:
+                object.__setattr__(self, "status", Status(self.status))
+            except ValueError:
+                raise InvalidEvent(f"status: {self.status!r} is not in the status model") from None
+
+    def key(self) -> bytes:
+        return f"{self.provider}:{self.provider_message_id}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionEvent(Event):
+    """Something the recipient did after a message."""
+
+    event_type: ClassVar[str] = "conversion"
+    schema_name: ClassVar[str] = "ConversionEvent"
+    topic: ClassVar[str] = "sms.conversions"
+    time_fields: ClassVar[tuple[str, ...]] = ("occurred_at",)
+    required_text: ClassVar[tuple[str, ...]] = ("event_id", "message_id", "kind")
+
+    event_id: str
+    message_id: str
+    kind: str
+    occurred_at: datetime
+    value: float | None = None
+    currency: str | None = None
+    device_os: str | None = None
+
+    def key(self) -> bytes:
+        return self.message_id.encode()
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "send": SendEvent,
+    "receipt": DeliveryReceipt,
+    "conversion": ConversionEvent,
+}

@@ -1,0 +1,81 @@
+"""Shared fixtures: isolated settings per test, and the real services `make services` starts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ingest.config import Settings
+from ingest.kafka.topics import create_topics
+
+KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
+# The server `make services` starts; each test that asks gets a database of its own in it.
+POSTGRES_ADMIN_URL = os.environ.get(
+    "DLRW_TEST_POSTGRES_URL", "postgresql://postgres:postgres@localhost:5432/postgres"
+)
+SAMPLES_DIR = Path(
+    os.environ.get(
+        "DLRW_SAMPLES_DIR",
+        Path(__file__).resolve().parents[2] / "shared" / "samples" / "receipts",
+    )
+)
+
+
+def _reachable(host_port: str) -> bool:
+    host, _, port = host_port.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host or "localhost", int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a private data dir, DuckDB warehouse and topic prefix."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        kafka_bootstrap=KAFKA_BOOTSTRAP,
+        topic_prefix=f"test-{uuid.uuid4().hex[:10]}.",
+        hash_key="test-hash-key",
+    )
+
+
+@pytest.fixture
+def broker_settings(settings: Settings) -> Settings:
+    """``settings`` whose topics exist on the real local broker."""
+    if not _reachable(KAFKA_BOOTSTRAP):
+        pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
+    create_topics(settings, partitions=3)
+    return settings
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the local server, dropped afterwards."""
+    admin_url = make_url(POSTGRES_ADMIN_URL)
+    if not _reachable(f"{admin_url.host}:{admin_url.port or 5432}"):
+        pytest.fail(f"PostgreSQL is not running at {admin_url.host}: run `make services` first")
+    name = f"dlrw_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_settings(settings: Settings, postgres_url: str) -> Settings:
+    """``settings`` pointing the warehouse at a fresh PostgreSQL database."""
+    return settings.model_copy(update={"warehouse_url": postgres_url})

@@ -1,0 +1,101 @@
+"""Canonical events: dict forms, JSON forms and the contract's impossible values."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from models import DeliveryReceipt, InvalidEvent, SendEvent, Status, event_problem
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def _send(**changes) -> SendEvent:
+    base = SendEvent(
+        event_id="e-1",
+        message_id="m-1",
+        provider="vonage",
+        destination_hash="h",
+        country="IN",
+        route_id="r",
+        route_tier=2,
+        segments=1,
+        submitted_at=datetime(2026, 11, 24, 8, tzinfo=UTC),
+        mcc_mnc="40410",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_json_form_round_trips_with_iso_timestamps():
+    event = _send()
+    data = event.to_json_dict()
+    assert data["submitted_at"] == "2026-11-24T08:00:00Z"
+    assert SendEvent.from_dict(data) == event
+
+
+def test_naive_and_offset_timestamps_are_normalised_to_utc():
+    event = SendEvent.from_dict(
+        {**_send().to_json_dict(), "submitted_at": "2026-11-24T10:00:00+02:00"}
+    )
+    assert event.submitted_at == datetime(2026, 11, 24, 8, tzinfo=UTC)
+
+
+def test_unknown_and_missing_fields_are_named():
+    with pytest.raises(InvalidEvent, match="unknown field"):
+        SendEvent.from_dict({**_send().to_json_dict(), "destination": "+4470"})
+    data = _send().to_json_dict()
+    del data["country"]
+    with pytest.raises(InvalidEvent, match="country: missing"):
+        SendEvent.from_dict(data)
+
+
+def test_receipt_status_must_be_in_the_status_model():
+    with pytest.raises(InvalidEvent, match="not in the status model"):
+        DeliveryReceipt(
+            event_id="x",
+            provider="p",
+            provider_message_id="1",
+            status="GONE",  # type: ignore[arg-type]
+            is_final=True,
+            received_at=NOW,
+            raw="",
+        )
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"route_tier": 9}, "route_tier"),
+        ({"route_tier": 0}, "route_tier"),
+        ({"event_id": ""}, "event_id"),
+        ({"message_id": "  "}, "message_id"),
+        ({"submitted_at": datetime(1970, 1, 1, tzinfo=UTC)}, "submitted_at"),
+        ({"submitted_at": datetime(2090, 1, 1, tzinfo=UTC)}, "submitted_at"),
+        ({"country": "India"}, "country"),
+        ({"mcc_mnc": "4041"}, "mcc_mnc"),
+        ({"segments": 0}, "segments"),
+        ({"price": -1.0}, "price"),
+        ({"currency": "euro"}, "currency"),
+    ],
+)
+def test_impossible_sends_are_named(changes, reason):
+    assert event_problem("send", _send(**changes).to_dict(), NOW).startswith(reason)
+
+
+def test_a_valid_send_has_no_problem():
+    assert _send().problem(NOW) is None
+
+
+def test_receipt_is_final_must_agree_with_its_status():
+    receipt = DeliveryReceipt(
+        event_id="x",
+        provider="p",
+        provider_message_id="1",
+        status=Status.ENROUTE,
+        is_final=True,
+        received_at=NOW,
+        raw="",
+    )
+    assert "contradicts" in (receipt.problem(NOW) or "")
