@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -13,17 +14,26 @@ from ingest.config import Settings
 from ingest.errors import DlrwError
 from models.events import InvalidEvent
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "available", "main", "run_command"]
 
 # name -> (module:function that configures its parser, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("ingest.kafka.cli:configure_broker", "start, stop or check the local Kafka broker"),
     "topics": ("ingest.kafka.cli:configure_topics", "create the dlrw topics"),
+    "simulate": ("ingest.simulate.cli:configure", "generate realistic SMS traffic"),
     "produce": ("ingest.kafka.cli:configure_produce", "publish canonical events from JSONL"),
-    "parse-receipt": (
-        "ingest.adapters.cli:configure",
-        "parse provider receipts into canonical JSON",
+    "parse-receipt": ("ingest.adapters.cli:configure", "parse provider receipts to canonical JSON"),
+    "ingest": (
+        "ingest.pipeline.cli:configure_ingest",
+        "consume the topics into store and warehouse",
     ),
+    "rebuild": ("ingest.pipeline.cli:configure_rebuild", "reload the raw tables from the store"),
+    "build": ("ingest.build.cli:configure", "build the marts with dbt"),
+    "check": ("ingest.quality.cli:configure", "run the data-quality checks"),
+    "alerts": ("ingest.alerts.cli:configure", "evaluate deliverability-drop alerts"),
+    "report": ("ingest.report.cli:configure", "write the HTML deliverability report"),
+    "docs": ("ingest.report.cli:configure_docs", "generate and serve the dbt docs"),
+    "demo": ("ingest.demo:configure", "run the whole pipeline on simulated traffic"),
 }
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -36,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Settings come from DLRW_* environment variables; see README.md.",
     )
     return parser
+
+
+def available(name: str) -> bool:
+    """Whether the module behind a command is installed (all are, in a complete checkout)."""
+    module_name = COMMANDS[name][0].split(":")[0]
+    return importlib.util.find_spec(module_name) is not None
 
 
 def _configure(name: str, sub: argparse.ArgumentParser) -> None:
@@ -56,14 +72,14 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+def run_command(argv: Sequence[str], settings: Settings | None = None) -> int:
+    """Parse and run one command line; user errors become one line on stderr and an exit code."""
+    args_list = list(argv)
     try:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         handler: Handler = args.handler
-        return handler(args, Settings())
+        return handler(args, settings or Settings())
     except DlrwError as exc:
         print(f"dlrw {args_list[0] if args_list else ''}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -81,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `dlrw` script; returns the exit code."""
+    return run_command(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

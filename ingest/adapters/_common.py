@@ -1,0 +1,112 @@
+"""What every provider adapter shares: the parse error, payload normalisation, content-derived
+event ids, SMSC short dates and the final contract check."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from models.events import DeliveryReceipt
+from models.status import Status
+
+__all__ = [
+    "REDACTED",
+    "ReceiptParseError",
+    "canonical_json",
+    "compact_json",
+    "content_event_id",
+    "finish_receipt",
+    "format_short_date",
+    "mcc_mnc_or_none",
+    "normalise_payload",
+    "parse_short_date",
+]
+
+REDACTED = "REDACTED"
+
+# Whitespace and C0/DEL control bytes that SMSCs and HTTP stacks leave around a payload.
+_EDGE_JUNK = "".join(chr(c) for c in range(0x21)) + "\x7f"
+_SHORT_DATE = re.compile(r"^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?$")
+_MCC_MNC = re.compile(r"^\d{5,6}$")
+
+
+class ReceiptParseError(ValueError):
+    """A payload that is not a receipt of the named provider; ``str(exc)`` is a short reason."""
+
+
+def normalise_payload(payload: str) -> str:
+    """``payload`` without leading/trailing whitespace, CR/LF and control bytes."""
+    return payload.strip(_EDGE_JUNK)
+
+
+def content_event_id(provider: str, normalised: str) -> str:
+    """The event id of one report: the same content always gives the same id."""
+    return hashlib.sha256(f"{provider}\n{normalised}".encode()).hexdigest()[:32]
+
+
+def compact_json(value: Any) -> str:
+    """JSON as the adapters store it in ``raw``: key order kept, no spaces, UTF-8 kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, so a re-ordered but equal report hashes the same."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def parse_short_date(value: str, label: str) -> datetime:
+    """An SMSC date ``YYMMDDhhmm`` or ``YYMMDDhhmmss`` (UTC, years 2000-2099)."""
+    match = _SHORT_DATE.match(value)
+    if match is None:
+        raise ReceiptParseError(f"{label} {value!r} is not YYMMDDhhmm[ss]")
+    yy, mo, dd, hh, mi, ss = match.groups()
+    try:
+        return datetime(
+            2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss or 0), tzinfo=UTC
+        )
+    except ValueError:
+        raise ReceiptParseError(f"{label} {value!r} is not a valid date") from None
+
+
+def format_short_date(value: datetime, with_seconds: bool) -> str:
+    """``value`` (taken in UTC) as ``YYMMDDhhmmss``, or ``YYMMDDhhmm`` (seconds dropped)."""
+    return value.astimezone(UTC).strftime("%y%m%d%H%M%S" if with_seconds else "%y%m%d%H%M")
+
+
+def mcc_mnc_or_none(value: Any, label: str) -> str | None:
+    """A 5-6 digit MCC-MNC, None when absent or empty; anything else is a parse error."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if not _MCC_MNC.match(text):
+        raise ReceiptParseError(f"{label} {text!r} is not 5-6 digits")
+    return text
+
+
+def finish_receipt(
+    provider: str,
+    event_id_source: str,
+    provider_message_id: str,
+    status: Status,
+    received_at: datetime,
+    raw: str,
+    **optional: Any,
+) -> DeliveryReceipt:
+    """Build the canonical receipt and hold it to the contract (``DeliveryReceipt.problem``)."""
+    receipt = DeliveryReceipt(
+        event_id=content_event_id(provider, event_id_source),
+        provider=provider,
+        provider_message_id=provider_message_id,
+        status=status,
+        is_final=status.is_final,
+        received_at=received_at,
+        raw=raw,
+        **optional,
+    )
+    problem = receipt.problem()
+    if problem is not None:
+        raise ReceiptParseError(problem)
+    return receipt

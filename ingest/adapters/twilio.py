@@ -1,0 +1,106 @@
+"""Twilio message status callbacks: the form-encoded POST body
+(``MessageSid=SM…&MessageStatus=delivered&…``).
+
+Carried: provider_message_id (``MessageSid``), status (``MessageStatus``, else the legacy
+``SmsStatus``), error_code (``ErrorCode``; Twilio sends it only on failed / undelivered),
+done_at (``RawDlrDoneDate``, ``YYMMDDhhmm``, UTC, minute precision; absent → None). Not carried:
+message_id, mcc_mnc, submitted_at, segments, price, currency. Unknown fields are ignored
+(Twilio adds fields without notice). The recipient ``To`` is replaced by ``REDACTED`` in
+``raw``; every other field keeps its place and its encoding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote_plus, unquote_plus
+
+from ingest.adapters._common import (
+    REDACTED,
+    ReceiptParseError,
+    finish_receipt,
+    format_short_date,
+    normalise_payload,
+    parse_short_date,
+)
+from models.events import DeliveryReceipt
+from models.status import Status, twilio_status
+
+__all__ = ["parse_twilio_callback", "render_twilio_callback"]
+
+PROVIDER = "twilio"
+
+_RECIPIENT = "To"
+_STATUS_VALUES = {
+    Status.DELIVERED: "delivered",
+    Status.UNDELIVERABLE: "undelivered",
+    Status.REJECTED: "failed",
+    Status.ENROUTE: "sent",
+    Status.ACCEPTED: "queued",
+    Status.DELETED: "canceled",
+}
+
+
+def parse_twilio_callback(payload: str, received_at: datetime) -> DeliveryReceipt:
+    """One Twilio status callback body as a canonical receipt.
+
+    ``raw`` is the redacted body without surrounding whitespace and control bytes; the event
+    id is derived from it. The first occurrence of a repeated field wins.
+    """
+    pieces = normalise_payload(payload).split("&")
+    fields: dict[str, str] = {}
+    for index, piece in enumerate(pieces):
+        key, _, value = piece.partition("=")
+        key = unquote_plus(key)
+        if key == _RECIPIENT:
+            pieces[index] = f"{_RECIPIENT}={REDACTED}"
+            continue
+        fields.setdefault(key, unquote_plus(value))
+    sid = fields.get("MessageSid")
+    if not sid:
+        raise ReceiptParseError("not a Twilio callback: no MessageSid")
+    status_value = fields.get("MessageStatus") or fields.get("SmsStatus")
+    if not status_value:
+        raise ReceiptParseError("missing MessageStatus")
+    try:
+        status = twilio_status(status_value)
+    except ValueError as exc:
+        raise ReceiptParseError(str(exc)) from None
+    done = fields.get("RawDlrDoneDate")
+    raw = "&".join(pieces)
+    return finish_receipt(
+        PROVIDER,
+        raw,
+        sid,
+        status,
+        received_at,
+        raw,
+        error_code=fields.get("ErrorCode") or None,
+        done_at=parse_short_date(done, "RawDlrDoneDate") if done else None,
+    )
+
+
+def render_twilio_callback(receipt: DeliveryReceipt) -> str:
+    """The Twilio status callback body for ``receipt``; ``parse_twilio_callback`` reads it back.
+
+    done_at is written as ``RawDlrDoneDate`` ``YYMMDDhhmm``: it round-trips only with
+    seconds = 0 and no sub-second part. error_code is written whenever it is set. ``To`` is
+    written as ``REDACTED`` (a receipt holds no number). Twilio has no value for EXPIRED or
+    UNKNOWN: those raise ValueError.
+    """
+    value = _STATUS_VALUES.get(receipt.status)
+    if value is None:
+        raise ValueError(f"Twilio has no status for {receipt.status.value}")
+    sid = quote_plus(receipt.provider_message_id)
+    parts = [
+        f"{_RECIPIENT}={REDACTED}",
+        f"MessageSid={sid}",
+        f"MessageStatus={value}",
+        f"SmsSid={sid}",
+        f"SmsStatus={value}",
+    ]
+    if receipt.error_code is not None:
+        parts.append(f"ErrorCode={quote_plus(receipt.error_code)}")
+    if receipt.done_at is not None:
+        parts.append(f"RawDlrDoneDate={format_short_date(receipt.done_at, False)}")
+    parts.append("ApiVersion=2010-04-01")
+    return "&".join(parts)
