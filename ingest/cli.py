@@ -89,6 +89,10 @@ def run_command(argv: Sequence[str], settings: Settings | None = None) -> int:
     except KeyboardInterrupt:
         print("dlrw: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         if os.environ.get("DLRW_DEBUG"):
             raise
