@@ -1,0 +1,79 @@
+"""`dlrw topics create` and the one-line failures of `dlrw broker`."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ingest.config import Settings
+from ingest.kafka.client import admin_client
+from ingest.kafka.topics import topic_names
+
+
+@pytest.mark.broker
+def test_topics_create_is_idempotent(settings: Settings, run_dlrw, dlrw_env) -> None:
+    settings = settings.model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:10]}."})
+    env = dlrw_env(settings)
+    try:
+        first = run_dlrw(["topics", "create", "--partitions", "2"], env)
+        second = run_dlrw(["topics", "create"], env)
+    finally:
+        admin = admin_client(settings)
+        try:
+            existing = set(admin.list_topics())
+            admin.delete_topics([t for t in topic_names(settings) if t in existing])
+        finally:
+            admin.close()
+    names = topic_names(settings)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [f"{name}: created" for name in names]
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines() == [f"{name}: exists" for name in names]
+
+
+def test_broker_status_without_broker_exits_1_with_one_line(
+    settings: Settings, free_port_pair: int, run_dlrw, dlrw_env
+) -> None:
+    env = dlrw_env(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{free_port_pair}")
+    result = run_dlrw(["broker", "status"], env)
+    assert result.returncode == 1
+    assert result.stdout.strip() == f"not running: nothing answers at localhost:{free_port_pair}"
+
+
+def test_broker_start_without_java_is_one_readable_line(
+    settings: Settings, free_port_pair: int, tmp_path: Path, run_dlrw, dlrw_env
+) -> None:
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    env = dlrw_env(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{free_port_pair}")
+    env["PATH"] = str(empty_bin)
+    env.pop("JAVA_HOME", None)
+    result = run_dlrw(["broker", "start"], env)
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "`java` is not on PATH and JAVA_HOME is not set" in lines[0]
+
+
+def test_broker_start_refuses_a_port_held_by_something_else(
+    settings: Settings, run_dlrw, dlrw_env
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("localhost", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = dlrw_env(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{port}")
+        result = run_dlrw(["broker", "start", "--timeout", "10"], env)
+    assert result.returncode == 3
+    assert f"port {port} is in use by something that is not a Kafka broker" in result.stderr
+
+
+def test_broker_start_rejects_a_remote_bootstrap(settings: Settings, run_dlrw, dlrw_env) -> None:
+    env = dlrw_env(settings, DLRW_KAFKA_BOOTSTRAP="kafka.example.com:9092")
+    result = run_dlrw(["broker", "start"], env)
+    assert result.returncode == 2
+    assert "only runs a local broker" in result.stderr

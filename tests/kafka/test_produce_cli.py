@@ -1,0 +1,130 @@
+"""`dlrw produce FILE.jsonl`: good lines published, bad ones reported, numbers hashed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ingest.config import Settings
+from ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
+from models.events import SendEvent
+from models.wire import decode
+
+pytestmark = pytest.mark.broker
+
+NUMBER = "+447700900123"
+SEND = {
+    "type": "send",
+    "event_id": "e-send-1",
+    "message_id": "m-1",
+    "provider": "twilio",
+    "destination": NUMBER,
+    "country": "GB",
+    "route_id": "uk-direct",
+    "route_tier": 1,
+    "segments": 1,
+    "submitted_at": "2025-03-01T10:00:00.123Z",
+}
+RECEIPT = {
+    "type": "receipt",
+    "event_id": "e-receipt-1",
+    "provider": "twilio",
+    "provider_message_id": "SM1",
+    "message_id": "m-1",
+    "status": "DELIVERED",
+    "is_final": True,
+    "received_at": "2025-03-01T10:00:05Z",
+    "done_at": "2025-03-01T10:00:04+00:00",
+    "raw": "{}",
+}
+CONVERSION = {
+    "type": "conversion",
+    "event_id": "e-conv-1",
+    "message_id": "m-1",
+    "kind": "click",
+    "occurred_at": "2025-03-01T10:05:00Z",
+    "value": 12.5,
+}
+
+
+def _lines() -> list[str]:
+    return [
+        json.dumps(SEND),  # 1 good
+        "{not json",  # 2
+        json.dumps({**SEND, "event_id": "e-send-2", "country": "gb"}),  # 3: carries NUMBER
+        json.dumps(RECEIPT),  # 4 good
+        "",  # 5 blank: ignored
+        json.dumps({**SEND, "event_id": "e-send-3", "destination": "+44 7700 900123"}),  # 6
+        json.dumps({**RECEIPT, "event_id": "e-receipt-2", "is_final": False}),  # 7
+        json.dumps({**CONVERSION, "type": "click"}),  # 8
+        json.dumps({**SEND, "event_id": "e-send-4", "segments": "2"}),  # 9
+        json.dumps(CONVERSION),  # 10 good
+        json.dumps({**SEND, "event_id": "e-send-5", "message_id": "m-5"}),  # 11 good
+    ]
+
+
+def test_produce_publishes_good_lines_and_reports_bad_ones(
+    broker_settings: Settings, tmp_path: Path, run_dlrw, dlrw_env, read_topics
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(_lines()) + "\n")
+
+    result = run_dlrw(["produce", str(path)], dlrw_env(broker_settings))
+
+    assert result.returncode == 1, result.stderr
+    bad = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert [line.split(":")[0] for line in bad] == [f"line {n}" for n in (2, 3, 6, 7, 8, 9)]
+    assert "line 3: country" in result.stderr
+    assert "line 9: segments: expected int" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "published 4 events (2 send, 1 receipt, 1 conversion)" in result.stdout
+    assert "6 bad lines" in result.stdout
+
+    topics = [broker_settings.topic(t) for t in ("send", "receipt", "conversion", "deadletter")]
+    records = read_topics(broker_settings, topics)
+    ids = sorted(decode(value)[1]["event_id"] for t in topics for _, value in records[t])
+    assert ids == ["e-conv-1", "e-receipt-1", "e-send-1", "e-send-5"]
+
+    expected_hash = hash_destination(NUMBER, b"test-hash-key")
+    sends = [SendEvent.from_dict(decode(v)[1]) for _, v in records[topics[0]]]
+    assert {s.destination_hash for s in sends} == {expected_hash}
+    digits = NUMBER.lstrip("+")
+    everything = b"".join(k + v for t in topics for k, v in records[t])
+    assert digits.encode() not in everything
+    assert digits not in result.stdout + result.stderr
+
+
+def test_produce_reads_stdin_and_exits_zero_when_all_lines_are_good(
+    broker_settings: Settings, run_dlrw, dlrw_env
+) -> None:
+    result = run_dlrw(
+        ["produce", "-"], dlrw_env(broker_settings), stdin=json.dumps(CONVERSION) + "\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "published 1 events" in result.stdout
+
+
+def test_produce_missing_file_is_one_line(settings: Settings, run_dlrw, dlrw_env) -> None:
+    result = run_dlrw(["produce", "/nonexistent/events.jsonl"], dlrw_env(settings))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "cannot read /nonexistent/events.jsonl" in result.stderr
+
+
+def test_hash_destination_is_keyed_and_rejects_non_e164() -> None:
+    assert hash_destination(NUMBER, b"a") == hash_destination(NUMBER, b"a")
+    assert hash_destination(NUMBER, b"a") != hash_destination(NUMBER, b"b")
+    assert len(hash_destination(NUMBER, b"a")) == 64
+    for bad in (
+        "447700900123",
+        "+0447700900123",
+        "+44 7700 900123",
+        "+1234567890123456",
+        "+\uff14\uff1477009001",  # fullwidth digits are not E.164 digits,
+    ):
+        with pytest.raises(InvalidDestination) as info:
+            hash_destination(bad, b"a")
+        assert bad not in str(info.value)
+    assert mask_number(NUMBER) == "+44********23"
