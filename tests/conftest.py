@@ -60,7 +60,8 @@ def broker_settings(settings: Settings) -> Settings:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database on the local server, dropped afterwards."""
-    admin_url = make_url(POSTGRES_ADMIN_URL)
+    # psycopg2 is the project's one PostgreSQL driver (SQLAlchemy 2.1 would pick psycopg 3).
+    admin_url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg2")
     if not _reachable(f"{admin_url.host}:{admin_url.port or 5432}"):
         pytest.fail(f"PostgreSQL is not running at {admin_url.host}: run `make services` first")
     name = f"dlrw_test_{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,490 @@
+"""What the report shows, read from the marts with SQLAlchemy (DuckDB or PostgreSQL).
+
+Each function returns plain Python values (floats, ints, datetimes) so rendering never sees a
+``Decimal`` or a driver type. Percentiles are computed by the warehouse with
+``percentile_cont(...) within group (order by ...)``, which both warehouses accept.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from ingest.errors import ConfigError, DlrwError, ServiceUnavailable
+from ingest.report.svg import BoxStats
+
+__all__ = [
+    "MARTS",
+    "CellStats",
+    "ConversionRow",
+    "DqResults",
+    "ErrorCount",
+    "OperatorTier",
+    "ReportData",
+    "Summary",
+    "load_report_data",
+    "open_warehouse",
+    "warehouse_url",
+]
+
+# The marts the report reads (dbt_project/models/marts); dq_results is optional (`dlrw check`).
+MARTS = (
+    "fct_messages",
+    "agg_deliverability_hourly",
+    "agg_deliverability_daily",
+    "fct_conversions_by_segment",
+    "agg_error_codes_daily",
+)
+DQ_TABLE = "dq_results"
+# dbt puts marts in schema `marts` on PostgreSQL and in the target schema on DuckDB.
+_SCHEMA_PREFERENCE = ("marts", "main", "public")
+# A cell needs this share of all messages (and at least _MIN_CELL) to rank as "worst"; tiny
+# cells would otherwise fill the table with 0% rates from a handful of messages.
+_MIN_SHARE = 0.001
+_MIN_CELL = 50
+# Up to this many days the time series is hourly; longer periods are daily.
+_HOURLY_MAX_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Headline numbers for the top of the report."""
+
+    first: datetime
+    last: datetime
+    sent: int
+    delivered: int
+    failed: int
+    pending: int
+    no_receipt: int
+    cost: float
+    currency: str
+
+    @property
+    def delivery_rate(self) -> float:
+        return self.delivered / self.sent if self.sent else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CellStats:
+    """Deliverability totals of one group of cells over the whole period."""
+
+    key: tuple[Any, ...]
+    sent: int
+    delivered: int
+    failed: int
+    pending: int
+    no_receipt: int
+    cost: float
+
+    @property
+    def delivery_rate(self) -> float:
+        return self.delivered / self.sent if self.sent else 0.0
+
+    @property
+    def cost_per_delivered(self) -> float | None:
+        return self.cost / self.delivered if self.delivered else None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorTier:
+    """One heatmap cell: an operator reached over one route tier."""
+
+    operator: str
+    tier: int
+    sent: int
+    delivered: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCount:
+    """Undelivered messages of one status and error code."""
+
+    status: str
+    error_code: str
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionRow:
+    """Converted messages of one country and device OS, over the country's delivered messages."""
+
+    country: str
+    device_os: str
+    converted: int
+    delivered: int
+
+    @property
+    def rate(self) -> float:
+        return self.converted / self.delivered if self.delivered else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DqResults:
+    """The latest data-quality run, as the quality job wrote it (columns as they are)."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    run_label: str
+
+
+@dataclass
+class ReportData:
+    """Everything the report renders."""
+
+    warehouse: str
+    summary: Summary
+    granularity: str  # "hour" or "day"
+    tier_series: dict[int, list[tuple[datetime, float, int]]]
+    tiers: list[CellStats]
+    operators: list[CellStats]  # key: (country, operator_name, mcc_mnc)
+    operator_tiers: list[OperatorTier]
+    latency_by_tier: list[BoxStats]
+    latency_by_country: list[BoxStats]
+    worst_cells: list[CellStats]  # key: (country, operator_name, mcc_mnc, tier, provider)
+    min_cell: int
+    errors: list[ErrorCount]
+    conversions: list[ConversionRow]
+    dq: DqResults | None = field(default=None)
+
+
+def _float(value: Any) -> float:
+    return 0.0 if value is None else float(value)
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+def _datetime(value: Any) -> datetime:
+    # DuckDB and PostgreSQL may hand back a date for a day period, a datetime for an hour.
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    return datetime.fromisoformat(str(value))
+
+
+def warehouse_url(url: str) -> str:
+    """``url`` with an explicit driver: psycopg2 for a bare ``postgresql://``.
+
+    SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3; dlrw ships psycopg2 (dbt-postgres uses
+    it too), so a user's plain URL must keep working.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"DLRW_WAREHOUSE_URL is not a valid URL: {url!r}") from exc
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+@contextmanager
+def open_warehouse(url: str) -> Iterator[Engine]:
+    """An engine on the warehouse, read-only on DuckDB (the report never writes, nor creates a
+    DuckDB file where there is none)."""
+    parsed = make_url(warehouse_url(url))
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "duckdb":
+        if parsed.database and parsed.database != ":memory:":
+            if not Path(parsed.database).exists():
+                raise DlrwError(
+                    f"no warehouse at {parsed.database}: run `dlrw ingest` and `dlrw build` first"
+                )
+            connect_args["read_only"] = True
+    elif parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = 10
+    engine = create_engine(parsed, connect_args=connect_args)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _locate(conn: Connection, names: Sequence[str]) -> dict[str, str]:
+    """Qualified names (``"schema"."table"``) of the tables found, by table name.
+
+    information_schema works alike on both warehouses (DuckDB's inspector names schemas
+    ``db.schema``); ``current_database()`` keeps DuckDB's attached catalogs out.
+    """
+    rows = conn.execute(
+        text(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database()"
+        )
+    )
+    pairs = [(str(schema), str(name)) for schema, name in rows]
+    wanted = set(names)
+    rank = {schema: i for i, schema in enumerate(_SCHEMA_PREFERENCE)}
+    found: dict[str, str] = {}
+    for schema, name in sorted(pairs, key=lambda r: (rank.get(r[0], len(rank)), r[0])):
+        if name in wanted and name not in found:
+            found[name] = f'"{schema}"."{name}"'
+    return found
+
+
+def _summary(conn: Connection, t: dict[str, str]) -> Summary:
+    row = conn.execute(
+        text(
+            "select min(period_hour), max(period_hour), sum(sent), sum(delivered), sum(failed), "
+            f"sum(pending), sum(no_receipt), sum(cost) from {t['agg_deliverability_hourly']}"
+        )
+    ).one()
+    if not row[2]:
+        raise DlrwError("the marts are empty: ingest some traffic, then run `dlrw build`")
+    currencies = [
+        r[0]
+        for r in conn.execute(
+            text(
+                f"select distinct currency from {t['fct_messages']} "
+                "where currency is not null limit 3"
+            )
+        )
+    ]
+    return Summary(
+        first=_datetime(row[0]),
+        last=_datetime(row[1]),
+        sent=_int(row[2]),
+        delivered=_int(row[3]),
+        failed=_int(row[4]),
+        pending=_int(row[5]),
+        no_receipt=_int(row[6]),
+        cost=_float(row[7]),
+        currency=currencies[0] if len(currencies) == 1 else "mixed currencies",
+    )
+
+
+_TOTALS = "sum(sent), sum(delivered), sum(failed), sum(pending), sum(no_receipt), sum(cost)"
+
+
+def _cells(
+    conn: Connection, table: str, keys: str, having: str = "", order: str = ""
+) -> list[CellStats]:
+    width = len(keys.split(","))
+    rows = conn.execute(
+        text(f"select {keys}, {_TOTALS} from {table} group by {keys} {having} {order}")
+    ).all()
+    return [
+        CellStats(
+            key=tuple(r[:width]),
+            sent=_int(r[width]),
+            delivered=_int(r[width + 1]),
+            failed=_int(r[width + 2]),
+            pending=_int(r[width + 3]),
+            no_receipt=_int(r[width + 4]),
+            cost=_float(r[width + 5]),
+        )
+        for r in rows
+    ]
+
+
+def _tier_series(
+    conn: Connection, t: dict[str, str], granularity: str
+) -> dict[int, list[tuple[datetime, float, int]]]:
+    table, period = (
+        (t["agg_deliverability_hourly"], "period_hour")
+        if granularity == "hour"
+        else (t["agg_deliverability_daily"], "period_date")
+    )
+    series: dict[int, list[tuple[datetime, float, int]]] = {}
+    rows = conn.execute(
+        text(
+            f"select {period}, route_tier, sum(sent), sum(delivered) from {table} "
+            f"group by {period}, route_tier order by {period}, route_tier"
+        )
+    )
+    for period_value, tier, sent, delivered in rows:
+        if sent:
+            series.setdefault(_int(tier), []).append(
+                (_datetime(period_value), _int(delivered) / _int(sent), _int(sent))
+            )
+    return series
+
+
+def _latency(conn: Connection, t: dict[str, str], key: str, keep: Sequence[Any]) -> list[BoxStats]:
+    percentiles = ", ".join(
+        f"percentile_cont({p}) within group (order by latency_s)"
+        for p in (0.05, 0.25, 0.5, 0.75, 0.95)
+    )
+    rows = conn.execute(
+        text(
+            f"select {key}, {percentiles}, count(*) from {t['fct_messages']} "
+            f"where latency_s is not null group by {key}"
+        )
+    ).all()
+    by_key = {r[0]: r for r in rows}
+    boxes = []
+    for value in keep:
+        if value not in by_key:
+            continue
+        r = by_key[value]
+        label = f"tier {value}" if key == "route_tier" else str(value)
+        p05, p25, p50, p75, p95 = (_float(v) for v in r[1:6])
+        boxes.append(BoxStats(label, p05, p25, p50, p75, p95, count=_int(r[6])))
+    return boxes
+
+
+def _dq(conn: Connection, table: str) -> DqResults | None:
+    """Rows of the newest run in ``dq_results``, whatever columns the quality job chose."""
+    columns = list(conn.execute(text(f"select * from {table} where 1 = 0")).keys())
+    run_column = next(
+        (
+            c
+            for c in ("run_id", "run_at", "run_started_at", "checked_at", "created_at")
+            if c in columns
+        ),
+        None,
+    )
+    where, label, params = "", "all rows", {}
+    if run_column:
+        latest = conn.execute(text(f"select max({run_column}) from {table}")).scalar()
+        if latest is None:
+            return None
+        where, label, params = (
+            f"where {run_column} = :latest",
+            f"{run_column} {latest}",
+            {"latest": latest},
+        )
+    rows = conn.execute(text(f"select * from {table} {where}"), params).all()
+    if not rows:
+        return None
+    return DqResults(columns, [tuple(r) for r in rows], label)
+
+
+def load_report_data(
+    engine: Engine, *, top_operators: int = 20, top_countries: int = 12
+) -> ReportData:
+    """Query every section of the report; one readable error if a mart is missing."""
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable(f"cannot reach the warehouse: {_first_line(exc)}") from exc
+    with conn:
+        try:
+            return _load(conn, top_operators, top_countries, engine.url)
+        except SQLAlchemyError as exc:
+            # A mart from another version of the dbt project: say so in a line, not a traceback.
+            raise DlrwError(
+                f"reading the marts failed ({_first_line(exc)}): rebuild them with `dlrw build`"
+            ) from exc
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _load(conn: Connection, top_operators: int, top_countries: int, url: Any) -> ReportData:
+    t = _locate(conn, [*MARTS, DQ_TABLE])
+    missing = [m for m in MARTS if m not in t]
+    if missing:
+        raise DlrwError(
+            f"mart{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found in the "
+            "warehouse: run `dlrw build` first"
+        )
+    summary = _summary(conn, t)
+    days = (summary.last - summary.first).total_seconds() / 86400
+    granularity = "hour" if days <= _HOURLY_MAX_DAYS else "day"
+    daily = t["agg_deliverability_daily"]
+    min_cell = max(_MIN_CELL, math.ceil(summary.sent * _MIN_SHARE))
+
+    tiers = _cells(conn, daily, "route_tier", order="order by route_tier")
+    operators = _cells(
+        conn,
+        daily,
+        "country, operator_name, mcc_mnc",
+        order="order by sum(sent) desc",
+    )
+    top = operators[:top_operators]
+    rank = {c.key: i for i, c in enumerate(top)}
+    operator_tiers = [
+        OperatorTier(_operator_label(c.key), int(c.key[3]), c.sent, c.delivered)
+        for c in sorted(
+            _cells(conn, daily, "country, operator_name, mcc_mnc, route_tier"),
+            key=lambda c: (rank.get(c.key[:3], len(rank)), c.key[3]),
+        )
+        if c.key[:3] in rank
+    ]
+    worst = _cells(
+        conn,
+        daily,
+        "country, operator_name, mcc_mnc, route_tier, provider",
+        having=f"having sum(sent) >= {min_cell}",
+        order="order by sum(delivered) * 1.0 / sum(sent), sum(sent) desc limit 12",
+    )
+    countries = [
+        r[0]
+        for r in conn.execute(
+            text(
+                f"select country from {daily} group by country order by sum(sent) desc "
+                f"limit {top_countries}"
+            )
+        )
+    ]
+    errors = [
+        ErrorCount(str(status), "none" if code is None else str(code), _int(n))
+        for status, code, n in conn.execute(
+            text(
+                f"select status, error_code, sum(messages) from {t['agg_error_codes_daily']} "
+                "where status <> 'DELIVERED' group by status, error_code "
+                "order by sum(messages) desc limit 15"
+            )
+        )
+    ]
+    conversions = _conversions(conn, t["fct_conversions_by_segment"], countries)
+    return ReportData(
+        warehouse=url.render_as_string(hide_password=True),
+        summary=summary,
+        granularity=granularity,
+        tier_series=_tier_series(conn, t, granularity),
+        tiers=tiers,
+        operators=[c for c in operators if c.sent >= min_cell],
+        operator_tiers=operator_tiers,
+        latency_by_tier=_latency(conn, t, "route_tier", [c.key[0] for c in tiers]),
+        latency_by_country=_latency(conn, t, "country", countries),
+        worst_cells=worst,
+        min_cell=min_cell,
+        errors=errors,
+        conversions=conversions,
+        dq=_dq(conn, t[DQ_TABLE]) if DQ_TABLE in t else None,
+    )
+
+
+def _operator_label(key: tuple[Any, ...]) -> str:
+    country, name, mcc_mnc = key[:3]
+    return f"{country} · {name} ({mcc_mnc or 'no MCC-MNC'})"
+
+
+def _conversions(conn: Connection, table: str, countries: Sequence[str]) -> list[ConversionRow]:
+    """Per country: delivered messages (device_os 'all' rows) and converted ones per OS."""
+    delivered = {
+        country: _int(n)
+        for country, n in conn.execute(
+            text(
+                f"select country, sum(delivered_messages) from {table} "
+                "where device_os = 'all' group by country"
+            )
+        )
+    }
+    rows = []
+    for country, device_os, converted in conn.execute(
+        text(
+            f"select country, device_os, sum(converted_messages) from {table} "
+            "group by country, device_os"
+        )
+    ):
+        if country in countries and delivered.get(country):
+            rows.append(
+                ConversionRow(str(country), str(device_os), _int(converted), delivered[country])
+            )
+    return rows

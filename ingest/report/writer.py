@@ -1,0 +1,27 @@
+"""Write the report file: read the marts, render, and replace the file atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ingest.report.data import load_report_data, open_warehouse
+from ingest.report.render import render_html
+
+__all__ = ["REPORT_FILE", "write_report"]
+
+REPORT_FILE = "report.html"
+
+
+def write_report(warehouse_url: str, out_dir: Path) -> Path:
+    """Render the report of the marts at ``warehouse_url`` into ``out_dir``; return its path."""
+    with open_warehouse(warehouse_url) as engine:
+        data = load_report_data(engine)
+    html = render_html(data)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / REPORT_FILE
+    # Write beside and rename, so a browser never opens a half-written report.
+    tmp = path.with_name(f".{REPORT_FILE}.{os.getpid()}")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path

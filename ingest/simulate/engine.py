@@ -1,0 +1,536 @@
+"""The traffic generator: messages over a simulated timeline, what the network did with each, the
+receipts providers report (and lose, repeat, delay and reorder), and the conversions.
+
+Everything is drawn from one ``random.Random(seed)`` in a fixed order and every time is derived
+from the simulated timeline (integer epoch milliseconds), so the same configuration gives the
+same events byte for byte. Messages are generated in submission order; their receipts and
+conversions wait in a heap until the timeline reaches their arrival time, so the stream comes
+out sorted by arrival with bounded memory.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import math
+import random
+from bisect import bisect
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
+
+from ingest.kafka.pii import hash_destination
+from ingest.simulate.incidents import Incident
+from ingest.simulate.receipts import ReceiptFactory
+from ingest.simulate.truth import TruthRow, fold_receipts
+from ingest.simulate.world import PROVIDERS, Campaign, Country, Route, World, load_world
+from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
+from models.status import Status
+
+__all__ = ["CURRENCY", "SimulationConfig", "Simulator"]
+
+CURRENCY = "EUR"  # one currency everywhere: Vonage reports prices in EUR only
+_SECOND = 1000
+_MINUTE = 60 * _SECOND
+_HOUR = 60 * _MINUTE
+# How long the network keeps trying a phone that is off, by campaign kind (OTPs go stale).
+_VALIDITY_MS = {"transactional": 4 * _HOUR, "promotional": 48 * _HOUR}
+_PHONE_BACK_MEAN_MS = 3 * _HOUR
+# Receipt realities (per receipt unless noted).
+_INTERMEDIATE = {"smpp": 0.35, "twilio": 0.7, "infobip": 0.15, "vonage": 0.3}
+_OUT_OF_ORDER = 0.1  # P(an intermediate arrives after the final one)
+_DUPLICATE = 0.015
+_LATE_MIN_MS, _LATE_MAX_MS = 1 * _HOUR, 12 * _HOUR
+_FIRST_ATTEMPT_FINAL = 0.15  # P(SMSC reports a final UNDELIV before a retry delivers)
+_ORPHAN = 0.002  # orphan receipts per message
+_SILENT_DROP = 0.2  # share of route drops that never get a final receipt
+_EXPIRED_DROP = 0.3  # share of route drops that end EXPIRED (the rest UNDELIVERABLE)
+# Conversions: device factors on the click rate, route tier factors (grey routes rewrite the
+# sender id and arrive late, so fewer people act), click -> purchase delay.
+_OS_SHARE_OTHER = 0.03
+_OS_CLICK = {"ios": 1.3, "android": 1.0, "other": 0.5}
+_TIER_CLICK = (1.0, 0.95, 0.8, 0.6)
+_SEGMENTS = {"GSM7": (0.82, 0.97, 1.0), "UCS2": (0.5, 0.85, 1.0)}
+
+# Error codes by cause, in each provider's vocabulary.
+_ERRORS: dict[str, dict[str, str]] = {
+    "smpp": {"dnd": "045", "abandoned": "001", "phone_off": "027", "network": "034",
+             "route_drop": "069", "incident": "034", "expired": "000"},
+    "twilio": {"dnd": "30007", "abandoned": "30005", "phone_off": "30003", "network": "30008",
+               "route_drop": "30006", "incident": "30008", "expired": "30003"},
+    "infobip": {"dnd": "EC_DND_BLOCKED", "abandoned": "1", "phone_off": "27", "network": "34",
+                "route_drop": "EC_ROUTE_FAILURE", "incident": "34",
+                "expired": "EC_VALIDITY_EXPIRED"},
+    "vonage": {"dnd": "6", "abandoned": "3", "phone_off": "2", "network": "8",
+               "route_drop": "11", "incident": "8", "expired": "0"},
+}  # fmt: skip
+# Statuses a provider cannot express are reported as the nearest one it can.
+_EXPRESSIBLE: dict[str, dict[Status, Status]] = {
+    "smpp": {},
+    "twilio": {Status.EXPIRED: Status.UNDELIVERABLE},
+    "infobip": {Status.ACCEPTED: Status.ENROUTE},
+    "vonage": {},
+}
+
+
+# A provider's report: status, when it happened (epoch ms), error cause (None: no error).
+_Report = tuple[Status, int, str | None]
+
+
+def _ms_to_datetime(ms: int) -> datetime:
+    # Exact: a float's error at today's epoch seconds is far below the microsecond it rounds to.
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def default_start(days: int, today: datetime | None = None) -> datetime:
+    """UTC midnight ``days`` days before today's: the last ``days`` full days. Not
+    deterministic across dates; pass ``--start`` for reproducible output."""
+    now = today or datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=days)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    """What to simulate: ``messages`` sends over ``days`` days from ``start`` (UTC)."""
+
+    messages: int
+    days: int
+    seed: int
+    start: datetime
+    incidents: tuple[Incident, ...] = ()
+
+
+@dataclass(slots=True)
+class _Subscriber:
+    destination_hash: str
+    mcc_mnc: str
+    network: str  # where the number lives now (ported numbers differ from mcc_mnc)
+    a2p_retry: bool
+    dnd: bool
+    abandoned: bool
+    device_os: str
+
+
+class _CountryTable:
+    """Per-country lookups precomputed once: cumulative weights for every draw."""
+
+    def __init__(self, country: Country, world: World, pool: int) -> None:
+        self.country = country
+        self.profile = country.profile
+        self.operators = country.operators
+        self.operator_cum = list(accumulate(op.weight for op in country.operators))
+        self.routes = country.routes
+        self.route_cum: dict[str, list[float]] = {}
+        for kind in ("transactional", "promotional"):
+            mix = world.tier_mix(country, kind)
+            self.route_cum[kind] = list(
+                accumulate(
+                    mix[route.tier - 1] / sum(r.tier == route.tier for r in country.routes)
+                    for route in country.routes
+                )
+            )
+        self.pool = pool
+        self.subscribers: dict[int, _Subscriber] = {}
+
+
+class Simulator:
+    """Generates the event stream of one configuration; ``events()`` may be iterated once."""
+
+    def __init__(
+        self,
+        config: SimulationConfig,
+        hash_key: bytes,
+        world: World | None = None,
+        verify_receipts: int = 50,
+    ) -> None:
+        """``verify_receipts``: parse every n-th receipt back through the adapters and fail on
+        any difference (1: all of them; see ``ingest.simulate.receipts``)."""
+        self.config = config
+        self.receipts = ReceiptFactory(verify_receipts)
+        self.world = world or load_world()
+        self.hash_key = hash_key
+        self.rng = random.Random(config.seed)
+        self.counts: Counter[str] = Counter()
+        self.start_ms = int(config.start.timestamp() * 1000)
+        total_share = sum(c.share for c in self.world.countries)
+        self.tables = [
+            _CountryTable(
+                c,
+                self.world,
+                # About three messages per subscriber, within bounds that keep memory flat.
+                pool=max(50, min(20_000, int(config.messages * c.share / total_share / 3))),
+            )
+            for c in self.world.countries
+        ]
+        self.campaigns = {
+            kind: [c for c in self.world.campaigns if c.kind == kind]
+            for kind in ("transactional", "promotional")
+        }
+        self.campaign_cum = {
+            kind: list(accumulate(c.weight for c in campaigns))
+            for kind, campaigns in self.campaigns.items()
+        }
+        self._heap: list[tuple[int, int, Event]] = []
+        self._seq = 0
+
+    # -- timeline -------------------------------------------------------------------------------
+
+    def _hourly_counts(
+        self,
+    ) -> tuple[list[int], list[tuple[_CountryTable, str]], list[list[float]]]:
+        """Messages per UTC hour (largest remainder, so they sum to ``messages``), the
+        (country, kind) cells and each hour's cumulative weights over them."""
+        cells = [(t, kind) for t in self.tables for kind in ("transactional", "promotional")]
+        weights, cums = [], []
+        for hour in range(self.config.days * 24):
+            at = self.config.start + timedelta(hours=hour)
+            ws = [
+                self.world.traffic_weight(t.country, kind, at.hour, at.weekday())
+                for t, kind in cells
+            ]
+            weights.append(sum(ws))
+            cums.append(list(accumulate(ws)))
+        total = sum(weights)
+        exact = [self.config.messages * w / total for w in weights]
+        counts = [int(x) for x in exact]
+        by_remainder = sorted(range(len(exact)), key=lambda i: (counts[i] - exact[i], i))
+        for i in by_remainder[: self.config.messages - sum(counts)]:
+            counts[i] += 1
+        return counts, cells, cums
+
+    # -- the stream -----------------------------------------------------------------------------
+
+    def events(self, on_truth: Callable[[TruthRow], None] | None = None) -> Iterator[Event]:
+        """Every event in arrival order; ``on_truth`` gets each message's truth row."""
+        # The queued events hold no reference cycles, but their number makes the cyclic
+        # collector rescan them over and over (a third of the run time); it is off meanwhile.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            yield from self._events(on_truth)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _events(self, on_truth: Callable[[TruthRow], None] | None) -> Iterator[Event]:
+        rng = self.rng
+        heap = self._heap
+        counts, cells, cums = self._hourly_counts()
+        for hour, n in enumerate(counts):
+            if not n:
+                continue
+            hour_ms = self.start_ms + hour * _HOUR
+            cum = cums[hour]
+            top = cum[-1]
+            times = sorted(hour_ms + int(rng.random() * _HOUR) for _ in range(n))
+            for submitted_ms in times:
+                while heap and heap[0][0] <= submitted_ms:
+                    yield heapq.heappop(heap)[2]
+                table, kind = cells[bisect(cum, rng.random() * top)]
+                self.counts["send"] += 1
+                yield self._message(table, kind, submitted_ms, on_truth)
+                if rng.random() < _ORPHAN:
+                    self._orphan(submitted_ms)
+        while heap:
+            yield heapq.heappop(heap)[2]
+
+    def _push(self, arrival_ms: int, event: Event) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (arrival_ms, self._seq, event))
+        self.counts[event.event_type] += 1
+
+    # -- one message ----------------------------------------------------------------------------
+
+    def _subscriber(self, table: _CountryTable) -> _Subscriber:
+        rng = self.rng
+        index = int(rng.random() * table.pool)
+        sub = table.subscribers.get(index)
+        if sub is None:
+            p = table.profile
+            op = table.operators[bisect(table.operator_cum, rng.random() * table.operator_cum[-1])]
+            network = op.mcc_mnc
+            if rng.random() < p.ported and len(table.operators) > 1:
+                others = [o for o in table.operators if o is not op]
+                network = others[int(rng.random() * len(others))].mcc_mnc
+            first = 2 if p.dial_code == "1" else 1  # NANP numbers never start with 0 or 1
+            national = rng.randrange(first * 10 ** (p.national_digits - 1), 10**p.national_digits)
+            u = rng.random()
+            device_os = "ios" if u < p.ios else "other" if u > 1 - _OS_SHARE_OTHER else "android"
+            sub = _Subscriber(
+                destination_hash=hash_destination(f"+{p.dial_code}{national}", self.hash_key),
+                mcc_mnc=op.mcc_mnc,
+                network=network,
+                a2p_retry=op.a2p_retry,
+                dnd=rng.random() < p.dnd,
+                abandoned=rng.random() < p.abandoned,
+                device_os=device_os,
+            )
+            table.subscribers[index] = sub
+        return sub
+
+    def _provider_message_id(self, provider: str) -> str:
+        bits = self.rng.getrandbits(128)
+        if provider == "twilio":
+            return f"SM{bits:032x}"
+        if provider == "infobip":
+            h = f"{bits:032x}"
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return f"{bits >> 64:016X}"  # SMPP SMSCs and Vonage: 16 hex digits
+
+    def _message(
+        self,
+        table: _CountryTable,
+        kind: str,
+        submitted_ms: int,
+        on_truth: Callable[[TruthRow], None] | None,
+    ) -> SendEvent:
+        """One message: its send (returned), its receipts and conversions (queued by arrival)
+        and, when asked for, its truth row."""
+        rng = self.rng
+        p = table.profile
+        campaigns = self.campaigns[kind]
+        cum = self.campaign_cum[kind]
+        campaign = campaigns[bisect(cum, rng.random() * cum[-1])]
+        rcum = table.route_cum[kind]
+        route = table.routes[bisect(rcum, rng.random() * rcum[-1])]
+        sub = self._subscriber(table)
+        encoding = "UCS2" if rng.random() < p.ucs2 else "GSM7"
+        segments = bisect(_SEGMENTS[encoding], rng.random()) + 1
+        price = round(route.price * segments, 5)
+        message_id = f"{rng.getrandbits(128):032x}"
+        provider = route.provider
+        pmid = self._provider_message_id(provider)
+        send = SendEvent(
+            event_id=f"{rng.getrandbits(128):032x}",
+            message_id=message_id,
+            provider=provider,
+            destination_hash=sub.destination_hash,
+            country=table.country.code,
+            route_id=route.route_id,
+            route_tier=route.tier,
+            segments=segments,
+            submitted_at=_ms_to_datetime(submitted_ms),
+            provider_message_id=pmid,
+            campaign_id=campaign.campaign_id,
+            sender_id=campaign.sender_id,
+            mcc_mnc=sub.mcc_mnc,
+            encoding=encoding,
+            price=price,
+            currency=CURRENCY,
+        )
+
+        delivery, receipt_share = 1.0, 1.0
+        for incident in self.config.incidents:
+            if incident.covers(sub.mcc_mnc, submitted_ms):
+                delivery *= incident.delivery
+                receipt_share *= incident.receipts
+
+        # What the network does: (status, cause, done time); plus optional earlier steps.
+        latency = int(route.latency_s * _SECOND * math.exp(0.5 * rng.gauss(0.0, 1.0))) + 200
+        done_ms = submitted_ms + latency
+        buffered = False  # phone off on an operator that retries: a "buffered" receipt first
+        first_attempt_ms: int | None = None
+        status: Status | None  # None: dropped on the route without any final report
+        if kind == "promotional" and sub.dnd:
+            status, cause = Status.REJECTED, "dnd"
+            done_ms = submitted_ms + 200 + int(rng.random() * 1300)
+        elif sub.abandoned:
+            status, cause = Status.UNDELIVERABLE, "abandoned"
+        elif rng.random() >= route.delivery:
+            u = rng.random()
+            if u < _SILENT_DROP:
+                status, cause = None, "route_drop"
+            elif u < _SILENT_DROP + _EXPIRED_DROP:
+                status, cause = Status.EXPIRED, "route_drop"
+                done_ms = submitted_ms + _VALIDITY_MS[kind]
+            else:
+                status, cause = Status.UNDELIVERABLE, "route_drop"
+                done_ms += latency
+        elif rng.random() < p.network_fail:
+            status, cause = Status.UNDELIVERABLE, "network"
+        elif rng.random() < p.phone_off:
+            if sub.a2p_retry:
+                buffered = True
+                back_ms = int(rng.expovariate(1.0 / _PHONE_BACK_MEAN_MS))
+                if back_ms < _VALIDITY_MS[kind]:
+                    status, cause = Status.DELIVERED, "delivered_after_retry"
+                    done_ms = submitted_ms + latency + back_ms
+                    # Some SMSCs report the failed first attempt as final, then the delivery;
+                    # minutes apart, so the two never tie on a minute-precision done_at.
+                    if (
+                        provider in ("smpp", "vonage")
+                        and back_ms >= 2 * _MINUTE
+                        and rng.random() < _FIRST_ATTEMPT_FINAL
+                    ):
+                        first_attempt_ms = submitted_ms + latency
+                else:
+                    status, cause = Status.EXPIRED, "expired"
+                    done_ms = submitted_ms + _VALIDITY_MS[kind]
+            else:
+                status, cause = Status.UNDELIVERABLE, "phone_off"
+        else:
+            status, cause = Status.DELIVERED, "delivered"
+        if status is Status.DELIVERED and delivery < 1.0 and rng.random() >= delivery:
+            status, cause = Status.UNDELIVERABLE, "incident"
+
+        # The reports the provider makes, in the order they happen: (status, done, error cause).
+        reports: list[_Report] = []
+        if status is not Status.REJECTED and (buffered or rng.random() < _INTERMEDIATE[provider]):
+            inter = Status.ENROUTE if buffered or rng.random() < 0.5 else Status.ACCEPTED
+            reports.append((inter, submitted_ms + 50 + int(rng.random() * latency * 0.5), None))
+        if first_attempt_ms is not None:
+            reports.append((Status.UNDELIVERABLE, first_attempt_ms, "phone_off"))
+        if status is not None:
+            reports.append((status, done_ms, None if status is Status.DELIVERED else cause))
+
+        received = self._receive(reports, route, receipt_share)
+        receipts = [
+            self._receipt(provider, pmid, message_id, send, sub, st, d, err, r)
+            for (st, d, err), r in received
+        ]
+        for receipt, (_, received_ms) in zip(receipts, received, strict=True):
+            self._push(received_ms, receipt)
+
+        delivered_ms = done_ms if status is Status.DELIVERED else None
+        converted = 0
+        if delivered_ms is not None and campaign.click_rate > 0:
+            converted = self._conversions(
+                message_id, delivered_ms, sub.device_os, route.tier, p.conversion, campaign
+            )
+        if on_truth is None:
+            return send
+        on_truth(
+            fold_receipts(
+                receipts,
+                message_id=message_id,
+                provider=provider,
+                provider_message_id=pmid,
+                country=table.country.code,
+                mcc_mnc=sub.mcc_mnc,
+                route_id=route.route_id,
+                route_tier=route.tier,
+                campaign_id=campaign.campaign_id,
+                campaign_kind=kind,
+                submitted_at=send.submitted_at,
+                segments=segments,
+                price=price,
+                currency=CURRENCY,
+                network_status=status.value if status is not None else None,
+                cause=cause,
+                conversions=converted,
+            )
+        )
+        return send
+
+    def _receive(
+        self, reports: list[_Report], route: Route, receipt_share: float
+    ) -> list[tuple[_Report, int]]:
+        """Which reports reach us and when: loss, delay, late holds, reordering, duplicates."""
+        rng = self.rng
+        keep = (1.0 - route.receipt_loss) * receipt_share
+        arrivals: list[tuple[_Report, int]] = []
+        final_arrival: int | None = None
+        for report in reversed(reports):  # the final first, so intermediates can trail it
+            status, done, _ = report
+            if rng.random() >= keep:
+                continue
+            arrival = done + 300 + int(rng.expovariate(1 / 1500))
+            if rng.random() < route.late:
+                arrival += rng.randrange(_LATE_MIN_MS, _LATE_MAX_MS)
+            if status.is_final:
+                final_arrival = arrival if final_arrival is None else final_arrival
+            elif final_arrival is not None and rng.random() < _OUT_OF_ORDER:
+                arrival = final_arrival + 500 + int(rng.random() * 10 * _MINUTE)
+            arrivals.append((report, arrival))
+            if rng.random() < _DUPLICATE:
+                arrivals.append((report, arrival + 2 * _SECOND + int(rng.random() * 45 * _MINUTE)))
+        return arrivals
+
+    def _receipt(
+        self,
+        provider: str,
+        pmid: str,
+        message_id: str | None,
+        send: SendEvent | None,
+        sub: _Subscriber | None,
+        status: Status,
+        done_ms: int,
+        cause: str | None,
+        received_ms: int,
+    ) -> DeliveryReceipt:
+        """One report as the provider sends it, and as the adapters read it."""
+        status = _EXPRESSIBLE[provider].get(status, status)
+        final = status.is_final
+        return self.receipts.build(
+            provider,
+            pmid,
+            status,
+            _ms_to_datetime(received_ms),
+            message_id=message_id,
+            error_code=_ERRORS[provider][cause] if cause else None,
+            mcc_mnc=sub.network if sub is not None else None,
+            submitted_at=send.submitted_at if send is not None else None,
+            # Twilio's "sent" / "queued" callbacks carry no done date.
+            done_at=None if provider == "twilio" and not final else _ms_to_datetime(done_ms),
+            segments_submitted=send.segments if send is not None else None,
+            segments_delivered=(
+                (send.segments if status is Status.DELIVERED else 0)
+                if send is not None and final
+                else None
+            ),
+            price=send.price if send is not None and final else None,
+            currency=CURRENCY if send is not None and final else None,
+        )
+
+    def _conversions(
+        self,
+        message_id: str,
+        delivered_ms: int,
+        device_os: str,
+        tier: int,
+        country_factor: float,
+        campaign: Campaign,
+    ) -> int:
+        """Queue the clicks and purchases one delivered message leads to; returns how many."""
+        rng = self.rng
+        click = campaign.click_rate * country_factor * _OS_CLICK[device_os] * _TIER_CLICK[tier - 1]
+        if rng.random() >= click:
+            return 0
+        clicked_ms = delivered_ms + int(rng.lognormvariate(math.log(4 * _MINUTE), 1.0))
+        self._push(clicked_ms, self._conversion(message_id, "click", clicked_ms, device_os, None))
+        if rng.random() >= campaign.purchase_rate:
+            return 1
+        bought_ms = clicked_ms + int(rng.lognormvariate(math.log(15 * _MINUTE), 0.8))
+        value = round(rng.expovariate(1.0 / campaign.order_value) + 1.0, 2)
+        self._push(bought_ms, self._conversion(message_id, "purchase", bought_ms, device_os, value))
+        return 2
+
+    def _conversion(
+        self, message_id: str, kind: str, at_ms: int, device_os: str, value: float | None
+    ) -> ConversionEvent:
+        return ConversionEvent(
+            event_id=f"{self.rng.getrandbits(128):032x}",
+            message_id=message_id,
+            kind=kind,
+            occurred_at=_ms_to_datetime(at_ms),
+            value=value,
+            currency=CURRENCY if value is not None else None,
+            device_os=device_os,
+        )
+
+    def _orphan(self, now_ms: int) -> None:
+        """A receipt for a provider message id we never sent (another account, a test, a bug)."""
+        rng = self.rng
+        provider = PROVIDERS[int(rng.random() * len(PROVIDERS))]
+        status = Status.DELIVERED if rng.random() < 0.8 else Status.UNDELIVERABLE
+        done_ms = now_ms + int(rng.random() * 30 * _SECOND)
+        cause = None if status is Status.DELIVERED else "network"
+        received_ms = done_ms + 500 + int(rng.random() * 5000)
+        pmid = self._provider_message_id(provider)
+        receipt = self._receipt(
+            provider, pmid, None, None, None, status, done_ms, cause, received_ms
+        )
+        self.counts["orphan"] += 1
+        self._push(received_ms, receipt)

@@ -1,0 +1,193 @@
+"""Marts with the columns of dbt_project/models/marts, filled with seeded synthetic traffic.
+
+The report tests use these instead of a full simulate -> Kafka -> ingest -> dbt run: they are
+about reading and drawing the marts, and a few seconds of pandas keeps them fast. Column names
+and meanings follow the dbt models (sent = delivered + failed + pending; pending includes
+no_receipt; conversion rows per device OS plus an 'all' row per segment).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, text
+
+from ingest.report.data import warehouse_url
+
+OPERATORS_CSV = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "operators.csv"
+PROVIDERS = ("smpp", "twilio", "infobip", "vonage")
+FAILED = ("UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED")
+# Per tier: P(delivered), median latency (s), price multiplier.
+TIERS = {1: (0.97, 3.0, 1.0), 2: (0.93, 7.0, 1.12), 3: (0.86, 14.0, 1.25), 4: (0.74, 30.0, 1.4)}
+COUNTRY_WEIGHT = {"US": 16, "IN": 12, "GB": 6, "BR": 6, "DE": 5, "FR": 5, "ID": 5, "MX": 4}
+
+
+def _operators() -> pd.DataFrame:
+    with OPERATORS_CSV.open() as handle:
+        rows = list(csv.DictReader(handle))
+    return pd.DataFrame(rows)
+
+
+def synthetic_messages(count: int = 20_000, days: int = 3, seed: int = 7) -> pd.DataFrame:
+    """One row per message, with the fct_messages columns the report and README queries use."""
+    rng = np.random.default_rng(seed)
+    operators = _operators()
+    operators = operators[operators["country"].isin(list(COUNTRY_WEIGHT))].reset_index(drop=True)
+    weights = operators["country"].map(COUNTRY_WEIGHT).astype(float)
+    weights /= weights.groupby(operators["country"]).transform("count")
+    pick = rng.choice(len(operators), size=count, p=(weights / weights.sum()).to_numpy())
+    msgs = operators.iloc[pick][["country", "mcc_mnc", "operator_name"]].reset_index(drop=True)
+    start = datetime(2025, 11, 3)
+    msgs["submitted_at"] = [
+        start + timedelta(seconds=float(s)) for s in rng.uniform(0, days * 86400, size=count)
+    ]
+    msgs["message_id"] = [f"m-{i:07d}" for i in range(count)]
+    msgs["route_tier"] = rng.choice([1, 2, 3, 4], size=count, p=[0.45, 0.3, 0.15, 0.1])
+    msgs["provider"] = rng.choice(PROVIDERS, size=count)
+    # One weak operator, so the "worst operator" finding has something to find.
+    weak = msgs["mcc_mnc"] == msgs["mcc_mnc"].iloc[0]
+    p_delivered = msgs["route_tier"].map(lambda t: TIERS[t][0]) - np.where(weak, 0.15, 0.0)
+    draw = rng.uniform(size=count)
+    no_receipt = rng.uniform(size=count) < 0.02
+    delivered = (draw < p_delivered) & ~no_receipt
+    failed = ~delivered & ~no_receipt & (rng.uniform(size=count) < 0.8)
+    msgs["status"] = np.where(
+        delivered, "DELIVERED", np.where(failed, rng.choice(FAILED, size=count), None)
+    )
+    msgs.loc[~delivered & ~failed & ~no_receipt, "status"] = "ENROUTE"
+    msgs["final_status"] = msgs["status"].where(msgs["status"] != "ENROUTE")
+    msgs["outcome"] = np.where(delivered, "delivered", np.where(failed, "failed", "pending"))
+    msgs["error_code"] = np.where(
+        failed, rng.choice(["001", "005", "00B", "0FE", "030"], size=count), None
+    )
+    msgs.loc[delivered, "error_code"] = "000"
+    median = msgs["route_tier"].map(lambda t: TIERS[t][1])
+    msgs["latency_s"] = np.where(delivered, median * rng.lognormal(0, 0.8, size=count), np.nan)
+    msgs["done_at"] = [
+        s + timedelta(seconds=float(lat)) if ok else None
+        for s, lat, ok in zip(msgs["submitted_at"], msgs["latency_s"], delivered, strict=True)
+    ]
+    msgs["cost"] = (0.01 * msgs["route_tier"].map(lambda t: TIERS[t][2])).round(6)
+    msgs["currency"] = "USD"
+    msgs["has_receipt"] = ~no_receipt
+    msgs["is_delivered"] = delivered
+    msgs["submitted_hour"] = msgs["submitted_at"].dt.floor("h")
+    msgs["submitted_date"] = msgs["submitted_at"].dt.floor("D")
+    msgs["campaign_id"] = rng.choice(["c-otp-login", "c-weekly-deals", "c-winback"], size=count)
+    msgs["device_os"] = rng.choice(["android", "ios", "other"], size=count, p=[0.6, 0.35, 0.05])
+    converts = delivered & (rng.uniform(size=count) < 0.06 + 0.02 * (msgs["device_os"] == "ios"))
+    msgs["converted"] = converts
+    return msgs
+
+
+def _deliverability(msgs: pd.DataFrame, period: str, column: str) -> pd.DataFrame:
+    keys = [period, "country", "mcc_mnc", "operator_name", "route_tier", "provider"]
+    flags = msgs.assign(
+        sent=1,
+        delivered=(msgs["outcome"] == "delivered").astype(int),
+        failed=(msgs["outcome"] == "failed").astype(int),
+        pending=(msgs["outcome"] == "pending").astype(int),
+        no_receipt=(~msgs["has_receipt"]).astype(int),
+        unknown_final=0,
+    )
+    grouped = flags.groupby(keys, dropna=False)
+    out = grouped[["sent", "delivered", "failed", "pending", "no_receipt", "unknown_final", "cost"]]
+    out = out.sum()
+    out["latency_p50_s"] = grouped["latency_s"].quantile(0.5)
+    out["latency_p95_s"] = grouped["latency_s"].quantile(0.95)
+    out = out.reset_index()
+    out["delivery_rate"] = out["delivered"] / out["sent"]
+    return out.rename(columns={period: column})
+
+
+def _conversions(msgs: pd.DataFrame) -> pd.DataFrame:
+    keys = ["country", "mcc_mnc", "operator_name", "route_tier"]
+    delivered = msgs[msgs["is_delivered"]]
+    segments = delivered.groupby(keys).size().rename("delivered_messages").reset_index()
+    by_os = (
+        delivered[delivered["converted"]]
+        .groupby([*keys, "device_os"])
+        .size()
+        .rename("converted_messages")
+        .reset_index()
+    )
+    total = by_os.groupby(keys)["converted_messages"].sum().reset_index()
+    total["device_os"] = "all"
+    rows = pd.concat([by_os, total]).merge(segments, on=keys, how="right")
+    rows["device_os"] = rows["device_os"].fillna("all")
+    rows["converted_messages"] = rows["converted_messages"].fillna(0).astype(int)
+    rows["conversions"] = rows["converted_messages"]
+    rows["conversion_value"] = rows["converted_messages"] * 12.5
+    rows["conversion_rate"] = rows["converted_messages"] / rows["delivered_messages"]
+    return rows
+
+
+def mart_frames(msgs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Every mart the report reads (and dim_operators / dim_routes for the README queries)."""
+    errors = (
+        msgs.assign(status=msgs["status"].fillna("NO_RECEIPT"))
+        .groupby(
+            ["submitted_date", "provider", "country", "mcc_mnc", "error_code", "status"],
+            dropna=False,
+        )
+        .size()
+        .rename("messages")
+        .reset_index()
+        .rename(columns={"submitted_date": "period_date"})
+    )
+    routes = (
+        msgs.assign(route_id=msgs["country"] + "-t" + msgs["route_tier"].astype(str))
+        .groupby(["route_id", "route_tier", "provider", "country"])
+        .agg(messages=("message_id", "count"), cost=("cost", "sum"))
+        .reset_index()
+    )
+    fct = msgs.drop(columns=["device_os", "converted"])
+    return {
+        "dim_operators": _operators(),
+        "dim_routes": routes,
+        "fct_messages": fct,
+        "agg_deliverability_hourly": _deliverability(msgs, "submitted_hour", "period_hour"),
+        "agg_deliverability_daily": _deliverability(msgs, "submitted_date", "period_date"),
+        "agg_error_codes_daily": errors,
+        "fct_conversions_by_segment": _conversions(msgs),
+    }
+
+
+def create_marts(url: str, frames: dict[str, pd.DataFrame]) -> None:
+    """Write the marts where dbt would: schema ``marts`` on PostgreSQL, ``main`` on DuckDB."""
+    engine = create_engine(warehouse_url(url))
+    try:
+        if engine.dialect.name == "duckdb":
+            # DuckDB reads a DataFrame directly: much faster than row inserts.
+            with engine.begin() as conn:
+                raw = conn.connection.driver_connection
+                for name, frame in frames.items():
+                    raw.register("frame", frame)
+                    raw.execute(f'create or replace table main."{name}" as select * from frame')
+                    raw.unregister("frame")
+            return
+        with engine.begin() as conn:
+            conn.execute(text("create schema if not exists marts"))
+        for name, frame in frames.items():
+            frame.head(0).to_sql(name, engine, schema="marts", if_exists="replace", index=False)
+            # COPY: row inserts of 20,000 messages take half a minute.
+            buffer = io.StringIO()
+            frame.to_csv(buffer, index=False, header=False)
+            buffer.seek(0)
+            raw = engine.raw_connection()
+            try:
+                with raw.cursor() as cursor:
+                    columns = ", ".join(f'"{c}"' for c in frame.columns)
+                    cursor.copy_expert(
+                        f'copy marts."{name}" ({columns}) from stdin with (format csv)', buffer
+                    )
+                raw.commit()
+            finally:
+                raw.close()
+    finally:
+        engine.dispose()

@@ -1,0 +1,128 @@
+"""The report opens in a real browser (headless Chromium) with every plot, on both warehouses."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from ingest.cli import run_command
+from ingest.config import Settings
+from ingest.report import PLOT_IDS, TABLE_IDS
+from ingest.report.data import warehouse_url
+
+SCREENSHOTS = Path(os.environ.get("DLRW_DATA_DIR", "data")).resolve() / "report" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Chromium flags: no network, no profile state, nothing running in the background.
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+# Console output Chromium prints for page problems (JS errors, blocked or failed loads).
+PAGE_ERROR = re.compile(
+    r"CONSOLE\(\d+\)|Uncaught|Refused to|net::ERR_|Failed to load resource", re.IGNORECASE
+)
+
+
+def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `bash docker/chromium/install.sh`")
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def render_in_chromium(report: Path, tmp_path: Path, screenshot_copy: Path) -> str:
+    """Dump the DOM Chromium built and screenshot the page; return the DOM."""
+    url = report.resolve().as_uri()
+    dumped = _chromium(["--dump-dom", url], tmp_path / "profile-dom")
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    errors = [line for line in dumped.stderr.splitlines() if PAGE_ERROR.search(line)]
+    assert not errors, "page errors:\n" + "\n".join(errors)
+    png = tmp_path / "report.png"
+    shot = _chromium(
+        [f"--screenshot={png}", "--window-size=1400,4000", "--hide-scrollbars", url],
+        tmp_path / "profile-shot",
+    )
+    assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # One copy for people to look at: under the real data dir, not the test's private one.
+    screenshot_copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(png, screenshot_copy)
+    return dumped.stdout
+
+
+def _assert_complete(dom: str) -> None:
+    for plot in PLOT_IDS:
+        assert re.search(rf'<svg[^>]*data-plot="{plot}"', dom), f"plot {plot} missing"
+    for table in TABLE_IDS:
+        assert f'data-table="{table}"' in dom, f"table {table} missing"
+    assert "SMS deliverability report" in dom
+    assert "Worst operator" in dom and "Best route tier" in dom
+    assert "No checks run yet" in dom  # no dq_results table in these warehouses
+    # Self-contained: nothing is fetched from anywhere.
+    assert not re.search(r'(src|href)="(https?:)?//', dom)
+    assert "<script" not in dom
+
+
+def _report(settings: Settings, capsys: pytest.CaptureFixture[str]) -> Path:
+    assert run_command(["report"], settings) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path == settings.data_dir / "report" / "report.html"
+    return path
+
+
+def test_report_renders_every_plot_in_chromium_on_duckdb(
+    duckdb_marts: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = _report(duckdb_marts, capsys)
+    dom = render_in_chromium(report, tmp_path, SCREENSHOTS / "report-duckdb.png")
+    _assert_complete(dom)
+
+
+@pytest.mark.postgres
+def test_report_renders_every_plot_in_chromium_on_postgres(
+    postgres_marts: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = _report(postgres_marts, capsys)
+    dom = render_in_chromium(report, tmp_path, SCREENSHOTS / "report-postgres.png")
+    _assert_complete(dom)
+
+
+@pytest.mark.postgres
+def test_report_shows_latest_data_quality_run(
+    postgres_marts: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = create_engine(warehouse_url(postgres_marts.warehouse_url))
+    with engine.begin() as conn:
+        conn.execute(
+            text("create table dq_results (run_id text, check_name text, status text, n int)")
+        )
+        conn.execute(
+            text(
+                "insert into dq_results values ('r1', 'old_check', 'fail', 1), "
+                "('r2', 'no_reporting_gap', 'pass', 0), ('r2', 'receipts_arrive', 'fail', 3)"
+            )
+        )
+    engine.dispose()
+    html = _report(postgres_marts, capsys).read_text()
+    assert 'data-table="dq-results"' in html
+    assert "no_reporting_gap" in html and "receipts_arrive" in html
+    assert "old_check" not in html  # only the latest run
