@@ -25,9 +25,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 
 setup: $(VENV)/.installed ## install dlrw and its pinned dependencies into .venv
 
-services: setup ## start the local Kafka broker and PostgreSQL (idempotent)
+services: setup ## start the local Kafka broker and PostgreSQL, install Chromium (idempotent)
 	$(DLRW) broker start
 	bash docker/postgres/start.sh
+	bash docker/chromium/install.sh
 
 stop: ## stop the local Kafka broker
 	-$(DLRW) broker stop

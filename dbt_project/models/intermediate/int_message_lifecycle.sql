@@ -1,0 +1,83 @@
+-- One row per message that has at least one matched receipt: the status fold of DESIGN.md.
+-- Receipts are unique by event_id already (staging), so plain counts are receipt counts.
+-- Incremental (delete+insert on message_id): messages with a receipt matched since the cutoff
+-- are folded again from all their receipts.
+-- The deciding receipt is the first by receipt_precedence (final beats intermediate, then latest
+-- done_at with NULL oldest, latest received_at, highest event_id): its status is the message's
+-- final status when it is final, else the latest intermediate status.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='message_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+with
+
+receipts as (
+
+    select * from {{ ref('int_receipts_matched') }}
+    where
+        not is_orphan
+        {% if is_incremental() %}
+        -- every receipt of each message with a receipt matched since the cutoff
+        and message_id in (
+            select touched.message_id from {{ ref('int_receipts_matched') }} as touched
+            where touched._last_ingested_at > {{ incremental_cutoff('_last_ingested_at') }}
+        )
+        {% endif %}
+
+),
+
+ranked as (
+
+    -- one pass: the precedence order and the per-message totals share the message partition
+    select
+        message_id,
+        event_id,
+        status,
+        is_final,
+        error_code,
+        mcc_mnc,
+        done_at,
+        received_at,
+        row_number() over (
+            partition by message_id
+            order by {{ receipt_precedence() }}
+        ) as precedence,
+        count(*) over by_message as receipt_count,
+        sum(case when is_final then 1 else 0 end) over by_message as final_receipt_count,
+        min(received_at) over by_message as first_received_at,
+        max(received_at) over by_message as last_received_at,
+        max(_last_ingested_at) over by_message as _last_ingested_at
+    from receipts
+    window by_message as (partition by message_id)
+
+),
+
+final as (
+
+    select
+        message_id,
+        status,
+        case when is_final then status end as final_status,
+        case when not is_final then status end as latest_intermediate_status,
+        event_id as deciding_event_id,
+        done_at as deciding_done_at,
+        received_at as deciding_received_at,
+        error_code,
+        mcc_mnc as reported_mcc_mnc,
+        receipt_count,
+        cast(final_receipt_count as bigint) as final_receipt_count,
+        first_received_at,
+        last_received_at,
+        _last_ingested_at
+    from ranked
+    where precedence = 1
+
+)
+
+select * from final

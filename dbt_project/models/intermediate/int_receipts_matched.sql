@@ -1,0 +1,124 @@
+-- Every deduplicated receipt with the message it belongs to: by message_id when the provider
+-- echoed one we know, else by provider + provider_message_id. Receipts matching no send are kept
+-- as orphans (message_id NULL) so nothing disappears; a later send re-matches them.
+-- Incremental (delete+insert on event_id): receipts ingested after the cutoff, and receipts a send
+-- ingested after the cutoff may claim, are matched again.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+with
+
+sends as (
+
+    select
+        message_id,
+        provider,
+        provider_message_id,
+        _ingested_at
+    from {{ ref('stg_raw__sends') }}
+
+),
+
+{% if is_incremental() %}
+{% set cutoff = incremental_cutoff('_last_ingested_at') %}
+
+new_sends as (
+
+    select * from sends
+    where _ingested_at > {{ cutoff }}
+
+),
+
+candidates as (
+
+    select event_id from {{ source('raw', 'raw_receipts') }}
+    where _ingested_at > {{ cutoff }}
+    union
+    select raw_receipts.event_id
+    from {{ source('raw', 'raw_receipts') }} as raw_receipts
+    inner join new_sends
+        on raw_receipts.message_id = new_sends.message_id
+    union
+    select raw_receipts.event_id
+    from {{ source('raw', 'raw_receipts') }} as raw_receipts
+    inner join new_sends
+        on
+            raw_receipts.provider = new_sends.provider
+            and raw_receipts.provider_message_id = new_sends.provider_message_id
+
+),
+
+receipts as (
+
+    select * from {{ ref('stg_raw__receipts') }}
+    where event_id in (select candidates.event_id from candidates)
+
+),
+
+{% else %}
+
+receipts as (
+
+    select * from {{ ref('stg_raw__receipts') }}
+
+),
+
+{% endif %}
+
+matched as (
+
+    select
+        receipts.event_id,
+        coalesce(by_message_id.message_id, by_provider_id.message_id) as message_id,
+        case
+            when by_message_id.message_id is not null then 'message_id'
+            when by_provider_id.message_id is not null then 'provider_message_id'
+        end as matched_by,
+        receipts.provider,
+        receipts.provider_message_id,
+        receipts.reported_message_id,
+        receipts.status,
+        receipts.is_final,
+        receipts.error_code,
+        receipts.mcc_mnc,
+        receipts.segments_submitted,
+        receipts.segments_delivered,
+        receipts.price,
+        receipts.currency,
+        receipts.submitted_at,
+        receipts.done_at,
+        receipts.received_at,
+        receipts._ingested_at,
+        coalesce(by_message_id._ingested_at, by_provider_id._ingested_at) as send_ingested_at
+    from receipts
+    left join sends as by_message_id
+        on receipts.reported_message_id = by_message_id.message_id
+    left join sends as by_provider_id
+        on
+            receipts.provider = by_provider_id.provider
+            and receipts.provider_message_id = by_provider_id.provider_message_id
+
+),
+
+final as (
+
+    select
+        *,
+        message_id is null as is_orphan,
+        -- lineage: the newest raw row (the receipt or its send) behind this match
+        case
+            when send_ingested_at > _ingested_at then send_ingested_at
+            else _ingested_at
+        end as _last_ingested_at
+    from matched
+
+)
+
+select * from final

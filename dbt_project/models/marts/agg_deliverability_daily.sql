@@ -1,0 +1,51 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+-- Deliverability per UTC day of submission x country x mcc_mnc x operator x route tier x
+-- provider. Incremental runs delete and rebuild every day holding a message rebuilt since the
+-- cutoff, from all of that day's messages.
+
+with
+
+messages as (
+
+    select * from {{ ref('fct_messages') }}
+    {% if is_incremental() %}
+    where
+        submitted_date in (
+            select distinct touched.submitted_date
+            from {{ ref('fct_messages') }} as touched
+            where touched._last_ingested_at > {{ incremental_cutoff('_last_ingested_at') }}
+        )
+    {% endif %}
+
+),
+
+aggregated as (
+
+    select
+        submitted_date as period_date,
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        provider,
+        {{ deliverability_metrics() }}
+    from messages
+    group by
+        submitted_date,
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        provider
+
+)
+
+select * from aggregated

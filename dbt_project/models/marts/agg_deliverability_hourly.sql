@@ -1,0 +1,51 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_hour',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+-- Deliverability per UTC hour of submission x country x mcc_mnc x operator x route tier x
+-- provider. Incremental runs delete and rebuild every hour holding a message rebuilt since the
+-- cutoff, from all of that hour's messages.
+
+with
+
+messages as (
+
+    select * from {{ ref('fct_messages') }}
+    {% if is_incremental() %}
+    where
+        submitted_hour in (
+            select distinct touched.submitted_hour
+            from {{ ref('fct_messages') }} as touched
+            where touched._last_ingested_at > {{ incremental_cutoff('_last_ingested_at') }}
+        )
+    {% endif %}
+
+),
+
+aggregated as (
+
+    select
+        submitted_hour as period_hour,
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        provider,
+        {{ deliverability_metrics() }}
+    from messages
+    group by
+        submitted_hour,
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        provider
+
+)
+
+select * from aggregated

@@ -1,0 +1,165 @@
+-- Conversion rate per country x operator x route tier x device OS.
+-- Denominator: DELIVERED messages of the segment (country x mcc_mnc x operator x route tier) --
+-- an undelivered message cannot convert, so counting it would blame the sender's content for the
+-- route's losses. Numerator: those delivered messages with at least one conversion. A message's
+-- device OS is that of its first conversion ('unknown' when not reported); non-converting
+-- messages have no OS, so the per-OS rows share the segment's denominator and the row with
+-- device_os = 'all' carries the segment total (present even when nothing converted).
+
+with
+
+delivered as (
+
+    select
+        message_id,
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier
+    from {{ ref('fct_messages') }}
+    where is_delivered
+
+),
+
+conversions as (
+
+    select * from {{ ref('stg_raw__conversions') }}
+
+),
+
+first_conversion as (
+
+    select
+        message_id,
+        device_os,
+        row_number() over (
+            partition by message_id
+            order by occurred_at, event_id
+        ) as conversion_order
+    from conversions
+
+),
+
+per_message as (
+
+    select
+        delivered.message_id,
+        delivered.country,
+        delivered.mcc_mnc,
+        delivered.operator_name,
+        delivered.route_tier,
+        coalesce(first_conversion.device_os, 'unknown') as device_os,
+        first_conversion.message_id is not null as converted
+    from delivered
+    left join first_conversion
+        on
+            delivered.message_id = first_conversion.message_id
+            and first_conversion.conversion_order = 1
+
+),
+
+conversion_totals as (
+
+    select
+        message_id,
+        count(*) as conversions,
+        sum({{ money('value') }}) as conversion_value
+    from conversions
+    group by message_id
+
+),
+
+segments as (
+
+    select
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        count(*) as delivered_messages
+    from per_message
+    group by
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier
+
+),
+
+by_device as (
+
+    select
+        per_message.country,
+        per_message.mcc_mnc,
+        per_message.operator_name,
+        per_message.route_tier,
+        per_message.device_os,
+        count(*) as converted_messages,
+        sum(conversion_totals.conversions) as conversions,
+        sum(conversion_totals.conversion_value) as conversion_value
+    from per_message
+    inner join conversion_totals
+        on per_message.message_id = conversion_totals.message_id
+    where per_message.converted
+    group by
+        per_message.country,
+        per_message.mcc_mnc,
+        per_message.operator_name,
+        per_message.route_tier,
+        per_message.device_os
+
+),
+
+by_segment as (
+
+    select
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        'all' as device_os,
+        sum(converted_messages) as converted_messages,
+        sum(conversions) as conversions,
+        sum(conversion_value) as conversion_value
+    from by_device
+    group by
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier
+
+),
+
+unioned as (
+
+    select * from by_device
+    union all
+    select * from by_segment
+
+),
+
+final as (
+
+    select
+        segments.country,
+        segments.mcc_mnc,
+        segments.operator_name,
+        segments.route_tier,
+        coalesce(unioned.device_os, 'all') as device_os,
+        segments.delivered_messages,
+        cast(coalesce(unioned.converted_messages, 0) as bigint) as converted_messages,
+        cast(coalesce(unioned.conversions, 0) as bigint) as conversions,
+        coalesce(unioned.conversion_value, 0) as conversion_value,
+        {{ safe_divide('coalesce(unioned.converted_messages, 0)', 'segments.delivered_messages') }}
+            as conversion_rate
+    from segments
+    left join unioned
+        on
+            segments.country = unioned.country
+            and segments.mcc_mnc is not distinct from unioned.mcc_mnc
+            and segments.operator_name = unioned.operator_name
+            and segments.route_tier = unioned.route_tier
+
+)
+
+select * from final

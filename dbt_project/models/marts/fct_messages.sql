@@ -1,0 +1,136 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='message_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+-- One row per sent message: the send's routing decision, the status fold's result and the
+-- metrics' per-message inputs. Incremental runs recompute, from all their receipts, every message
+-- whose send or any receipt was ingested after the cutoff (newest built row minus lookback_hours).
+
+with
+
+sends as (
+
+    select * from {{ ref('stg_raw__sends') }}
+
+),
+
+lifecycle as (
+
+    select * from {{ ref('int_message_lifecycle') }}
+
+),
+
+operators as (
+
+    select * from {{ ref('dim_operators') }}
+
+),
+
+{% if is_incremental() %}
+{% set cutoff = incremental_cutoff('_last_ingested_at') %}
+
+touched as (
+
+    select message_id from sends
+    where _ingested_at > {{ cutoff }}
+    union
+    select message_id from lifecycle
+    where _last_ingested_at > {{ cutoff }}
+
+),
+
+{% endif %}
+
+joined as (
+
+    select
+        -- ids
+        sends.message_id,
+        sends.event_id as send_event_id,
+        sends.provider,
+        sends.provider_message_id,
+        sends.campaign_id,
+        sends.sender_id,
+        sends.destination_hash,
+
+        -- routing decision (decides the reporting cell)
+        sends.country,
+        sends.mcc_mnc,
+        coalesce(operators.operator_name, 'unknown') as operator_name,
+        sends.route_id,
+        sends.route_tier,
+
+        -- network the receipts report (numbers get ported); informational only
+        lifecycle.reported_mcc_mnc,
+
+        -- content and cost
+        sends.segments,
+        sends.encoding,
+        {{ money('sends.price') }} as cost,
+        sends.currency,
+
+        -- status fold
+        lifecycle.status,
+        lifecycle.final_status,
+        lifecycle.latest_intermediate_status,
+        lifecycle.error_code,
+        lifecycle.deciding_event_id,
+        coalesce(lifecycle.receipt_count, 0) as receipt_count,
+        coalesce(lifecycle.final_receipt_count, 0) as final_receipt_count,
+
+        -- timestamps (UTC)
+        sends.submitted_at,
+        {{ period_start('hour', 'sends.submitted_at') }} as submitted_hour,
+        {{ period_start('day', 'sends.submitted_at') }} as submitted_date,
+        lifecycle.first_received_at,
+        lifecycle.last_received_at,
+        case
+            when lifecycle.final_status = 'DELIVERED' then lifecycle.deciding_done_at
+        end as done_at,
+
+        -- lineage: the newest raw row this message was built from
+        case
+            when lifecycle._last_ingested_at > sends._ingested_at
+                then lifecycle._last_ingested_at
+            else sends._ingested_at
+        end as _last_ingested_at
+
+    from sends
+    left join lifecycle
+        on sends.message_id = lifecycle.message_id
+    left join operators
+        on sends.mcc_mnc = operators.mcc_mnc
+    {% if is_incremental() %}
+    where sends.message_id in (select touched.message_id from touched)
+    {% endif %}
+
+),
+
+with_outcome as (
+
+    select
+        *,
+        {{ message_outcome('final_status') }} as outcome
+    from joined
+
+),
+
+final as (
+
+    select
+        *,
+        outcome = 'delivered' as is_delivered,
+        outcome = 'failed' as is_failed,
+        outcome = 'pending' as is_pending,
+        receipt_count > 0 as has_receipt,
+        {{ seconds_between('submitted_at', 'done_at') }} as latency_s
+    from with_outcome
+
+)
+
+select * from final

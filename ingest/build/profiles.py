@@ -1,0 +1,87 @@
+"""The dbt profile for ``settings.warehouse_url``, written under the data dir (never the tree).
+
+Secrets stay out of the file: a PostgreSQL password reaches dbt through an environment variable
+that only the dbt process sees.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from ingest.config import Settings
+from ingest.errors import ConfigError
+
+__all__ = ["PASSWORD_ENV", "PROFILE_NAME", "DbtTarget", "dbt_target", "write_profiles"]
+
+PROFILE_NAME = "dlrw"
+PASSWORD_ENV = "DLRW_DBT_WAREHOUSE_PASSWORD"
+# DuckDB: two threads on the reference 2-core machine; insertion order is not needed by any model.
+DUCKDB_SETTINGS = {"threads": 2, "preserve_insertion_order": False}
+
+
+@dataclass(frozen=True)
+class DbtTarget:
+    """Where dbt builds: the adapter type, its profile output and the secret env it needs."""
+
+    adapter: str
+    output: dict[str, object]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"DLRW_WAREHOUSE_URL is not a valid URL: {url!r}") from exc
+
+
+def dbt_target(settings: Settings, threads: int = 2) -> DbtTarget:
+    """The dbt target for the warehouse URL (``duckdb:///path`` or ``postgresql://...``)."""
+    url = _parse(settings.warehouse_url)
+    backend = url.get_backend_name()
+    if backend == "duckdb":
+        if not url.database or url.database == ":memory:":
+            raise ConfigError("DLRW_WAREHOUSE_URL: dbt needs a DuckDB file, not an in-memory one")
+        path = Path(url.database).expanduser().resolve()
+        output: dict[str, object] = {
+            "type": "duckdb",
+            "path": str(path),
+            "schema": "main",
+            "threads": threads,
+            "settings": dict(DUCKDB_SETTINGS),
+        }
+        return DbtTarget("duckdb", output)
+    if backend == "postgresql":
+        if not url.database:
+            raise ConfigError("DLRW_WAREHOUSE_URL: the PostgreSQL URL names no database")
+        output = {
+            "type": "postgres",
+            "host": url.host or "localhost",
+            "port": url.port or 5432,
+            "user": url.username or "postgres",
+            "password": "{{ env_var('" + PASSWORD_ENV + "', '') }}",
+            "dbname": url.database,
+            # Staging and intermediate here; marts in schema `marts` (generate_schema_name).
+            "schema": "public",
+            "threads": threads,
+            "connect_timeout": 10,
+        }
+        return DbtTarget("postgres", output, {PASSWORD_ENV: url.password or ""})
+    raise ConfigError(
+        f"DLRW_WAREHOUSE_URL: unsupported warehouse {backend!r} (use duckdb:/// or postgresql://)"
+    )
+
+
+def write_profiles(target: DbtTarget, profiles_dir: Path) -> Path:
+    """Write ``profiles.yml`` with the single target ``dlrw`` into ``profiles_dir``."""
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    profile = {PROFILE_NAME: {"target": "dlrw", "outputs": {"dlrw": target.output}}}
+    path = profiles_dir / "profiles.yml"
+    # JSON is valid YAML, and needs no YAML library.
+    path.write_text(json.dumps(profile, indent=2) + "\n")
+    return path

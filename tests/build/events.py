@@ -1,0 +1,203 @@
+"""Raw rows for build tests, and an independent Python fold giving the expected marts.
+
+The fold here is written from DESIGN.md, not from the SQL: dedupe by event_id, match by the
+echoed message_id when it names a send, else by provider + provider_message_id; among final
+receipts the latest done_at (None oldest), then latest received_at, then highest event_id wins;
+without a final, the latest intermediate by the same order; UNKNOWN finals count as pending.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ingest.warehouse.tables import RAW_TABLES
+
+FINAL = {"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED", "UNKNOWN"}
+FAILED = {"UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED"}
+_offsets = itertools.count(1)
+
+
+@dataclass
+class Batch:
+    """Raw rows loaded together, with one _ingested_at."""
+
+    ingested_at: datetime
+    sends: list[dict[str, Any]] = field(default_factory=list)
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    conversions: list[dict[str, Any]] = field(default_factory=list)
+
+    def _lineage(self, topic: str) -> dict[str, Any]:
+        return {
+            "_topic": topic,
+            "_partition": 0,
+            "_offset": next(_offsets),
+            "_ingested_at": self.ingested_at,
+        }
+
+    def send(
+        self,
+        message_id: str,
+        country: str,
+        mcc_mnc: str | None,
+        tier: int,
+        provider: str,
+        submitted_at: datetime,
+        price: float = 0.05,
+        provider_message_id: str | None = None,
+    ) -> None:
+        """Add a send; provider_message_id defaults to 'p-' + message_id."""
+        self.sends.append(
+            {
+                "event_id": f"s-{message_id}",
+                "message_id": message_id,
+                "provider": provider,
+                "provider_message_id": provider_message_id
+                if provider_message_id is not None
+                else f"p-{message_id}",
+                "destination_hash": f"h-{message_id}",
+                "country": country,
+                "mcc_mnc": mcc_mnc,
+                "route_id": f"{provider}-{country}-t{tier}",
+                "route_tier": tier,
+                "segments": 1,
+                "price": price,
+                "currency": "EUR",
+                "submitted_at": submitted_at,
+                **self._lineage("sms.sends"),
+            }
+        )
+
+    def receipt(
+        self,
+        event_id: str,
+        provider: str,
+        provider_message_id: str,
+        status: str,
+        received_at: datetime,
+        done_at: datetime | None = None,
+        message_id: str | None = None,
+        error_code: str | None = None,
+        mcc_mnc: str | None = None,
+    ) -> None:
+        """Add a receipt (call twice with the same event_id for a duplicate)."""
+        self.receipts.append(
+            {
+                "event_id": event_id,
+                "provider": provider,
+                "provider_message_id": provider_message_id,
+                "message_id": message_id,
+                "status": status,
+                "is_final": status in FINAL,
+                "error_code": error_code,
+                "mcc_mnc": mcc_mnc,
+                "done_at": done_at,
+                "received_at": received_at,
+                "raw": "{}",
+                **self._lineage("sms.receipts"),
+            }
+        )
+
+    def conversion(self, message_id: str, device_os: str | None, occurred_at: datetime) -> None:
+        self.conversions.append(
+            {
+                "event_id": f"v-{message_id}-{len(self.conversions)}",
+                "message_id": message_id,
+                "kind": "click",
+                "value": 1.0,
+                "currency": "EUR",
+                "device_os": device_os,
+                "occurred_at": occurred_at,
+                **self._lineage("sms.conversions"),
+            }
+        )
+
+    def load(self, engine: Engine) -> None:
+        """Insert the rows into the raw tables."""
+        with engine.begin() as conn:
+            for kind, rows in (
+                ("send", self.sends),
+                ("receipt", self.receipts),
+                ("conversion", self.conversions),
+            ):
+                if rows:
+                    conn.execute(RAW_TABLES[kind].insert(), rows)
+
+
+def _precedence(receipt: dict[str, Any]) -> tuple[Any, ...]:
+    return (receipt["done_at"] or datetime.min, receipt["received_at"], receipt["event_id"])
+
+
+def expected_messages(batches: list[Batch], operators: dict[str, str]) -> list[dict[str, Any]]:
+    """One expected fct_messages row per message (the columns the comparison checks)."""
+    sends = {s["message_id"]: s for b in batches for s in b.sends}
+    by_key = {(s["provider"], s["provider_message_id"]): m for m, s in sends.items()}
+    receipts: dict[str, dict[str, Any]] = {}
+    for batch in batches:
+        for r in batch.receipts:
+            receipts.setdefault(r["event_id"], r)
+    per_message: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in receipts.values():
+        if r["message_id"] in sends:
+            per_message[r["message_id"]].append(r)
+        elif (r["provider"], r["provider_message_id"]) in by_key:
+            per_message[by_key[(r["provider"], r["provider_message_id"])]].append(r)
+    rows = []
+    for message_id, send in sends.items():
+        mine = per_message.get(message_id, [])
+        finals = [r for r in mine if r["status"] in FINAL]
+        deciding = max(finals or mine, key=_precedence) if mine else None
+        final_status = deciding["status"] if deciding and finals else None
+        outcome = (
+            "delivered"
+            if final_status == "DELIVERED"
+            else "failed"
+            if final_status in FAILED
+            else "pending"
+        )
+        done_at = deciding["done_at"] if final_status == "DELIVERED" else None
+        rows.append(
+            {
+                "message_id": message_id,
+                "country": send["country"],
+                "mcc_mnc": send["mcc_mnc"],
+                "operator_name": operators.get(send["mcc_mnc"] or "", "unknown"),
+                "route_tier": send["route_tier"],
+                "provider": send["provider"],
+                "submitted_at": send["submitted_at"],
+                "status": deciding["status"] if deciding else None,
+                "final_status": final_status,
+                "outcome": outcome,
+                "has_receipt": bool(mine),
+                "receipt_count": len(mine),
+                "done_at": done_at,
+                "latency_s": (done_at - send["submitted_at"]).total_seconds() if done_at else None,
+            }
+        )
+    return rows
+
+
+def expected_daily(messages: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Expected agg_deliverability_daily counts per cell."""
+    cells: dict[tuple[Any, ...], dict[str, int]] = defaultdict(
+        lambda: {"sent": 0, "delivered": 0, "failed": 0, "pending": 0, "no_receipt": 0}
+    )
+    for m in messages:
+        key = (
+            m["submitted_at"].date(),
+            m["country"],
+            m["mcc_mnc"],
+            m["operator_name"],
+            m["route_tier"],
+            m["provider"],
+        )
+        cell = cells[key]
+        cell["sent"] += 1
+        cell[m["outcome"]] += 1
+        cell["no_receipt"] += 0 if m["has_receipt"] else 1
+    return dict(cells)

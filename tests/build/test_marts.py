@@ -1,0 +1,272 @@
+"""The marts against an independent Python fold, incremental runs against a full refresh, and
+`dlrw build` failures -- on DuckDB and PostgreSQL, sharing one scenario's builds per warehouse."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
+from ingest.cli import main
+from ingest.config import Settings
+from ingest.errors import DlrwError
+from tests.build.compare import (
+    daily_differences,
+    mart_schema,
+    message_differences,
+    read_rows,
+    row_set,
+)
+from tests.build.events import Batch, expected_daily, expected_messages
+
+MARTS = (
+    "fct_messages",
+    "agg_deliverability_hourly",
+    "agg_deliverability_daily",
+    "dim_operators",
+    "dim_routes",
+    "fct_conversions_by_segment",
+    "agg_error_codes_daily",
+)
+T0 = datetime(2025, 5, 1, 10, 0, 0)
+
+
+def _operators() -> dict[str, str]:
+    with (DBT_PROJECT_DIR / "seeds" / "operators.csv").open() as handle:
+        return {row["mcc_mnc"]: row["operator_name"] for row in csv.DictReader(handle)}
+
+
+def _t(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def batch_one() -> Batch:
+    """Sends in several countries / operators / tiers / providers / hours, and tricky receipts."""
+    b = Batch(ingested_at=_t(24 * 60))
+    b.send("m01", "US", "310260", 1, "twilio", _t(0))
+    b.send("m02", "US", "310260", 1, "twilio", _t(5))
+    b.send("m03", "FR", "20801", 2, "infobip", _t(60))
+    b.send("m04", "FR", "20801", 2, "infobip", _t(61))
+    b.send("m05", "IN", "40410", 3, "vonage", _t(120), provider_message_id="")
+    b.send("m06", "IN", "40410", 3, "vonage", _t(121))
+    b.send("m07", "IN", "40410", 4, "smpp", _t(122))
+    b.send("m08", "DE", "26201", 1, "smpp", _t(180))
+    b.send("m09", "DE", None, 1, "smpp", _t(181))
+    b.send("m10", "BR", "99999", 2, "twilio", _t(182))
+    b.send("m11", "US", "310410", 3, "twilio", _t(240))
+    b.send("m12", "US", "310410", 3, "twilio", _t(15 * 60))  # next day, 01:00 UTC
+    b.send("m13", "FR", "20801", 2, "infobip", _t(62))
+    # m01: intermediate, then final
+    b.receipt("r01a", "twilio", "p-m01", "ENROUTE", _t(0.5))
+    b.receipt("r01b", "twilio", "p-m01", "DELIVERED", _t(1.5), done_at=_t(1))
+    # m02: DELIVERED, then a late UNDELIVERABLE with an older done_at -> still DELIVERED
+    b.receipt("r02a", "twilio", "p-m02", "DELIVERED", _t(7), done_at=_t(6.5))
+    b.receipt("r02b", "twilio", "p-m02", "UNDELIVERABLE", _t(30), done_at=_t(5.5))
+    # m03: finals out of order: the latest done_at (EXPIRED) arrived first
+    b.receipt("r03a", "infobip", "p-m03", "EXPIRED", _t(65), done_at=_t(64))
+    b.receipt("r03b", "infobip", "p-m03", "DELIVERED", _t(90), done_at=_t(62))
+    # m04: the same receipt twice
+    b.receipt("r04a", "infobip", "p-m04", "DELIVERED", _t(62), done_at=_t(61.5))
+    b.receipt("r04a", "infobip", "p-m04", "DELIVERED", _t(62), done_at=_t(61.5))
+    # m05: matched by the echoed message_id only (provider id unknown to us)
+    b.receipt(
+        "r05a",
+        "vonage",
+        "vx-unknown",
+        "REJECTED",
+        _t(121),
+        done_at=_t(120.5),
+        message_id="m05",
+        error_code="E5",
+    )
+    # m06: no receipt at all
+    # m07: UNKNOWN final -> pending
+    b.receipt("r07a", "smpp", "p-m07", "UNKNOWN", _t(130), done_at=_t(129))
+    # m08: intermediate only -> pending
+    b.receipt("r08a", "smpp", "p-m08", "ACCEPTED", _t(180.2))
+    # m09: no operator -> 'unknown' cell
+    b.receipt("r09a", "smpp", "p-m09", "DELIVERED", _t(183), done_at=_t(182), mcc_mnc="26202")
+    # m10: operator not in the seed; DELETED
+    b.receipt("r10a", "twilio", "p-m10", "DELETED", _t(190), done_at=_t(189))
+    # m11: a final with NULL done_at counts as oldest
+    b.receipt("r11a", "twilio", "p-m11", "DELIVERED", _t(241), done_at=_t(240.5))
+    b.receipt("r11b", "twilio", "p-m11", "UNDELIVERABLE", _t(300))
+    b.receipt("r12a", "twilio", "p-m12", "DELIVERED", _t(15 * 60 + 2), done_at=_t(15 * 60 + 1))
+    # m13: equal done_at -> the later received_at wins
+    b.receipt("r13a", "infobip", "p-m13", "DELIVERED", _t(70), done_at=_t(63))
+    b.receipt("r13b", "infobip", "p-m13", "REJECTED", _t(66), done_at=_t(63))
+    # orphans: no send (yet) for these
+    b.receipt("r90a", "twilio", "p-m90", "DELIVERED", _t(10), done_at=_t(9))
+    b.receipt("r91a", "smpp", "nobody", "EXPIRED", _t(11), done_at=_t(10))
+    b.conversion("m01", "ios", _t(20))
+    b.conversion("m01", "android", _t(25))
+    b.conversion("m04", None, _t(70))
+    return b
+
+
+def batch_two() -> Batch:
+    """Late receipts (some change a final status, some have older done_at), a send that claims an
+    orphan, a duplicate loaded again later, and a new message -- ingested one hour after batch 1."""
+    b = Batch(ingested_at=_t(25 * 60))
+    b.receipt("r08b", "smpp", "p-m08", "DELIVERED", _t(24 * 60 + 30), done_at=_t(200))
+    b.receipt("r06a", "vonage", "p-m06", "EXPIRED", _t(24 * 60 + 31), done_at=_t(900))
+    b.receipt("r01c", "twilio", "p-m01", "EXPIRED", _t(24 * 60 + 32), done_at=_t(0.8))
+    b.receipt("r07b", "smpp", "p-m07", "DELIVERED", _t(24 * 60 + 33), done_at=_t(140))
+    b.receipt("r03c", "infobip", "p-m03", "DELIVERED", _t(24 * 60 + 34), done_at=_t(64))
+    b.receipt("r04a", "infobip", "p-m04", "DELIVERED", _t(62), done_at=_t(61.5))
+    b.send("m90", "US", "310260", 2, "twilio", _t(8))
+    b.send("m14", "GB", "23415", 2, "vonage", _t(24 * 60 + 10))
+    b.receipt("r14a", "vonage", "p-m14", "ENROUTE", _t(24 * 60 + 11))
+    b.receipt("r14b", "vonage", "p-m14", "DELIVERED", _t(24 * 60 + 12), done_at=_t(24 * 60 + 11.5))
+    b.conversion("m14", "android", _t(24 * 60 + 20))
+    return b
+
+
+@dataclass
+class Scenario:
+    """What one warehouse looked like after each build of the scenario."""
+
+    settings: Settings
+    expected_one: list[dict[str, Any]]
+    expected_two: list[dict[str, Any]]
+    after_one: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    incremental: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    full_refresh: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    summaries: list[str] = field(default_factory=list)
+
+
+def _snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    engine = warehouse_engine(settings)
+    try:
+        return {mart: read_rows(engine, mart_schema(settings), mart) for mart in MARTS}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def scenario(warehouse: Settings) -> Scenario:
+    """Build batch 1 (first build), load batch 2 and build incrementally, then full-refresh."""
+    one, two = batch_one(), batch_two()
+    operators = _operators()
+    result = Scenario(
+        warehouse, expected_messages([one], operators), expected_messages([one, two], operators)
+    )
+    ensure_raw_tables(warehouse)
+    engine = warehouse_engine(warehouse)
+    try:
+        one.load(engine)
+    finally:
+        engine.dispose()
+    result.summaries.append(run_build(warehouse).line())
+    result.after_one = _snapshot(warehouse)
+    engine = warehouse_engine(warehouse)
+    try:
+        two.load(engine)
+    finally:
+        engine.dispose()
+    result.summaries.append(run_build(warehouse).line())
+    result.incremental = _snapshot(warehouse)
+    result.summaries.append(run_build(warehouse, full_refresh=True).line())
+    result.full_refresh = _snapshot(warehouse)
+    return result
+
+
+def test_fct_messages_equals_the_python_fold(scenario: Scenario) -> None:
+    assert message_differences(scenario.after_one["fct_messages"], scenario.expected_one) == []
+
+
+def test_daily_cells_equal_the_python_fold(scenario: Scenario) -> None:
+    expected = expected_daily(scenario.expected_one)
+    assert daily_differences(scenario.after_one["agg_deliverability_daily"], expected) == []
+
+
+def test_late_receipts_are_folded_in_by_an_incremental_run(scenario: Scenario) -> None:
+    assert message_differences(scenario.incremental["fct_messages"], scenario.expected_two) == []
+    expected = expected_daily(scenario.expected_two)
+    assert daily_differences(scenario.incremental["agg_deliverability_daily"], expected) == []
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_incremental_run_equals_full_refresh(scenario: Scenario, mart: str) -> None:
+    assert row_set(scenario.incremental[mart]) == row_set(scenario.full_refresh[mart])
+
+
+def test_the_scenario_is_tricky_enough(scenario: Scenario) -> None:
+    """Guards the test data itself: every case the fold must handle is present."""
+    outcomes = {m["message_id"]: (m["final_status"], m["outcome"]) for m in scenario.expected_one}
+    assert outcomes["m02"] == ("DELIVERED", "delivered")  # late receipt, older done_at
+    assert outcomes["m03"] == ("EXPIRED", "failed")  # finals out of order
+    assert outcomes["m05"] == ("REJECTED", "failed")  # matched by message_id only
+    assert outcomes["m06"] == (None, "pending")  # no receipt
+    assert outcomes["m07"] == ("UNKNOWN", "pending")  # UNKNOWN final
+    assert outcomes["m11"] == ("DELIVERED", "delivered")  # NULL done_at is oldest
+    assert outcomes["m13"] == ("DELIVERED", "delivered")  # tie -> latest received_at
+    changed = {m["message_id"]: m["final_status"] for m in scenario.expected_two}
+    assert changed["m08"] == "DELIVERED" and changed["m06"] == "EXPIRED"
+    assert changed["m07"] == "DELIVERED" and changed["m90"] == "DELIVERED"
+
+
+def test_every_build_passes_all_dbt_tests(scenario: Scenario) -> None:
+    # at most one warning: m10's operator is not in the seed (relationships, severity warn)
+    for line in scenario.summaries:
+        assert " 0 failed, " in line and ("0 warned" in line or "1 warned" in line), line
+
+
+def test_marts_sit_in_the_marts_schema_on_postgres(scenario: Scenario) -> None:
+    if scenario.settings.warehouse_url.startswith("duckdb"):
+        pytest.skip("DuckDB keeps one schema")
+    engine = warehouse_engine(scenario.settings)
+    try:
+        with engine.connect() as conn:
+            tables = set(
+                conn.execute(
+                    text(
+                        "select table_name from information_schema.tables"
+                        " where table_schema = 'marts'"
+                    )
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+    assert set(MARTS) <= tables
+
+
+def test_build_with_a_failing_model_fails_in_one_line(tmp_path: Path) -> None:
+    """A raw table missing its columns makes the staging model fail: one line naming it."""
+    broken = Settings(data_dir=tmp_path, warehouse_url=f"duckdb:///{tmp_path / 'broken.duckdb'}")
+    engine = warehouse_engine(broken)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("create table raw_receipts (event_id text, _ingested_at timestamp)"))
+    finally:
+        engine.dispose()
+    with pytest.raises(DlrwError) as info:
+        run_build(broken, select=["stg_raw__receipts"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert "stg_raw__receipts" in message and "dbt.log" in message
+
+
+def test_cli_with_unreachable_warehouse_exits_non_zero_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DLRW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DLRW_WAREHOUSE_URL", "postgresql://nobody:x@127.0.0.1:1/none")
+    assert main(["build"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "warehouse" in err
+
+
+def test_cli_with_unsupported_warehouse_url_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DLRW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DLRW_WAREHOUSE_URL", "mysql://x@localhost/db")
+    assert main(["build"]) == 2
+    assert "unsupported warehouse" in capsys.readouterr().err
