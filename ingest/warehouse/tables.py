@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -26,11 +27,23 @@ from sqlalchemy import (
 
 from models.wire import registry
 
-__all__ = ["LINEAGE_COLUMNS", "QUARANTINE", "RAW_TABLES", "metadata", "raw_table_for"]
+__all__ = [
+    "ALL_RAW_TABLES",
+    "LINEAGE_COLUMNS",
+    "LINEAGE_KEY",
+    "QUARANTINE",
+    "RAW_TABLES",
+    "RAW_TABLE_NAMES",
+    "arrow_schema",
+    "metadata",
+    "raw_table_for",
+]
 
 metadata = MetaData()
 
 LINEAGE_COLUMNS = ("_topic", "_partition", "_offset", "_ingested_at")
+# A Kafka record's identity: the primary key of every raw table.
+LINEAGE_KEY = ("_topic", "_partition", "_offset")
 
 RAW_TABLE_NAMES = {"send": "raw_sends", "receipt": "raw_receipts", "conversion": "raw_conversions"}
 
@@ -100,3 +113,27 @@ QUARANTINE = Table(
 def raw_table_for(event_type: str) -> Table:
     """The raw table of an event type ('send', 'receipt', 'conversion')."""
     return RAW_TABLES[event_type]
+
+
+# Every table a load writes and a rebuild recreates.
+ALL_RAW_TABLES: tuple[Table, ...] = (*RAW_TABLES.values(), QUARANTINE)
+
+_ARROW_TYPES: dict[type, pa.DataType] = {
+    Text: pa.string(),
+    Integer: pa.int32(),
+    BigInteger: pa.int64(),
+    Double: pa.float64(),
+    Boolean: pa.bool_(),
+    DateTime: pa.timestamp("ms"),
+    LargeBinary: pa.binary(),
+}
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    """The Arrow schema of a raw table's rows, column for column (timestamps as naive UTC ms)."""
+    return pa.schema(
+        [
+            pa.field(column.name, _ARROW_TYPES[type(column.type)], nullable=column.nullable)
+            for column in table.columns
+        ]
+    )

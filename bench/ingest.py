@@ -1,0 +1,186 @@
+"""Ingest throughput and memory against a bare Kafka consumer, on the local broker.
+
+Produces realistic events (the simulator's) to a fresh topic prefix — not timed — then measures,
+each as a subprocess so its peak RSS can be read: (a) a bare kafka-python consumer with the same
+client options as ingest, reading every topic to the end without decoding; (b) ``dlrw ingest
+--once`` end to end into a fresh DuckDB warehouse and store. Two sizes show whether memory
+grows with the number of events.
+
+    .venv/bin/python bench/ingest.py [--events N] [--small N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and its name would shadow the
+# ``ingest`` package; look in the project root instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from ingest.config import Settings  # noqa: E402
+from ingest.kafka.producer import EventPublisher  # noqa: E402
+from ingest.kafka.topics import create_topics  # noqa: E402
+from ingest.progress import Progress  # noqa: E402
+from ingest.simulate import SimulationConfig, Simulator  # noqa: E402
+from models.wire import encode_event  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# Simulating is slower than publishing; beyond this many distinct events the pool is cycled.
+_POOL = 250_000
+
+_BARE_CONSUMER = """
+import sys, time
+from ingest.config import Settings
+from ingest.kafka.client import consumer
+settings = Settings()
+topics = [settings.topic(k) for k in ("send", "receipt", "conversion")]
+reader = consumer(settings, topics, None, max_poll_records=10_000)
+for t in topics:
+    reader.partitions_for_topic(t)
+reader.poll(timeout_ms=0)
+ends = None
+count, started = 0, None
+while True:
+    batch = reader.poll(timeout_ms=1000)
+    if started is None:
+        started = time.monotonic()
+    count += sum(len(records) for records in batch.values())
+    assignment = reader.assignment()
+    if ends is None and assignment:
+        ends = reader.end_offsets(list(assignment))
+    if ends and all(reader.position(tp) >= ends[tp] for tp in assignment):
+        break
+print(count, time.monotonic() - started)
+"""
+
+
+def _produce(settings: Settings, events: int) -> None:
+    simulator = Simulator(
+        SimulationConfig(
+            messages=max(1, min(events, _POOL) * 10 // 23),
+            days=2,
+            seed=7,
+            start=datetime(2026, 11, 20, tzinfo=UTC),
+        ),
+        settings.hash_secret(),
+        verify_receipts=1000,
+    )
+    pool = [(e.event_type, e.key(), encode_event(e)) for e in simulator.events()]
+    progress = Progress("produce", total=events)
+    with EventPublisher(settings) as publisher:
+        for i in range(events):
+            kind, key, value = pool[i % len(pool)]
+            publisher.publish_bytes(kind, key, value)
+            if i % 10_000 == 9_999:
+                progress.advance(10_000)
+    progress.close()
+
+
+def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
+    """Run a child; (stdout, wall seconds, peak RSS in MiB of this child alone)."""
+    # RUSAGE_CHILDREN reports the largest peak among waited-for children, so one child per
+    # measurement is read from a fresh grandchild: a small wrapper process runs it.
+    wrapper = (
+        "import resource, subprocess, sys; "
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "sys.stderr.write(p.stderr); print(p.stdout, end=''); "
+        "print('RSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+        "sys.exit(p.returncode)"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{args[:4]} failed:\n{done.stderr}")
+    out, _, rss = done.stdout.rpartition("RSS ")
+    return out, seconds, int(rss) // 1024
+
+
+def measure(events: int) -> dict[str, float]:
+    """Produce ``events`` to fresh topics; measure both consumers; return the figures."""
+    data_dir = Path(tempfile.mkdtemp(prefix="dlrw-bench-"))
+    settings = Settings(
+        data_dir=data_dir,
+        topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
+        hash_key="bench-hash-key",
+    )
+    create_topics(settings, partitions=6)
+    _produce(settings, events)
+    env = dict(
+        os.environ,
+        DLRW_DATA_DIR=str(data_dir),
+        DLRW_TOPIC_PREFIX=settings.topic_prefix,
+        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        DLRW_HASH_KEY="bench-hash-key",
+    )
+    env.pop("DLRW_WAREHOUSE_URL", None)
+    env.pop("DLRW_STORE_DIR", None)
+
+    out, _, bare_rss = _child([sys.executable, "-c", _BARE_CONSUMER], env)
+    count, seconds = out.split()
+    assert int(count) == events, f"bare consumer read {count} of {events}"
+    bare_rate = events / float(seconds)
+
+    out, ingest_wall, ingest_rss = _child(
+        # A group of its own: groups are broker-wide and another ingest may be running.
+        [
+            sys.executable,
+            "-m",
+            "ingest.cli",
+            "ingest",
+            "--once",
+            "--group",
+            f"bench-{uuid.uuid4()}",
+        ],
+        env,
+    )
+    assert out.startswith("ingested"), out
+    # The summary's own rate excludes interpreter start-up and imports, as the bare figure does.
+    ingest_rate = float(out.rsplit("(", 1)[1].split()[0].replace(",", ""))
+    store_mb = sum(p.stat().st_size for p in (data_dir / "store").rglob("*.avro")) / 2**20
+    return {
+        "events": events,
+        "bare_rate": bare_rate,
+        "bare_rss": bare_rss,
+        "ingest_rate": ingest_rate,
+        "ingest_wall": ingest_wall,
+        "ingest_rss": ingest_rss,
+        "store_mb": store_mb,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="the large size")
+    parser.add_argument("--small", type=int, default=None, help="the small size (default 1/5)")
+    args = parser.parse_args()
+    sizes = [args.small or max(1, args.events // 5), args.events]
+    rows = [measure(n) for n in sizes]
+    print()
+    print(
+        f"{'events':>10} {'bare/s':>10} {'ingest/s':>10} {'ratio':>6} "
+        f"{'bare RSS':>9} {'ingest RSS':>11} {'store':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['events']:>10,.0f} {r['bare_rate']:>10,.0f} {r['ingest_rate']:>10,.0f} "
+            f"{r['ingest_rate'] / r['bare_rate']:>6.2f} {r['bare_rss']:>7.0f}MB "
+            f"{r['ingest_rss']:>9.0f}MB {r['store_mb']:>6.0f}MB"
+        )
+    growth = rows[-1]["ingest_rss"] / rows[0]["ingest_rss"]
+    print(f"ingest peak RSS x{growth:.2f} for x{sizes[-1] / sizes[0]:.0f} events (goal: flat)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

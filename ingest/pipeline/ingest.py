@@ -1,0 +1,319 @@
+"""The ingest loop: a consumer group on the event topics, one batch at a time.
+
+Per batch, in this order: store segments written and fsynced; dead letters sent; raw tables
+loaded in one transaction; dead letters acknowledged; only then the batch's offsets committed.
+A crash anywhere before the commit replays the batch, and every write is idempotent on the
+record's (topic, partition, offset), so nothing is lost and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from ingest.config import Settings
+from ingest.errors import ServiceUnavailable
+from ingest.kafka.client import consumer, producer
+from ingest.pipeline.batch import DeadLetter, PreparedBatch, prepare_batch
+from ingest.progress import Progress
+from ingest.store.segments import SegmentBatch
+from ingest.warehouse.connection import Warehouse
+
+__all__ = ["DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor", "dead_letter_headers"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP = "dlrw-ingest"
+# ``once`` with no partitions: the group leader may not have known our topics yet (it can be
+# another process), so an empty assignment counts as caught up only after this long.
+_EMPTY_ASSIGNMENT_GRACE_S = 10.0
+EVENT_KINDS = ("send", "receipt", "conversion")
+
+
+@dataclass
+class IngestSummary:
+    """What one ``ingest`` run did."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    dead_letters: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+    @property
+    def records(self) -> int:
+        return sum(self.events.values()) + self.dead_letters
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        kinds = ", ".join(f"{kind}: {self.events[kind]:,}" for kind in EVENT_KINDS)
+        rate = self.records / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"ingested {sum(self.events.values()):,} events ({kinds}), "
+            f"{self.dead_letters:,} dead letters, in {self.seconds:.1f}s ({rate:,.0f} records/s)"
+        )
+
+
+def dead_letter_headers(dead: DeadLetter) -> list[tuple[str, bytes]]:
+    """Kafka headers saying where a dead letter came from and why it was refused."""
+    return [
+        ("dlrw.source.topic", dead.topic.encode()),
+        ("dlrw.source.partition", str(dead.partition).encode()),
+        ("dlrw.source.offset", str(dead.offset).encode()),
+        ("dlrw.error.class", dead.error_class.encode()),
+        ("dlrw.error.reason", dead.reason.encode()),
+    ]
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self.ingestor.on_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.ingestor.on_assigned()
+
+
+class Ingestor:
+    """Consumes the event topics into the store, the warehouse and the dead-letter topic."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        warehouse: Warehouse,
+        group: str = DEFAULT_GROUP,
+        batch_size: int = 10_000,
+        batch_wait_s: float = 1.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.group = group
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_wait_s
+        self.progress = progress
+        self.topic_kinds = {settings.topic(kind): kind for kind in EVENT_KINDS}
+        self.summary = IngestSummary()
+        self.stopping = False
+        self._pending: dict[TopicPartition, list[Any]] = {}
+        self._pending_count = 0
+        self._revoked: set[TopicPartition] = set()
+        self._empty_since: float | None = None
+        self._assigned = False
+        self._end_offsets: dict[TopicPartition, int] | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._producer: Any = None
+
+    # -- rebalance callbacks (run inside ``poll``) ----------------------------------------------
+
+    def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        """Note partitions taken away. This runs on kafka-python's IO thread, where no blocking
+        call (commit) is allowed; their pending records are dropped before the next write and
+        the new owner reads them again from the committed offset."""
+        self._revoked.update(revoked)
+
+    def on_assigned(self) -> None:
+        self._assigned = True
+        self._end_offsets = None
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, once: bool = False) -> IngestSummary:
+        """Consume until stopped (``stop`` or SIGTERM/SIGINT), or with ``once`` until every
+        assigned partition is read to the end offsets seen when it was assigned."""
+        started = time.monotonic()
+        self.warehouse.ensure_tables()
+        self._producer = producer(self.settings, linger_ms=5, client_id="dlrw-ingest-deadletter")
+        self._consumer = consumer(
+            self.settings,
+            [],
+            self.group,
+            max_poll_records=self.batch_size,
+            client_id="dlrw-ingest",
+        )
+        # Decoded records are short-lived and acyclic; frequent cyclic GC passes over a full
+        # batch of them cost more than the collection they would ever do.
+        gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(100_000, 50, 100)
+        try:
+            # Fetch the topics' metadata before joining: a group leader that does not know a
+            # topic's partitions yet assigns none of them, which ``once`` takes for caught up.
+            topics = list(self.topic_kinds)
+            missing = [t for t in topics if not self._consumer.partitions_for_topic(t)]
+            if missing:
+                raise ServiceUnavailable(
+                    f"topic(s) {', '.join(missing)} missing on {self.settings.kafka_bootstrap}: "
+                    "create them with `dlrw topics create`"
+                )
+            self._consumer.subscribe(topics, listener=_Rebalance(self))
+            while not self.stopping:
+                self._collect()
+                self._flush()
+                if once and self._caught_up():
+                    break
+        except KafkaError as exc:
+            raise ServiceUnavailable(
+                f"Kafka failed during ingest ({type(exc).__name__}: {exc}); "
+                "offsets after the last written batch were not committed"
+            ) from exc
+        finally:
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
+            self._close()
+            self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def stop(self) -> None:
+        """Finish the current batch, commit it and return from ``run``."""
+        self.stopping = True
+
+    def _close(self) -> None:
+        if self._consumer is not None:
+            # Leaving the group now lets the other members take over without a session timeout.
+            self._consumer.close(autocommit=False)
+        if self._producer is not None:
+            self._producer.close()
+
+    def _collect(self) -> None:
+        """Poll until a full batch, the time budget, a quiet poll or a stop request."""
+        assert self._consumer is not None
+        deadline = time.monotonic() + self.batch_wait_s
+        while self._pending_count < self.batch_size and not self.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            polled = self._consumer.poll(
+                timeout_ms=int(remaining * 1000), max_records=self.batch_size - self._pending_count
+            )
+            if not polled:
+                break
+            for tp, records in polled.items():
+                held = self._pending.setdefault(tp, [])
+                if held and records[0].offset <= held[-1].offset:
+                    # A rebalance rewound this partition to its committed offset: drop what
+                    # the batch already holds.
+                    records = [r for r in records if r.offset > held[-1].offset]
+                held.extend(records)
+                self._pending_count += len(records)
+
+    def _flush(self) -> None:
+        """Write the pending batch everywhere, then commit its offsets."""
+        self._drop_revoked()
+        if not self._pending_count:
+            self._pending.clear()
+            return
+        assert self._consumer is not None
+        now = datetime.now(UTC)
+        # Whole milliseconds: the store's timestamp-millis must equal the warehouse's value.
+        ingested_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        prepared = prepare_batch(
+            {(tp.topic, tp.partition): records for tp, records in self._pending.items()},
+            self.topic_kinds,
+            self.settings.store_dir,
+            ingested_at,
+            now,
+        )
+        self._write(prepared)
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in prepared.next_offsets.items()
+        }
+        try:
+            self._consumer.commit(offsets)
+        except (CommitFailedError, RebalanceInProgressError) as exc:
+            # The group moved on: the new owner replays these records, which is harmless.
+            log.warning("offset commit refused after a rebalance (%s); records will replay", exc)
+        count = self._pending_count
+        self._pending.clear()
+        self._pending_count = 0
+        self.summary.events.update(prepared.events)
+        self.summary.dead_letters += len(prepared.dead_letters)
+        self.summary.batches += 1
+        if self.progress is not None:
+            self.progress.advance(count)
+
+    def _drop_revoked(self) -> None:
+        if not self._revoked:
+            return
+        assert self._consumer is not None
+        revoked, self._revoked = self._revoked, set()
+        owned = self._consumer.assignment()
+        for tp in revoked - owned:
+            self._pending_count -= len(self._pending.pop(tp, []))
+
+    def _write(self, prepared: PreparedBatch) -> None:
+        """Store, dead letters, warehouse — each durable before the offsets are committed."""
+        segments = SegmentBatch()
+        try:
+            for segment in prepared.segments:
+                segments.add(segment.path, segment.kind, segment.bodies, {"dlrw.writer": "ingest"})
+            segments.commit()
+        except BaseException:
+            segments.abort()
+            raise
+        futures = [
+            self._producer.send(
+                self.settings.topic("deadletter"),
+                key=dead.key,
+                value=dead.value,
+                headers=dead_letter_headers(dead),
+            )
+            for dead in prepared.dead_letters
+        ]
+        self.warehouse.load(prepared.tables)
+        if futures:
+            self._producer.flush()
+            failed = [f for f in futures if f.failed()]
+            if failed:
+                raise ServiceUnavailable(
+                    f"{len(failed)} dead letter(s) were not acknowledged by Kafka: "
+                    f"{failed[0].exception}"
+                )
+
+    def _caught_up(self) -> bool:
+        assert self._consumer is not None
+        if not self._assigned:
+            return False
+        assignment = self._consumer.assignment()
+        if not assignment:
+            if self._empty_since is None:
+                self._empty_since = time.monotonic()
+            return time.monotonic() - self._empty_since >= _EMPTY_ASSIGNMENT_GRACE_S
+        self._empty_since = None
+        if self._end_offsets is None:
+            self._end_offsets = self._consumer.end_offsets(list(assignment))
+        return all(self._consumer.position(tp) >= self._end_offsets.get(tp, 0) for tp in assignment)
+
+
+def install_stop_signals(ingestor: Ingestor) -> Callable[[], None]:
+    """Make SIGTERM and SIGINT finish the current batch and stop; a second one stops hard.
+    Returns a function that restores the previous handlers."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if ingestor.stopping:
+            raise KeyboardInterrupt
+        ingestor.stop()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

@@ -1,0 +1,218 @@
+"""Helpers for the pipeline tests: realistic events, publishing them, running ingest, and reading
+whole raw tables back in a stable order."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ingest.config import Settings
+from ingest.kafka.producer import EventPublisher
+from ingest.pipeline.ingest import Ingestor, IngestSummary
+from ingest.warehouse.connection import connect_engine, open_warehouse
+from ingest.warehouse.tables import ALL_RAW_TABLES
+from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
+from models.status import Status
+
+ROOT = Path(__file__).resolve().parents[2]
+# Two days, so the store is partitioned by event date and segments split within a batch.
+T0 = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
+_COUNTRIES = [("GB", "23410"), ("IN", "40445"), ("DE", "26201"), ("BR", "72406")]
+_STATUSES = [Status.DELIVERED, Status.UNDELIVERABLE, Status.ENROUTE, Status.EXPIRED]
+
+
+def send(i: int) -> SendEvent:
+    country, mcc_mnc = _COUNTRIES[i % len(_COUNTRIES)]
+    return SendEvent(
+        event_id=f"send-{i}",
+        message_id=f"msg-{i}",
+        provider=("twilio", "smpp", "infobip", "vonage")[i % 4],
+        provider_message_id=f"pm-{i}",
+        campaign_id=f"camp-{i % 7}",
+        sender_id="ACME" if i % 5 else None,
+        destination_hash=f"{i:064x}",
+        country=country,
+        mcc_mnc=mcc_mnc,
+        route_id=f"r-{country}-t{1 + i % 4}",
+        route_tier=1 + i % 4,
+        segments=1 + i % 3,
+        encoding="GSM7" if i % 3 else "UCS2",
+        price=round(0.01 + (i % 50) / 1000, 4) if i % 11 else None,
+        currency="EUR",
+        submitted_at=T0 + timedelta(seconds=i * 7),
+    )
+
+
+def receipt(i: int) -> DeliveryReceipt:
+    status = _STATUSES[i % len(_STATUSES)]
+    return DeliveryReceipt(
+        event_id=f"rcpt-{i}",
+        provider="smpp",
+        provider_message_id=f"pm-{i}",
+        message_id=f"msg-{i}" if i % 2 else None,
+        status=status,
+        is_final=status.is_final,
+        error_code=None if status is Status.DELIVERED else "001",
+        mcc_mnc="23410",
+        submitted_at=T0 + timedelta(seconds=i * 7),
+        done_at=T0 + timedelta(seconds=i * 7 + 4),
+        received_at=T0 + timedelta(seconds=i * 7 + 5),
+        raw=f'id:pm-{i} sub:001 dlvrd:001 stat:DELIVRD err:000 text:"quote, comma\nnewline"',
+    )
+
+
+def conversion(i: int) -> ConversionEvent:
+    return ConversionEvent(
+        event_id=f"conv-{i}",
+        message_id=f"msg-{i}",
+        kind=("click", "purchase", "signup")[i % 3],
+        value=12.5 if i % 3 == 1 else None,
+        currency="EUR" if i % 3 == 1 else None,
+        device_os=("android", "ios", "")[i % 3],
+        occurred_at=T0 + timedelta(seconds=i * 7 + 60),
+    )
+
+
+def traffic(n: int, start: int = 0) -> Iterator[Event]:
+    """About n events: every message sent, most with a receipt, some with a conversion."""
+    i = start
+    made = 0
+    while made < n:
+        yield send(i)
+        made += 1
+        if i % 10 and made < n:
+            yield receipt(i)
+            made += 1
+        if i % 4 == 0 and made < n:
+            yield conversion(i)
+            made += 1
+        i += 1
+
+
+def publish(settings: Settings, events: Iterator[Event] | list[Event]) -> int:
+    """Publish and wait for every acknowledgement; returns how many."""
+    count = 0
+    with EventPublisher(settings) as publisher:
+        for event in events:
+            publisher.publish(event)
+            count += 1
+    return count
+
+
+def group_for(settings: Settings) -> str:
+    """A consumer group of the test's own: groups are broker-wide, topics prefixes are not."""
+    return f"ingest-{settings.topic_prefix}"
+
+
+def ingest_once(settings: Settings, group: str | None = None, **options: Any) -> IngestSummary:
+    """One in-process ``ingest --once``."""
+    with open_warehouse(settings.warehouse_url) as warehouse:
+        ingestor = Ingestor(settings, warehouse, group=group or group_for(settings), **options)
+        return ingestor.run(once=True)
+
+
+def table_contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every raw table, ordered by topic, partition and offset."""
+    engine = connect_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table.name: [
+                    tuple(row)
+                    for row in conn.execute(
+                        text(f"SELECT * FROM {table.name} ORDER BY _topic, _partition, _offset")
+                    )
+                ]
+                for table in ALL_RAW_TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def counts(url: str) -> dict[str, tuple[int, int]]:
+    """Rows and distinct (topic, partition, offset) keys per raw table."""
+    engine = connect_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table.name: tuple(  # type: ignore[misc]
+                    conn.execute(
+                        text(
+                            f"SELECT count(*), count(DISTINCT _topic || ':' || _partition || ':' "
+                            f"|| _offset) FROM {table.name}"
+                        )
+                    ).one()
+                )
+                for table in ALL_RAW_TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """Environment that makes a ``dlrw`` subprocess use ``settings``."""
+    env = dict(os.environ)
+    env.update(
+        DLRW_DATA_DIR=str(settings.data_dir),
+        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        DLRW_TOPIC_PREFIX=settings.topic_prefix,
+        DLRW_WAREHOUSE_URL=settings.warehouse_url,
+        DLRW_STORE_DIR=str(settings.store_dir),
+        DLRW_HASH_KEY="test-hash-key",
+    )
+    return env
+
+
+def start_ingest(settings: Settings, *args: str) -> subprocess.Popen[str]:
+    """``python -m ingest.cli ingest ARGS`` as a subprocess."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "ingest", "--group", group_for(settings), *args],
+        env=env_for(settings),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def any_warehouse(request: pytest.FixtureRequest, broker_settings: Settings) -> Iterator[Settings]:
+    """``broker_settings`` on DuckDB, then on a fresh PostgreSQL database."""
+    if request.param == "duckdb":
+        yield broker_settings
+    else:
+        url = request.getfixturevalue("postgres_url")
+        yield broker_settings.model_copy(update={"warehouse_url": url})
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, as tests/conftest.py's fixture makes, but through psycopg2:
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which is not installed."""
+    admin_url = make_url(
+        os.environ.get(
+            "DLRW_TEST_POSTGRES_URL", "postgresql://postgres:postgres@localhost:5432/postgres"
+        )
+    )
+    if admin_url.drivername == "postgresql":
+        admin_url = admin_url.set(drivername="postgresql+psycopg2")
+    name = f"dlrw_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
