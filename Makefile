@@ -50,8 +50,9 @@ format: setup ## apply ruff formatting and fixes
 	$(BIN)/ruff format ingest models tests bench
 
 bench: services ## run the benchmarks and print measured figures
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/dbt.py
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.dbt
+	$(BIN)/python -m bench.simulate
 
 clean: stop ## remove local state (data dir, caches); keeps .venv
 	rm -rf $(DLRW_DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -12,12 +12,14 @@ import shutil
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from ingest.config import Settings
 from ingest.errors import DlrwError
 from ingest.kafka.client import admin_client
+from ingest.warehouse.connection import connect_engine
 
 __all__ = ["configure"]
 
@@ -57,30 +59,35 @@ def _step(title: str, argv: list[str], env: Settings) -> None:
 
 
 def _summary(settings: Settings) -> None:
-    engine = create_engine(settings.warehouse_url)
+    engine = connect_engine(settings.warehouse_url)
     with engine.connect() as conn:
-        tiers = conn.execute(
-            text(
-                "select route_tier, sum(sent) as sent, sum(delivered) as delivered "
-                "from agg_deliverability_daily group by route_tier order by route_tier"
+        tiers: list[Any] = list(
+            conn.execute(
+                text(
+                    "select route_tier, sum(sent) as sent, sum(delivered) as delivered "
+                    "from agg_deliverability_daily group by route_tier order by route_tier"
+                )
             )
-        ).all()
-        worst = conn.execute(
-            text(
-                "select operator, mcc_mnc, country, sum(sent) as sent, "
-                "sum(delivered) * 1.0 / sum(sent) as rate from agg_deliverability_daily "
-                "group by operator, mcc_mnc, country having sum(sent) >= 500 "
-                "order by rate limit 5"
+        )
+        worst: list[Any] = list(
+            conn.execute(
+                text(
+                    "select operator, mcc_mnc, country, sum(sent) as sent, "
+                    "sum(delivered) * 1.0 / sum(sent) as rate from agg_deliverability_daily "
+                    "group by operator, mcc_mnc, country having sum(sent) >= 500 "
+                    "order by rate limit 5"
+                )
             )
-        ).all()
+        )
     engine.dispose()
     print("\nDelivery rate by route tier")
     print(f"  {'tier':>4}  {'sent':>9}  {'delivered':>9}  {'rate':>6}")
     for tier, sent, delivered in tiers:
-        print(f"  {tier:>4}  {sent:>9,}  {delivered:>9,}  {delivered / sent:>6.1%}")
+        rate = int(delivered) / int(sent)
+        print(f"  {tier:>4}  {int(sent):>9,}  {int(delivered):>9,}  {rate:>6.1%}")
     print("\nFive worst operators (at least 500 messages)")
     for operator, mcc_mnc, country, sent, rate in worst:
-        print(f"  {rate:>6.1%}  {operator} ({mcc_mnc}, {country}), {sent:,} messages")
+        print(f"  {float(rate):>6.1%}  {operator} ({mcc_mnc}, {country}), {int(sent):,} messages")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
