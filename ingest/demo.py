@@ -72,9 +72,9 @@ def _summary(settings: Settings) -> None:
         worst: list[Any] = list(
             conn.execute(
                 text(
-                    "select operator, mcc_mnc, country, sum(sent) as sent, "
+                    "select operator_name, mcc_mnc, country, sum(sent) as sent, "
                     "sum(delivered) * 1.0 / sum(sent) as rate from agg_deliverability_daily "
-                    "group by operator, mcc_mnc, country having sum(sent) >= 500 "
+                    "group by operator_name, mcc_mnc, country having sum(sent) >= 500 "
                     "order by rate limit 5"
                 )
             )
