@@ -1,0 +1,156 @@
+"""``dlrw alerts``: evaluate deliverability-drop alerts once, or every ``--watch`` seconds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from ingest.alerts.evaluate import evaluate_once, refresh_marts
+from ingest.alerts.rules import Rules, parse_duration
+from ingest.alerts.sinks import Sink, make_sink
+from ingest.config import Settings
+from ingest.errors import ConfigError, DlrwError
+
+__all__ = ["configure", "parse_now", "rules_from_args", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``alerts`` options and handler to its sub-parser."""
+    parser.epilog = (
+        "Metric: delivered within --settle of submit, on messages at least --settle old, from "
+        "fct_messages (run `dlrw build` first, or use --watch, which refreshes it). A cell "
+        "fires when the drop is at least --min-drop and significant (one-sided two-proportion "
+        "z-test, Bonferroni over all cells at family-wise --alpha). See ingest/alerts/rules.py."
+    )
+    # Durations are checked in run(): a bad value is one readable line with exit code 2.
+    parser.add_argument("--window", default="1h", help="current window (default %(default)s)")
+    parser.add_argument("--baseline", default="7d", help="trailing baseline (default %(default)s)")
+    parser.add_argument(
+        "--settle", default="10m", help="delivered-within time, and minimum message age "
+        "(default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cooldown", default="1h", help="no repeat alert for a cell within (default %(default)s)"
+    )
+    parser.add_argument(
+        "--sink", nargs="+", metavar="SINK", default=["stdout"],
+        help="stdout | webhook URL | kafka (default stdout)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--watch", type=float, default=None, metavar="SECONDS",
+        help="refresh fct_messages and re-evaluate every SECONDS until interrupted",
+    )  # fmt: skip
+    parser.add_argument(
+        "--now", default=None, metavar="ISO",
+        help="evaluate as of this UTC time instead of the clock (replays, tests)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--min-window",
+        type=int,
+        default=Rules.min_window,
+        metavar="N",
+        help="messages a cell needs in the window (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-baseline",
+        type=int,
+        default=Rules.min_baseline,
+        metavar="N",
+        help="messages a cell needs in the baseline (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-drop",
+        type=float,
+        default=Rules.min_drop,
+        metavar="F",
+        help="minimum absolute drop, 0-1 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--critical-drop",
+        type=float,
+        default=Rules.critical_drop,
+        metavar="F",
+        help="drop at which severity is critical (default %(default)s)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=Rules.alpha,
+        metavar="P",
+        help="family-wise false-alarm rate per evaluation (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="with --watch: do not run the incremental dbt build first",
+    )
+    parser.set_defaults(handler=run)  # fmt: skip
+
+
+def parse_now(text: str | None) -> datetime | None:
+    """``--now``: ISO-8601, UTC unless it carries an offset; None means the clock."""
+    if text is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--now: {text!r} is not an ISO-8601 time") from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def rules_from_args(args: argparse.Namespace) -> Rules:
+    """The rules the options describe; ``ConfigError`` names the bad option."""
+    return Rules(
+        window=parse_duration(args.window, "--window"),
+        baseline=parse_duration(args.baseline, "--baseline"),
+        settle=parse_duration(args.settle, "--settle"),
+        cooldown=parse_duration(args.cooldown, "--cooldown"),
+        min_window=args.min_window,
+        min_baseline=args.min_baseline,
+        min_drop=args.min_drop,
+        critical_drop=args.critical_drop,
+        alpha=args.alpha,
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate once (exit 0 whether or not anything fired) or keep watching."""
+    rules = rules_from_args(args)
+    fixed_now = parse_now(args.now)
+    if args.watch is not None and args.watch <= 0:
+        raise ConfigError(f"--watch: {args.watch:g} is not a positive number of seconds")
+    sink = make_sink(args.sink, settings)
+    try:
+        if args.watch is None:
+            report = evaluate_once(settings, rules, sink, fixed_now or datetime.now(UTC))
+            print(f"dlrw alerts: {report.line()}", file=sys.stderr, flush=True)
+            return 0
+        _watch(args, settings, rules, sink, fixed_now)
+        return 0
+    finally:
+        sink.close()
+
+
+def _watch(
+    args: argparse.Namespace,
+    settings: Settings,
+    rules: Rules,
+    sink: Sink,
+    fixed_now: datetime | None,
+) -> None:
+    interval = timedelta(seconds=args.watch).total_seconds()
+    while True:
+        started = time.monotonic()
+        try:
+            if not args.no_refresh:
+                refresh_marts(settings)
+            report = evaluate_once(settings, rules, sink, fixed_now or datetime.now(UTC))
+            took = time.monotonic() - started
+            print(f"dlrw alerts: {report.line()} ({took:.1f}s)", file=sys.stderr, flush=True)
+        except DlrwError as exc:
+            # A transient failure (build, warehouse, sink) must not stop the watch; say it once
+            # per evaluation and try again on the next tick.
+            print(f"dlrw alerts: error: {exc}", file=sys.stderr, flush=True)
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -1,0 +1,154 @@
+"""Test helpers for the alerts: a ``fct_messages``-shaped table with controlled rates (for the
+rule, state and sink tests) and running `dlrw` as users do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from ingest.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 8, 0, 0)  # evaluations happen around here; traffic starts 7 days before
+
+
+@dataclass(frozen=True)
+class CellTraffic:
+    """Synthetic traffic of one cell: ``per_hour`` messages, delivered with ``delivery`` and
+    reported (any receipt) with ``receipts``; ``incident`` overrides both in [start, end)."""
+
+    country: str
+    mcc_mnc: str
+    operator_name: str
+    route_tier: int
+    provider: str
+    per_hour: int
+    delivery: float = 0.92
+    receipts: float = 0.98
+    incident: tuple[datetime, datetime, float, float] | None = None  # start, end, delivery, rcpt
+
+
+NORMAL_CELLS = [
+    CellTraffic("IN", "40410", "Airtel", 2, "vonage", 200),
+    CellTraffic("IN", "40410", "Airtel", 2, "smpp", 200),
+    CellTraffic("IN", "405857", "Jio", 2, "vonage", 200),
+    CellTraffic("GB", "23410", "O2", 1, "twilio", 300, delivery=0.97),
+    CellTraffic("US", "310260", "T-Mobile", 1, "infobip", 300, delivery=0.96),
+    CellTraffic("DE", "26201", "Telekom", 1, "smpp", 5),  # too little volume to judge
+]
+
+
+def write_fct_messages(
+    settings: Settings,
+    cells: Iterable[CellTraffic],
+    start: datetime = T0 - timedelta(days=7),
+    end: datetime = T0 + timedelta(hours=6),
+    seed: int = 1,
+) -> None:
+    """(Re)create ``fct_messages`` in the settings' DuckDB warehouse with the marts' columns
+    the alerts read."""
+    rng = np.random.default_rng(seed)
+    hours = int((end - start).total_seconds() // 3600)
+    base = np.datetime64(start, "us")
+    parts: list[pa.Table] = []
+    for cell in cells:
+        n = cell.per_hour * hours
+        offsets_us = np.sort(rng.uniform(0, hours * 3600, n) * 1e6).astype("int64")
+        submitted = base + offsets_us.astype("timedelta64[us]")
+        p_deliver = np.full(n, cell.delivery)
+        p_receipt = np.full(n, cell.receipts)
+        if cell.incident:
+            i_start, i_end, i_delivery, i_receipts = cell.incident
+            inside = (submitted >= np.datetime64(i_start, "us")) & (
+                submitted < np.datetime64(i_end, "us")
+            )
+            p_deliver[inside] = i_delivery
+            p_receipt[inside] = i_receipts
+        reported = rng.random(n) < p_receipt
+        delivered = (rng.random(n) < p_deliver) & reported
+        latency = rng.uniform(2, 60, n)
+        latency_us = (latency * 1e6).astype("int64").astype("timedelta64[us]")
+        outcome = np.where(delivered, "delivered", np.where(reported, "failed", "pending"))
+        parts.append(
+            pa.table(
+                {
+                    "message_id": [
+                        f"{cell.mcc_mnc}-{cell.route_tier}-{cell.provider}-{i}" for i in range(n)
+                    ],
+                    "country": [cell.country] * n,
+                    "mcc_mnc": [cell.mcc_mnc] * n,
+                    "operator_name": [cell.operator_name] * n,
+                    "route_tier": pa.array([cell.route_tier] * n, pa.int32()),
+                    "provider": [cell.provider] * n,
+                    "outcome": outcome,
+                    "has_receipt": reported,
+                    "submitted_at": submitted,
+                    "first_received_at": pa.array(
+                        submitted + latency_us + np.timedelta64(1, "s"), mask=~reported
+                    ),
+                    "done_at": pa.array(submitted + latency_us, mask=~delivered),
+                    "latency_s": pa.array(latency, mask=~delivered),
+                }
+            )
+        )
+    table = pa.concat_tables(parts)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.warehouse_url.removeprefix("duckdb:///")
+    with duckdb.connect(path) as conn:
+        conn.register("incoming", table)
+        conn.execute("create or replace table fct_messages as select * from incoming")
+
+
+@dataclass
+class Received:
+    """What the webhook receiver got: parsed JSON bodies and their content types."""
+
+    bodies: list[dict[str, Any]]
+    content_types: list[str]
+
+
+def dlrw_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment of a `dlrw` subprocess using ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
+    env.update(
+        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        DLRW_TOPIC_PREFIX=settings.topic_prefix,
+        DLRW_DATA_DIR=str(settings.data_dir),
+        DLRW_WAREHOUSE_URL=settings.warehouse_url,
+        DLRW_HASH_KEY="test-hash-key",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="False",
+    )
+    env.update(overrides)
+    return env
+
+
+RunDlrw = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def dlrw_runner() -> RunDlrw:
+    """``run(args, settings)``: `python -m ingest.cli ARGS` as a subprocess."""
+
+    def run(
+        args: Iterable[str], settings: Settings, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ingest.cli", *args],
+            cwd=ROOT,
+            env=dlrw_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run

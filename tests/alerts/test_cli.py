@@ -1,0 +1,99 @@
+"""`dlrw alerts` as users run it: JSON lines on stdout, one readable line on every error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+import duckdb
+
+from ingest.config import Settings
+from tests.alerts.helpers import NORMAL_CELLS, ROOT, T0, RunDlrw, dlrw_env, write_fct_messages
+
+
+def test_a_bad_window_exits_2_with_one_line(settings: Settings, run_dlrw: RunDlrw) -> None:
+    result = run_dlrw(["alerts", "--window", "1x"], settings)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "dlrw alerts: error: --window: '1x' is not a duration like 90s, 30m, 1h, 7d or 2w"
+    ]
+    assert result.stdout == ""
+
+
+def test_a_bad_sink_exits_2_with_one_line(settings: Settings, run_dlrw: RunDlrw) -> None:
+    result = run_dlrw(["alerts", "--sink", "pager"], settings)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "expected `stdout`, `webhook URL` or `kafka`" in result.stderr
+
+
+def test_no_warehouse_yet_is_one_readable_line(settings: Settings, run_dlrw: RunDlrw) -> None:
+    result = run_dlrw(["alerts"], settings)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run `dlrw ingest` and `dlrw build` first" in lines[0]
+    # ... and asking did not create an empty warehouse file
+    assert not (settings.data_dir / "warehouse.duckdb").exists()
+
+
+def test_missing_marts_are_one_readable_line(settings: Settings, run_dlrw: RunDlrw) -> None:
+    settings.data_dir.mkdir(parents=True)
+    with duckdb.connect(str(settings.data_dir / "warehouse.duckdb")) as conn:
+        conn.execute("create table raw_sends (event_id varchar)")
+    result = run_dlrw(["alerts"], settings)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "the mart fct_messages is not in the warehouse" in lines[0]
+    assert "run `dlrw build` first" in lines[0]
+
+
+def test_alerts_print_json_lines_and_a_summary(settings: Settings, run_dlrw: RunDlrw) -> None:
+    cells = [
+        replace(c, incident=(T0 - timedelta(hours=1), T0, 0.4, 0.98)) if c.mcc_mnc == "40410" else c
+        for c in NORMAL_CELLS
+    ]
+    write_fct_messages(settings, cells)
+    result = run_dlrw(
+        ["alerts", "--baseline", "2d", "--now", (T0 + timedelta(minutes=10)).isoformat()],
+        settings,
+    )
+    assert result.returncode == 0, result.stderr
+    alerts = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["cell_id"] for a in alerts] == ["IN/40410/t2"]
+    assert "evaluated 9 of 11 cells" in result.stderr
+
+
+def test_watch_alerts_once_then_keeps_quiet_within_the_cooldown(settings: Settings) -> None:
+    cells = [
+        replace(c, incident=(T0 - timedelta(hours=1), T0 + timedelta(hours=3), 0.4, 0.98))
+        if c.mcc_mnc == "40410"
+        else c
+        for c in NORMAL_CELLS
+    ]
+    write_fct_messages(settings, cells)
+    now = (T0 + timedelta(minutes=10)).isoformat()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "alerts", "--baseline", "2d", "--now", now,
+         "--watch", "0.5", "--no-refresh"],
+        cwd=ROOT, env=dlrw_env(settings), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None and process.stdout is not None
+        summaries: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(summaries) < 3 and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if "evaluated" in line:
+                summaries.append(line)
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=30)
+    assert len(summaries) == 3
+    assert "1 alerted" in summaries[0] and "0 alerted" in summaries[2]
+    assert [json.loads(line)["cell_id"] for line in out.splitlines()] == ["IN/40410/t2"]
