@@ -53,6 +53,7 @@ bench: services ## run the benchmarks and print measured figures
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.dbt
 	$(BIN)/python -m bench.simulate
+	$(BIN)/python -m bench.alerts_latency
 
 clean: stop ## remove local state (data dir, caches); keeps .venv
 	rm -rf $(DLRW_DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
