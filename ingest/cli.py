@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("ingest.simulate.cli:configure", "generate realistic SMS traffic"),
     "produce": ("ingest.kafka.cli:configure_produce", "publish canonical events from JSONL"),
     "parse-receipt": ("ingest.adapters.cli:configure", "parse provider receipts to canonical JSON"),
+    "collect": ("ingest.collect.cli:configure", "receive provider receipt callbacks over HTTP"),
     "ingest": (
         "ingest.pipeline.cli:configure_ingest",
         "consume the topics into store and warehouse",

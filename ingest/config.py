@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     warehouse_url: str = ""
     store_dir: Path = Path()
     hash_key: SecretStr | None = None
+    # `dlrw collect`: provider callback secrets; an unset one leaves its endpoints unsigned.
+    twilio_auth_token: SecretStr | None = None
+    vonage_signature_secret: SecretStr | None = None
+    collect_shared_secret: SecretStr | None = None
+    collect_public_url: str = ""
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Self:

@@ -26,12 +26,13 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
 from ingest.kafka.client import consumer, producer
-from ingest.pipeline.batch import DeadLetter, PreparedBatch, prepare_batch
+from ingest.kafka.deadletter import dead_letter_headers
+from ingest.pipeline.batch import PreparedBatch, prepare_batch
 from ingest.progress import Progress
-from ingest.store.segments import SegmentBatch
+from ingest.store.segments import SegmentBatch, StoreWriteError
 from ingest.warehouse.connection import Warehouse
 
-__all__ = ["DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor", "dead_letter_headers"]
+__all__ = ["DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,14 @@ DEFAULT_GROUP = "dlrw-ingest"
 # another process), so an empty assignment counts as caught up only after this long.
 _EMPTY_ASSIGNMENT_GRACE_S = 10.0
 EVENT_KINDS = ("send", "receipt", "conversion")
+# Pauses between warehouse load attempts: doubling from the first to the longest.
+_RETRY_FIRST_S = 0.5
+_RETRY_MAX_S = 15.0
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 @dataclass
@@ -63,17 +72,6 @@ class IngestSummary:
             f"ingested {sum(self.events.values()):,} events ({kinds}), "
             f"{self.dead_letters:,} dead letters, in {self.seconds:.1f}s ({rate:,.0f} records/s)"
         )
-
-
-def dead_letter_headers(dead: DeadLetter) -> list[tuple[str, bytes]]:
-    """Kafka headers saying where a dead letter came from and why it was refused."""
-    return [
-        ("dlrw.source.topic", dead.topic.encode()),
-        ("dlrw.source.partition", str(dead.partition).encode()),
-        ("dlrw.source.offset", str(dead.offset).encode()),
-        ("dlrw.error.class", dead.error_class.encode()),
-        ("dlrw.error.reason", dead.reason.encode()),
-    ]
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -165,6 +163,10 @@ class Ingestor:
                 self._flush()
                 if once and self._caught_up():
                     break
+        except StoreWriteError as exc:
+            raise StoreWriteError(
+                f"{exc}; the batch's offsets were not committed, so it is read again on restart"
+            ) from exc
         except KafkaError as exc:
             raise ServiceUnavailable(
                 f"Kafka failed during ingest ({type(exc).__name__}: {exc}); "
@@ -270,11 +272,17 @@ class Ingestor:
                 self.settings.topic("deadletter"),
                 key=dead.key,
                 value=dead.value,
-                headers=dead_letter_headers(dead),
+                headers=dead_letter_headers(
+                    dead.error_class,
+                    dead.reason,
+                    topic=dead.topic,
+                    partition=dead.partition,
+                    offset=dead.offset,
+                ),
             )
             for dead in prepared.dead_letters
         ]
-        self.warehouse.load(prepared.tables)
+        self._load(prepared.tables)
         if futures:
             self._producer.flush()
             failed = [f for f in futures if f.failed()]
@@ -283,6 +291,46 @@ class Ingestor:
                     f"{len(failed)} dead letter(s) were not acknowledged by Kafka: "
                     f"{failed[0].exception}"
                 )
+
+    def _load(self, tables: dict[str, Any]) -> None:
+        """Load the batch, waiting out a warehouse that went away (stopped, restarting, cut
+        off) with growing pauses; its offsets stay uncommitted until the load succeeds."""
+        delay = _RETRY_FIRST_S
+        while True:
+            try:
+                self.warehouse.load(tables)
+                return
+            except Exception as exc:
+                if not self.warehouse.is_transient(exc):
+                    raise
+                problem = _first_line(exc)
+            while True:
+                if self.stopping:
+                    raise ServiceUnavailable(
+                        f"warehouse {self.warehouse.display_url} unavailable ({problem}); "
+                        "stopped before the batch was loaded, its offsets were not committed"
+                    )
+                log.warning(
+                    "warehouse %s unavailable (%s); retrying in %.1fs, offsets not committed",
+                    self.warehouse.display_url,
+                    problem,
+                    delay,
+                )
+                self._pause(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+                try:
+                    self.warehouse.reconnect()
+                    break
+                except Exception as exc:
+                    if not self.warehouse.is_transient(exc):
+                        raise
+                    problem = _first_line(exc)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but wake early for a stop request."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
 
     def _caught_up(self) -> bool:
         assert self._consumer is not None

@@ -1,0 +1,53 @@
+"""``dlrw collect [--host H] [--port P]``: serve the provider receipt callbacks over HTTP until
+interrupted (Ctrl-C or SIGTERM), then flush what Kafka has not acknowledged yet."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import uvicorn
+
+from ingest.collect.app import create_app
+from ingest.config import Settings
+from ingest.errors import ConfigError
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``collect`` arguments and handler to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8088, help="port to listen on")
+    parser.epilog = (
+        "Secrets: DLRW_TWILIO_AUTH_TOKEN, DLRW_VONAGE_SIGNATURE_SECRET, "
+        "DLRW_COLLECT_SHARED_SECRET (infobip, smpp); DLRW_COLLECT_PUBLIC_URL is the public "
+        "base URL Twilio signs when a proxy sits in front."
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve until interrupted; exit 0 on a clean shutdown."""
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be 1-65535, got {args.port}")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    # kafka-python logs every connection attempt, and each retry while Kafka is down; our own
+    # line per request and /readyz say what matters.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,  # our own line per request, without query strings
+        lifespan="on",
+    )
+    print(f"dlrw collect: listening on http://{args.host}:{args.port}", file=sys.stderr)
+    server = uvicorn.Server(config)
+    server.run()
+    # uvicorn reports a failed bind or startup by not having started.
+    return 0 if server.started else 1

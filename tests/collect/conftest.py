@@ -1,0 +1,149 @@
+"""Fixtures of the collect tests: `dlrw collect` running as a subprocess on a free port, HTTP
+requests to it with the standard library, and reading topics back from the real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from ingest.config import Settings
+from ingest.kafka.client import consumer
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS = {
+    "DLRW_TWILIO_AUTH_TOKEN": "twilio-test-token",
+    "DLRW_VONAGE_SIGNATURE_SECRET": "vonage-test-secret",
+    "DLRW_COLLECT_SHARED_SECRET": "shared-test-secret",
+    # Twilio signs the URL it called, which a proxy in front of us rewrites.
+    "DLRW_COLLECT_PUBLIC_URL": "https://dlrw.example.com/hooks",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass
+class Service:
+    """A running `dlrw collect`: its base URL and its stderr (the request log)."""
+
+    url: str
+    log_path: Path
+
+    def request(
+        self,
+        path: str,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        method: str | None = None,
+    ) -> Reply:
+        data = body.encode() if isinstance(body, str) else body
+        req = urllib.request.Request(
+            self.url + path, data=data, headers=headers or {}, method=method
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return Reply(resp.status, json.loads(resp.read()))
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, json.loads(exc.read()))
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+@contextmanager
+def run_collect(settings: Settings, tmp_path: Path, **env_overrides: str) -> Iterator[Service]:
+    """`dlrw collect` for ``settings`` in a subprocess, stopped (SIGTERM) afterwards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
+    env.update(
+        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        DLRW_TOPIC_PREFIX=settings.topic_prefix,
+        DLRW_DATA_DIR=str(settings.data_dir),
+        DLRW_HASH_KEY="test-hash-key",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(env_overrides)
+    port = free_port()
+    log_path = tmp_path / f"collect-{port}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ingest.cli", "collect", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,  # no stray .env file
+        )
+    service = Service(f"http://127.0.0.1:{port}", log_path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"dlrw collect exited {process.returncode}:\n{service.log()}")
+            try:
+                if service.request("/healthz").status == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"dlrw collect did not start:\n{service.log()}")
+                time.sleep(0.1)
+        yield service
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def collect(
+    tmp_path: Path,
+) -> Callable[..., Any]:
+    """``collect(settings, **env)``: a context manager running the service."""
+    return lambda settings, **env: run_collect(settings, tmp_path, **env)
+
+
+def read_topic(settings: Settings, event_type: str, idle_ms: int = 2_000) -> list[ConsumerRecord]:
+    """Every record on the topic of ``event_type``, read until it has been idle ``idle_ms``."""
+    reader = consumer(settings, [settings.topic(event_type)], None, consumer_timeout_ms=idle_ms)
+    try:
+        return list(reader)
+    finally:
+        reader.close()
+
+
+def topic_size(settings: Settings, event_type: str) -> int:
+    """How many records the topic of ``event_type`` holds (its end offsets): exact, no waiting."""
+    reader = consumer(settings, [], None)
+    try:
+        topic = settings.topic(event_type)
+        partitions = reader.partitions_for_topic(topic) or set()
+        ends = reader.end_offsets([TopicPartition(topic, p) for p in partitions])
+        assert ends, f"no partitions for {topic}"
+        return sum(ends.values())
+    finally:
+        reader.close()
