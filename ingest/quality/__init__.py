@@ -1,0 +1,23 @@
+"""Data quality: `dlrw check` catches reporting gaps before anyone reads a wrong number.
+
+Six checks, each a Great Expectations suite written as code (``checks.py``) over per-cell
+figures computed in SQL, with every threshold in one file (``thresholds.toml``):
+
+- ``missing_receipts``: per provider x operator, the share of messages older than the receipt
+  window with no receipt at all;
+- ``silent_hours``: hours with no sends or no receipts in a provider x operator cell that
+  normally has traffic at that hour of the day;
+- ``freshness``: age of the newest receipt against ``--now``;
+- ``orphan_receipts``: per provider, the share of receipts that match no message;
+- ``reconciliation``: per event type and day, Avro store records = raw table rows (quarantine
+  included);
+- ``sanity``: row rules on raw tables and marts (status model, rates in [0, 1], done_at not
+  before submitted_at, route tier 1-4, sent = delivered + failed + pending).
+
+Results go to the warehouse table ``dq_results`` and to GX Data Docs under the data dir.
+"""
+
+from ingest.quality.runner import CheckRun, Finding, run_checks
+from ingest.quality.thresholds import Thresholds, load_thresholds
+
+__all__ = ["CheckRun", "Finding", "Thresholds", "load_thresholds", "run_checks"]

@@ -1,0 +1,555 @@
+"""The checks of `dlrw check`: for each, the SQL that computes its per-cell figures and the GX
+suite (written as code) that asserts on them.
+
+A *figure check* computes one row per cell (provider x operator, provider x operator x hour, ...)
+with the figure it judges; its suite holds typed expectations on that figure, so GX decides
+which cells fail and lists them by their cell columns. The *sanity* suites assert row-level
+rules straight on the raw tables and marts. Every SQL text here runs unchanged on DuckDB and
+PostgreSQL; the callers substitute relation names through ``Relations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from ingest.quality.relations import Reference, Relations
+from ingest.quality.thresholds import Thresholds
+from models.status import FINAL_STATUSES, Status
+
+__all__ = [
+    "FigureCheck",
+    "SanityCheck",
+    "figure_checks",
+    "sanity_checks",
+]
+
+
+@dataclass
+class FigureCheck:
+    """One check computed per cell: SQL for the figures, and the suite that judges them."""
+
+    name: str
+    query: str
+    cell_columns: tuple[str, ...]
+    figure: str
+    threshold: float
+    # ">" when a figure above the threshold fails, "<" when one below it does.
+    fails_when: str
+    suite: gx.ExpectationSuite
+    # Extra columns GX should return for failing cells (used in the failure line).
+    detail_columns: tuple[str, ...] = ()
+    detail: Callable[[Mapping[str, Any]], str] = field(default=lambda row: "")
+    # Why nothing was judged, when the data gives no basis (e.g. no sends at all).
+    skipped: str | None = None
+    # Cell columns to summarise passing rows by (their worst figure); failing rows stay whole.
+    passing_summary: tuple[str, ...] = ()
+
+    @property
+    def asset_query(self) -> str:
+        """The query as a GX query asset takes it: GX requires a leading SELECT, so CTEs go
+        inside a derived table."""
+        return f"select * from (\n{self.query.strip()}\n) as figures"
+
+
+@dataclass
+class SanityCheck:
+    """Row-level rules on one table; each expectation's ``meta['rule']`` names its rule."""
+
+    table: str
+    relation: str
+    suite: gx.ExpectationSuite
+    is_query: bool = True
+
+
+def _ts(value: datetime) -> str:
+    """A portable timestamp literal (naive UTC)."""
+    return f"cast('{value.strftime('%Y-%m-%d %H:%M:%S')}' as timestamp)"
+
+
+def _day(value: date) -> str:
+    return f"cast('{value.isoformat()}' as date)"
+
+
+def _floor_hour(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def _share(numerator: str, denominator: str) -> str:
+    return f"cast({numerator} as double precision) / nullif({denominator}, 0)"
+
+
+def _count(value: Any) -> str:
+    return f"{int(value or 0):,}"
+
+
+# --- 1. missing receipts ---------------------------------------------------------------------
+
+
+def missing_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
+    """Share of messages with no receipt at all, per provider x operator, over the messages
+    submitted in the lookback window that ends where the receipt window starts."""
+    t = th.missing_receipts
+    suite = gx.ExpectationSuite(name="missing_receipts")
+    # A cell whose receipts stop coming shows every message as pending: its rates are wrong.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="share",
+            min_value=0,
+            max_value=t.max_share,
+            description=f"share of messages with no receipt at all <= {t.max_share}",
+        )
+    )
+    if ref.newest_send is None:
+        start = end = datetime(1970, 1, 1)
+        skipped = "no messages sent"
+    else:
+        # Whole hours that ended before the receipt window: their receipts should all be in.
+        end = _floor_hour(ref.newest_send - timedelta(hours=t.receipt_window_hours))
+        start = end - timedelta(hours=t.lookback_hours)
+        skipped = None
+    hourly = rel.mart("agg_deliverability_hourly")
+    query = f"""
+select
+    provider,
+    coalesce(mcc_mnc, 'unknown') as operator,
+    max(operator_name) as operator_name,
+    sum(sent) as messages,
+    sum(no_receipt) as missing,
+    {_share("sum(no_receipt)", "sum(sent)")} as share
+from {hourly}
+where period_hour >= {_ts(start)} and period_hour < {_ts(end)}
+group by provider, coalesce(mcc_mnc, 'unknown')
+having sum(sent) >= {t.min_messages}
+"""
+    return FigureCheck(
+        name="missing_receipts",
+        query=query,
+        cell_columns=("provider", "operator"),
+        figure="share",
+        threshold=t.max_share,
+        fails_when=">",
+        suite=suite,
+        detail_columns=("missing", "messages"),
+        detail=lambda r: f"({_count(r['missing'])} of {_count(r['messages'])} messages)",
+        skipped=skipped,
+    )
+
+
+# --- 2. silent hours -------------------------------------------------------------------------
+
+
+def silent_hours(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
+    """Per provider x operator x hour of submission: messages that got any receipt, for hours
+    in which the cell normally has traffic (median messages in that UTC hour of the day over
+    the baseline days >= min_normal_messages). No sends means no receipts too, so one figure,
+    ``with_receipt``, catches both kinds of silence."""
+    t = th.silent_hours
+    suite = gx.ExpectationSuite(name="silent_hours")
+    # A cell that normally has traffic and goes silent (no sends or no receipts) hides an outage.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="with_receipt",
+            min_value=1,
+            description="every hour with normal traffic has messages that got a receipt",
+        )
+    )
+    if ref.newest_send is None or ref.first_hour is None:
+        judged_from = judged_to = baseline_from = datetime(1970, 1, 1)
+        skipped: str | None = "no messages sent"
+    else:
+        # The newest hours may still be waiting for receipts; judge complete, settled hours.
+        judged_to = _floor_hour(ref.newest_send - timedelta(minutes=t.settle_minutes)) - timedelta(
+            hours=1
+        )
+        judged_from = judged_to - timedelta(hours=t.lookback_hours - 1)
+        # The baseline never reaches before the first data: empty days are not "normal".
+        baseline_from = max(judged_to - timedelta(days=t.baseline_days), ref.first_hour)
+        skipped = None if judged_to >= baseline_from else "less than an hour of settled traffic"
+    hourly = rel.mart("agg_deliverability_hourly")
+    query = f"""
+with hours as (
+    select generate_series as hour
+    from generate_series({_ts(baseline_from)}, {_ts(judged_to)}, interval '1 hour')
+),
+traffic as (
+    select
+        provider,
+        coalesce(mcc_mnc, 'unknown') as operator,
+        period_hour as hour,
+        sum(sent) as messages,
+        sum(sent) - sum(no_receipt) as with_receipt
+    from {hourly}
+    where period_hour >= {_ts(baseline_from)} and period_hour <= {_ts(judged_to)}
+    group by provider, coalesce(mcc_mnc, 'unknown'), period_hour
+),
+cells as (
+    select distinct provider, operator from traffic
+),
+grid as (
+    select
+        cells.provider,
+        cells.operator,
+        hours.hour,
+        coalesce(traffic.messages, 0) as messages,
+        coalesce(traffic.with_receipt, 0) as with_receipt
+    from cells
+    cross join hours
+    left join traffic
+        on traffic.provider = cells.provider
+        and traffic.operator = cells.operator
+        and traffic.hour = hours.hour
+),
+normal as (
+    select
+        provider,
+        operator,
+        extract(hour from hour) as hour_of_day,
+        percentile_cont(0.5) within group (order by messages) as normal_messages
+    from grid
+    group by provider, operator, extract(hour from hour)
+)
+select
+    grid.provider,
+    grid.operator,
+    grid.hour,
+    grid.messages,
+    grid.with_receipt,
+    normal.normal_messages
+from grid
+inner join normal
+    on normal.provider = grid.provider
+    and normal.operator = grid.operator
+    and normal.hour_of_day = extract(hour from grid.hour)
+where grid.hour >= {_ts(judged_from)}
+    and normal.normal_messages >= {t.min_normal_messages}
+"""
+
+    def detail(row: Mapping[str, Any]) -> str:
+        normal = f"normal {float(row['normal_messages']):,.0f} messages/h at this hour"
+        if not row["messages"]:
+            return f"(no sends; {normal})"
+        got = f"{_count(row['with_receipt'])} of {_count(row['messages'])}"
+        return f"({got} messages got a receipt; {normal})"
+
+    return FigureCheck(
+        name="silent_hours",
+        query=query,
+        cell_columns=("provider", "operator", "hour"),
+        figure="with_receipt",
+        threshold=1,
+        fails_when="<",
+        suite=suite,
+        detail_columns=("messages", "normal_messages"),
+        detail=detail,
+        skipped=skipped,
+        # One result row per quiet cell, not per hour: dq_results stays readable.
+        passing_summary=("provider", "operator"),
+    )
+
+
+# --- 3. freshness ----------------------------------------------------------------------------
+
+
+def freshness(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
+    """Minutes between the newest received_at and ``now``."""
+    t = th.freshness
+    suite = gx.ExpectationSuite(name="freshness")
+    # An empty receipts table is the stalest of all: nothing has arrived.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToNotBeNull(column="age_minutes", description="receipts exist")
+    )
+    # Stale receipts mean ingest stopped; every recent rate would be computed on partial data.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="age_minutes",
+            max_value=t.max_age_minutes,
+            description=f"newest receipt at most {t.max_age_minutes:g} minutes old",
+        )
+    )
+    query = f"""
+select
+    'raw_receipts' as source,
+    max(received_at) as newest_received_at,
+    (extract(epoch from {_ts(ref.now)}) - extract(epoch from max(received_at))) / 60.0
+        as age_minutes
+from {rel.raw("raw_receipts")}
+"""
+    return FigureCheck(
+        name="freshness",
+        query=query,
+        cell_columns=("source",),
+        figure="age_minutes",
+        threshold=t.max_age_minutes,
+        fails_when=">",
+        suite=suite,
+        detail_columns=("newest_received_at",),
+        detail=lambda r: (
+            f"(newest received_at {r['newest_received_at']}, now {ref.now:%Y-%m-%d %H:%M:%S})"
+            if r.get("newest_received_at") is not None
+            else "(no receipts at all)"
+        ),
+    )
+
+
+# --- 4. orphan receipts ----------------------------------------------------------------------
+
+
+def orphan_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
+    """Per provider, the share of receipts that match no sent message -- by message_id, or by
+    provider + provider_message_id, the two ways a receipt names its message (DESIGN.md)."""
+    t = th.orphan_receipts
+    suite = gx.ExpectationSuite(name="orphan_receipts")
+    # Receipts that match no message are outcomes counted nowhere: sends lost, or ids mangled.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="share",
+            min_value=0,
+            max_value=t.max_share,
+            description=f"share of receipts matching no message <= {t.max_share}",
+        )
+    )
+    sends = rel.raw("raw_sends")
+    query = f"""
+with by_message_id as (
+    select distinct message_id from {sends}
+),
+by_provider_id as (
+    select distinct provider, provider_message_id
+    from {sends}
+    where provider_message_id is not null
+),
+matched as (
+    select
+        receipts.provider,
+        (by_message_id.message_id is not null or by_provider_id.provider is not null) as matched
+    from {rel.raw("raw_receipts")} as receipts
+    left join by_message_id
+        on receipts.message_id = by_message_id.message_id
+    left join by_provider_id
+        on receipts.provider = by_provider_id.provider
+        and receipts.provider_message_id = by_provider_id.provider_message_id
+)
+select
+    provider,
+    count(*) as receipts,
+    sum(case when matched then 0 else 1 end) as orphans,
+    {_share("sum(case when matched then 0 else 1 end)", "count(*)")} as share
+from matched
+group by provider
+having count(*) >= {t.min_receipts}
+"""
+    return FigureCheck(
+        name="orphan_receipts",
+        query=query,
+        cell_columns=("provider",),
+        figure="share",
+        threshold=t.max_share,
+        fails_when=">",
+        suite=suite,
+        detail_columns=("orphans", "receipts"),
+        detail=lambda r: f"({_count(r['orphans'])} of {_count(r['receipts'])} receipts)",
+    )
+
+
+# --- 5. reconciliation -----------------------------------------------------------------------
+
+# Store kind -> (raw table, column that dates its rows); the store uses the same columns.
+RECONCILED = {
+    "send": ("raw_sends", "submitted_at"),
+    "receipt": ("raw_receipts", "received_at"),
+    "conversion": ("raw_conversions", "occurred_at"),
+    "quarantine": ("raw_quarantine", "_ingested_at"),
+}
+
+
+def reconciliation(
+    rel: Relations, th: Thresholds, store_counts: Mapping[tuple[str, date], int]
+) -> FigureCheck:
+    """Per store kind (event type, or quarantine) and event date: distinct records in the Avro
+    store against rows in the matching raw table. The store's counts arrive as literal rows."""
+    t = th.reconciliation
+    suite = gx.ExpectationSuite(name="reconciliation")
+    # The store is the log of record: a record it holds and the warehouse lacks was lost on load.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="difference",
+            min_value=0,
+            max_value=t.max_difference,
+            description="store and warehouse hold the same events per type and day",
+        )
+    )
+    if store_counts:
+        values = ",\n        ".join(
+            f"('{kind}', {_day(day)}, {count})"
+            for (kind, day), count in sorted(store_counts.items())
+        )
+        store = (
+            f"select * from (values\n        {values}\n    ) as counts(kind, event_date, events)"
+        )
+    else:
+        store = (
+            "select cast(null as varchar) as kind, cast(null as date) as event_date, "
+            "0 as events where 1 = 0"
+        )
+    warehouse = "\n    union all\n    ".join(
+        f"select '{kind}' as kind, cast({column} as date) as event_date, count(*) as events "
+        f"from {rel.raw(table)} group by cast({column} as date)"
+        for kind, (table, column) in RECONCILED.items()
+    )
+    query = f"""
+with store as (
+    {store}
+),
+warehouse as (
+    {warehouse}
+)
+select
+    coalesce(store.kind, warehouse.kind) as event_type,
+    coalesce(store.event_date, warehouse.event_date) as event_date,
+    coalesce(store.events, 0) as store_events,
+    coalesce(warehouse.events, 0) as warehouse_events,
+    abs(coalesce(store.events, 0) - coalesce(warehouse.events, 0)) as difference
+from store
+full outer join warehouse
+    on store.kind = warehouse.kind
+    and store.event_date = warehouse.event_date
+"""
+    return FigureCheck(
+        name="reconciliation",
+        query=query,
+        cell_columns=("event_type", "event_date"),
+        figure="difference",
+        threshold=t.max_difference,
+        fails_when=">",
+        suite=suite,
+        detail_columns=("store_events", "warehouse_events"),
+        detail=lambda r: (
+            f"(store {_count(r['store_events'])}, warehouse {_count(r['warehouse_events'])})"
+        ),
+    )
+
+
+def figure_checks(
+    rel: Relations,
+    ref: Reference,
+    th: Thresholds,
+    store_counts: Mapping[tuple[str, date], int],
+) -> list[FigureCheck]:
+    """Every figure check, in report order."""
+    return [
+        missing_receipts(rel, ref, th),
+        silent_hours(rel, ref, th),
+        freshness(rel, ref, th),
+        orphan_receipts(rel, ref, th),
+        reconciliation(rel, th, store_counts),
+    ]
+
+
+# --- 6. sanity -------------------------------------------------------------------------------
+
+STATUS_MODEL = sorted(s.value for s in Status)
+FINAL_STATUS_MODEL = sorted(s.value for s in FINAL_STATUSES)
+
+
+def _rule(name: str) -> dict[str, str]:
+    return {"rule": name}
+
+
+def _mart_rules(suite: gx.ExpectationSuite) -> None:
+    """The rules every deliverability aggregate obeys."""
+    # A delivery rate outside [0, 1] is an arithmetic bug in the mart, not a bad day.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="delivery_rate", min_value=0, max_value=1, meta=_rule("rate_in_0_1")
+        )
+    )
+    # Route tiers are 1 (direct) to 4 (three intermediaries); anything else breaks tier reports.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="route_tier", min_value=1, max_value=4, meta=_rule("route_tier_1_4")
+        )
+    )
+    # Every message is delivered, failed or pending -- the metric definition's invariant.
+    suite.add_expectation(
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} where sent <> delivered + failed + pending"
+            ),
+            description="sent = delivered + failed + pending",
+            meta=_rule("sent_is_delivered_failed_pending"),
+        )
+    )
+
+
+def sanity_checks(rel: Relations, th: Thresholds) -> list[SanityCheck]:
+    """Row-level rules on the raw tables and the marts."""
+    tolerance = th.sanity.done_before_submit_tolerance_seconds
+    checks: list[SanityCheck] = []
+
+    receipts = gx.ExpectationSuite(name="sanity_raw_receipts")
+    # A status outside the status model would fall out of every fold and metric.
+    receipts.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="status", value_set=STATUS_MODEL, meta=_rule("status_in_model")
+        )
+    )
+    # A receipt done before its message was sent means broken clocks or a wrong match. The
+    # batch is joined, so it needs an alias (PostgreSQL rejects an unaliased derived table).
+    receipts.add_expectation(
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select b.provider, b.provider_message_id, b.done_at, "
+                "coalesce(s.submitted_at, b.submitted_at) as submitted_at "
+                "from {batch} as b "
+                f"left join {rel.raw('raw_sends')} as s "
+                "on s.provider = b.provider and s.provider_message_id = b.provider_message_id "
+                "where b.done_at < coalesce(s.submitted_at, b.submitted_at) "
+                f"- interval '{tolerance:g} seconds'"
+            ),
+            description=f"done_at not before submitted_at (tolerance {tolerance:g} s)",
+            meta=_rule("done_not_before_submitted"),
+        )
+    )
+    checks.append(SanityCheck("raw_receipts", rel.raw("raw_receipts"), receipts, is_query=False))
+
+    sends = gx.ExpectationSuite(name="sanity_raw_sends")
+    # The contract allows tiers 1-4 only; ingest should have quarantined anything else.
+    sends.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="route_tier", min_value=1, max_value=4, meta=_rule("route_tier_1_4")
+        )
+    )
+    checks.append(SanityCheck("raw_sends", rel.raw("raw_sends"), sends, is_query=False))
+
+    messages = gx.ExpectationSuite(name="sanity_fct_messages")
+    # A message's final status must be a final status of the model (or none yet).
+    messages.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="final_status", value_set=FINAL_STATUS_MODEL, meta=_rule("status_in_model")
+        )
+    )
+    # Latency is done_at - submitted_at of the deciding receipt; far below zero is a clock bug.
+    messages.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="latency_s", min_value=-tolerance, meta=_rule("done_not_before_submitted")
+        )
+    )
+    # Route tiers are 1-4 in the mart too (it copies the send's routing decision).
+    messages.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="route_tier", min_value=1, max_value=4, meta=_rule("route_tier_1_4")
+        )
+    )
+    checks.append(SanityCheck("fct_messages", rel.mart("fct_messages"), messages))
+
+    for mart in ("agg_deliverability_hourly", "agg_deliverability_daily"):
+        suite = gx.ExpectationSuite(name=f"sanity_{mart}")
+        _mart_rules(suite)
+        checks.append(SanityCheck(mart, rel.mart(mart), suite))
+    return checks

@@ -1,0 +1,171 @@
+"""One simulated dataset per session, through the real pipeline: `dlrw simulate --out`, then
+`dlrw produce` onto the local Kafka broker (once), then per warehouse (module scope)
+`dlrw ingest --once` with a group of its own, and `dlrw build`.
+
+The traffic has one incident: operator 310260 (T-Mobile US) reports no receipts for messages
+submitted 2026-11-18 12:00-17:00 UTC. Everything else is the simulator's ordinary traffic.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ingest.cli import run_command
+from ingest.config import Settings
+from ingest.kafka.client import admin_client
+from ingest.kafka.topics import create_topics
+from ingest.quality.runner import CheckRun, run_checks
+from ingest.quality.thresholds import Thresholds, load_thresholds
+from ingest.warehouse.connection import connect_engine
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "DLRW_TEST_POSTGRES_URL", "postgresql://postgres:postgres@localhost:5432/postgres"
+)
+HERE = Path(__file__).parent
+TEST_THRESHOLDS = HERE / "thresholds.toml"
+# The same thresholds judged over the last hours only: the incident lies before them.
+WINDOWED_THRESHOLDS = HERE / "thresholds_after_incident.toml"
+
+START = "2026-11-17"
+DAYS = 2
+MESSAGES = 60_000
+SEED = 11
+INCIDENT_OPERATOR = "310260"
+INCIDENT_START = datetime(2026, 11, 18, 12)
+INCIDENT_END = datetime(2026, 11, 18, 17)
+INCIDENT = (
+    f"operator={INCIDENT_OPERATOR},start={INCIDENT_START.isoformat()},"
+    f"end={INCIDENT_END.isoformat()},receipts=0.0"
+)
+INCIDENT_HOURS = {
+    (INCIDENT_START + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M")
+    for h in range((INCIDENT_END - INCIDENT_START) // timedelta(hours=1))
+}
+
+
+@dataclass
+class Dataset:
+    """A built warehouse with the simulated traffic, and the reference time of its checks."""
+
+    settings: Settings
+    now: datetime
+    backend: str
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def published_events(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """`dlrw simulate --out` with the receipt-loss incident, then `dlrw produce` onto fresh
+    topics; yields settings naming those topics, and deletes every topic under their prefix."""
+    tmp = tmp_path_factory.mktemp("simulated")
+    out = tmp / "events.jsonl"
+    settings = Settings(
+        data_dir=tmp / "data",
+        hash_key="test-hash-key",
+        kafka_bootstrap=KAFKA_BOOTSTRAP,
+        topic_prefix=f"test-dq-{uuid.uuid4().hex[:8]}.",
+    )
+    host, _, port = KAFKA_BOOTSTRAP.split(",")[0].rpartition(":")
+    if not _reachable(host or "localhost", int(port)):
+        pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
+    code = run_command(
+        [
+            "simulate", "--messages", str(MESSAGES), "--days", str(DAYS), "--seed", str(SEED),
+            "--start", START, "--incident", INCIDENT, "--out", str(out),
+        ],
+        settings,
+    )  # fmt: skip
+    assert code == 0
+    create_topics(settings, partitions=3)
+    try:
+        assert run_command(["produce", str(out)], settings) == 0
+        yield settings
+    finally:
+        admin = admin_client(settings)
+        try:
+            ours = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
+            if ours:
+                admin.delete_topics(ours)
+        finally:
+            admin.close()
+
+
+@pytest.fixture(scope="session")
+def test_thresholds() -> Thresholds:
+    return load_thresholds(TEST_THRESHOLDS)
+
+
+def _postgres_database() -> Iterator[str]:
+    # psycopg2 is the project's one PostgreSQL driver (SQLAlchemy 2.1 would pick psycopg 3).
+    admin_url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg2")
+    if not _reachable(admin_url.host or "localhost", admin_url.port or 5432):
+        pytest.fail(f"PostgreSQL is not running at {admin_url.host}: run `make services` first")
+    name = f"dlrw_test_dq_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def dataset(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    published_events: Settings,
+) -> Iterator[Dataset]:
+    """The published traffic ingested (store + raw tables) and built (`dlrw build`)."""
+    tmp = tmp_path_factory.mktemp(f"dq-{request.param}")
+    databases = _postgres_database() if request.param == "postgres" else None
+    settings = published_events.model_copy(
+        update={"data_dir": tmp / "data", "store_dir": tmp / "data" / "store"}
+        | ({"warehouse_url": next(databases)} if databases else {
+            "warehouse_url": f"duckdb:///{tmp / 'data' / 'warehouse.duckdb'}"
+        })
+    )  # fmt: skip
+    try:
+        group = f"dq-{request.param}-{uuid.uuid4().hex[:8]}"
+        assert run_command(["ingest", "--once", "--group", group], settings) == 0
+        assert run_command(["build", "--quiet"], settings) == 0
+        engine = connect_engine(settings.warehouse_url)
+        with engine.connect() as conn:
+            newest = conn.execute(text("select max(received_at) from raw_receipts")).scalar_one()
+        engine.dispose()
+        # "Now" is just after the newest receipt: the data is fresh.
+        yield Dataset(settings, newest + timedelta(minutes=30), request.param)
+    finally:
+        if databases is not None:
+            databases.close()
+
+
+@pytest.fixture(scope="module")
+def incident_run(dataset: Dataset, test_thresholds: Thresholds) -> CheckRun:
+    """`dlrw check` (in-process) on the dataset as simulated."""
+    return run_checks(dataset.settings, test_thresholds, now=dataset.now)
