@@ -22,11 +22,13 @@ from typing import Any
 
 import fastavro
 
+from ingest.errors import DlrwError
 from ingest.store.schema import STORE_KINDS, store_schema
 
 __all__ = [
     "CODEC",
     "SegmentBatch",
+    "StoreWriteError",
     "encode_int",
     "encode_long",
     "encode_string",
@@ -41,6 +43,10 @@ _DEFLATE_LEVEL = 1
 _MAGIC = b"Obj\x01"
 # Records per container block: big enough to amortise framing, small enough for readers' memory.
 _BLOCK_RECORDS = 4096
+
+
+class StoreWriteError(DlrwError):
+    """The store's file system refused a write (full, read-only, gone); nothing was committed."""
 
 
 def encode_long(value: int) -> bytes:
@@ -96,6 +102,11 @@ def _container(kind: str, bodies: Sequence[bytes], metadata: dict[str, str]) -> 
     return b"".join(out)
 
 
+def _write_error(path: Path, exc: OSError) -> StoreWriteError:
+    reason = exc.strerror or type(exc).__name__
+    return StoreWriteError(f"cannot write the store at {path}: {reason}")
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -116,27 +127,38 @@ class SegmentBatch:
     def add(self, path: Path, kind: str, bodies: Sequence[bytes], metadata: dict[str, str]) -> None:
         """Stage one segment holding ``bodies`` (store records in Avro binary form)."""
         directory = path.parent
-        if not directory.is_dir():
-            # Remember every level we create: its parent must be fsynced too.
-            missing = [p for p in (directory, *directory.parents) if not p.exists()]
-            directory.mkdir(parents=True, exist_ok=True)
-            self._new_dirs.update(missing)
         tmp = directory / f".{path.name}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(_container(kind, bodies, metadata))
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            if not directory.is_dir():
+                # Remember every level we create: its parent must be fsynced too.
+                missing = [p for p in (directory, *directory.parents) if not p.exists()]
+                directory.mkdir(parents=True, exist_ok=True)
+                self._new_dirs.update(missing)
+            with open(tmp, "wb") as handle:
+                handle.write(_container(kind, bodies, metadata))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            # A partly written file would hold on to the space that just ran out.
+            tmp.unlink(missing_ok=True)
+            raise _write_error(path, exc) from exc
         self._staged.append((tmp, path))
 
     def commit(self) -> list[Path]:
         """Move the staged segments into place durably; returns their paths."""
         dirs: set[Path] = set()
         for tmp, path in self._staged:
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise _write_error(path, exc) from exc
             dirs.add(path.parent)
         dirs.update(p.parent for p in self._new_dirs)
         for directory in dirs:
-            _fsync_dir(directory)
+            try:
+                _fsync_dir(directory)
+            except OSError as exc:
+                raise _write_error(directory, exc) from exc
         done = [path for _, path in self._staged]
         self._staged.clear()
         self._new_dirs.clear()
