@@ -32,7 +32,11 @@ START = "2025-03-01 00:00:00"
 
 # One message per row of `ids`; every column derived from hashes of its index, so reruns repeat.
 SENDS_SQL = """
-insert into raw_sends
+insert into raw_sends (
+    event_id, message_id, provider, provider_message_id, campaign_id, sender_id,
+    destination_hash, country, mcc_mnc, route_id, route_tier, segments, encoding, price,
+    currency, submitted_at, _topic, _partition, _offset, _ingested_at
+)
 with ids as (
     select i, (hash(i) >> 1)::bigint as h from range({first}, {last}) as t(i)
 ),
@@ -61,7 +65,11 @@ from base
 # Per message: ACCEPTED (70%), ENROUTE (40%), a final (96%), a duplicate final (3%),
 # a late second final with an older done_at (1%), orphans (0.5%).
 RECEIPTS_SQL = """
-insert into raw_receipts
+insert into raw_receipts (
+    event_id, provider, provider_message_id, message_id, status, is_final, error_code, mcc_mnc,
+    submitted_at, done_at, received_at, segments_submitted, segments_delivered, price, currency,
+    raw, _topic, _partition, _offset, _ingested_at
+)
 with msgs as (
     select message_id, provider, provider_message_id, route_tier, mcc_mnc, submitted_at,
            (hash(message_id) >> 1)::bigint as h
@@ -119,7 +127,10 @@ from picked
 """
 
 CONVERSIONS_SQL = """
-insert into raw_conversions
+insert into raw_conversions (
+    event_id, message_id, kind, value, currency, device_os, occurred_at,
+    _topic, _partition, _offset, _ingested_at
+)
 select 'v-' || message_id, message_id, 'click', null, null,
        ['android', 'ios', 'other', null][1 + ((hash(message_id) >> 3) % 4)::bigint],
        submitted_at + interval 5 minute, 'sms.conversions', 0, _offset, {ingest_expr}
@@ -199,7 +210,12 @@ def main() -> int:
     con = duckdb.connect(str(path))
     try:
         con.execute(f"""
-            insert into raw_receipts
+            insert into raw_receipts (
+                event_id, provider, provider_message_id, message_id, status, is_final,
+                error_code, mcc_mnc, submitted_at, done_at, received_at, segments_submitted,
+                segments_delivered, price, currency, raw, _topic, _partition, _offset,
+                _ingested_at
+            )
             select 'late-' || message_id, provider, provider_message_id, null, 'REJECTED', true,
                    'E99', mcc_mnc, submitted_at, submitted_at + interval 1 day,
                    {end} + interval 30 minute, 1, 0, null, null, '{{}}', 'sms.receipts', 9,

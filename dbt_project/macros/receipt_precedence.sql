@@ -9,3 +9,17 @@
     {{ received_at }} desc,
     {{ event_id }} desc
 {%- endmacro %}
+
+{#- The same order as one ascending sort key (the greatest key is the deciding receipt), for
+    arg_max: final first, then a done_at at all, then done_at, received_at, event_id. -#}
+{% macro receipt_precedence_key(
+    is_final='is_final', done_at='done_at', received_at='received_at', event_id='event_id'
+) -%}
+    row(
+        {{ is_final }},
+        {{ done_at }} is not null,
+        coalesce({{ done_at }}, cast('1900-01-01' as timestamp)),
+        {{ received_at }},
+        {{ event_id }}
+    )
+{%- endmacro %}

@@ -7,6 +7,7 @@ that only the dbt process sees.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,19 @@ __all__ = ["PASSWORD_ENV", "PROFILE_NAME", "DbtTarget", "dbt_target", "write_pro
 PROFILE_NAME = "dlrw"
 PASSWORD_ENV = "DLRW_DBT_WAREHOUSE_PASSWORD"
 # DuckDB: two threads on the reference 2-core machine; insertion order is not needed by any model.
-DUCKDB_SETTINGS = {"threads": 2, "preserve_insertion_order": False}
+DUCKDB_SETTINGS: dict[str, object] = {"threads": 2, "preserve_insertion_order": False}
+# DuckDB's default is 80% of RAM; the machine is shared (broker, PostgreSQL, ingest), so dbt gets
+# half of it and spills larger joins and sorts to disk under the data dir instead.
+DUCKDB_MEMORY_SHARE = 0.5
+
+
+def _duckdb_memory_limit() -> str:
+    """Half the physical memory, in MiB (DuckDB's default when the size is unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "80%"
+    return f"{int(total * DUCKDB_MEMORY_SHARE) // (1024 * 1024)}MiB"
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,11 @@ def dbt_target(settings: Settings, threads: int = 2) -> DbtTarget:
             "path": str(path),
             "schema": "main",
             "threads": threads,
-            "settings": dict(DUCKDB_SETTINGS),
+            "settings": {
+                **DUCKDB_SETTINGS,
+                "memory_limit": _duckdb_memory_limit(),
+                "temp_directory": str(settings.data_dir / "dbt" / "duckdb_tmp"),
+            },
         }
         return DbtTarget("duckdb", output)
     if backend == "postgresql":

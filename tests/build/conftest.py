@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -24,7 +25,7 @@ def _duckdb_settings(tmp: Path) -> Settings:
     return Settings(
         data_dir=tmp / "data",
         warehouse_url=f"duckdb:///{tmp / 'data' / 'w.duckdb'}",
-        hash_key="test-hash-key",
+        hash_key=SecretStr("test-hash-key"),
     )
 
 

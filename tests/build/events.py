@@ -160,7 +160,7 @@ def expected_messages(batches: list[Batch], operators: dict[str, str]) -> list[d
             if final_status in FAILED
             else "pending"
         )
-        done_at = deciding["done_at"] if final_status == "DELIVERED" else None
+        done_at = deciding["done_at"] if deciding and final_status == "DELIVERED" else None
         rows.append(
             {
                 "message_id": message_id,
@@ -176,7 +176,10 @@ def expected_messages(batches: list[Batch], operators: dict[str, str]) -> list[d
                 "has_receipt": bool(mine),
                 "receipt_count": len(mine),
                 "done_at": done_at,
-                "latency_s": (done_at - send["submitted_at"]).total_seconds() if done_at else None,
+                # never negative: minute-precision done times can precede submitted_at
+                "latency_s": max(0.0, (done_at - send["submitted_at"]).total_seconds())
+                if done_at
+                else None,
             }
         )
     return rows

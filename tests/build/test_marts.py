@@ -62,6 +62,7 @@ def batch_one() -> Batch:
     b.send("m11", "US", "310410", 3, "twilio", _t(240))
     b.send("m12", "US", "310410", 3, "twilio", _t(15 * 60))  # next day, 01:00 UTC
     b.send("m13", "FR", "20801", 2, "infobip", _t(62))
+    b.send("m15", "US", "310260", 1, "twilio", _t(3.75))
     # m01: intermediate, then final
     b.receipt("r01a", "twilio", "p-m01", "ENROUTE", _t(0.5))
     b.receipt("r01b", "twilio", "p-m01", "DELIVERED", _t(1.5), done_at=_t(1))
@@ -101,6 +102,8 @@ def batch_one() -> Batch:
     # m13: equal done_at -> the later received_at wins
     b.receipt("r13a", "infobip", "p-m13", "DELIVERED", _t(70), done_at=_t(63))
     b.receipt("r13b", "infobip", "p-m13", "REJECTED", _t(66), done_at=_t(63))
+    # m15: Twilio's done time is to the minute, before submitted_at -> latency 0, not negative
+    b.receipt("r15a", "twilio", "p-m15", "DELIVERED", _t(4.5), done_at=_t(3))
     # orphans: no send (yet) for these
     b.receipt("r90a", "twilio", "p-m90", "DELIVERED", _t(10), done_at=_t(9))
     b.receipt("r91a", "smpp", "nobody", "EXPIRED", _t(11), done_at=_t(10))
@@ -207,6 +210,8 @@ def test_the_scenario_is_tricky_enough(scenario: Scenario) -> None:
     assert outcomes["m07"] == ("UNKNOWN", "pending")  # UNKNOWN final
     assert outcomes["m11"] == ("DELIVERED", "delivered")  # NULL done_at is oldest
     assert outcomes["m13"] == ("DELIVERED", "delivered")  # tie -> latest received_at
+    latency = {m["message_id"]: m["latency_s"] for m in scenario.expected_one}
+    assert latency["m15"] == 0.0 and latency["m01"] == 60.0  # done_at before submitted_at
     changed = {m["message_id"]: m["final_status"] for m in scenario.expected_two}
     assert changed["m08"] == "DELIVERED" and changed["m06"] == "EXPIRED"
     assert changed["m07"] == "DELIVERED" and changed["m90"] == "DELIVERED"
@@ -224,7 +229,7 @@ def test_marts_sit_in_the_marts_schema_on_postgres(scenario: Scenario) -> None:
     engine = warehouse_engine(scenario.settings)
     try:
         with engine.connect() as conn:
-            tables = set(
+            tables: set[str] = set(
                 conn.execute(
                     text(
                         "select table_name from information_schema.tables"

@@ -19,7 +19,17 @@ with
 
 receipts as (
 
-    select * from {{ ref('int_receipts_matched') }}
+    select
+        message_id,
+        event_id,
+        status,
+        is_final,
+        error_code,
+        mcc_mnc,
+        done_at,
+        received_at,
+        _last_ingested_at
+    from {{ ref('int_receipts_matched') }}
     where
         not is_orphan
         {% if is_incremental() %}
@@ -32,29 +42,9 @@ receipts as (
 
 ),
 
-ranked as (
+folded as (
 
-    -- one pass: the precedence order and the per-message totals share the message partition
-    select
-        message_id,
-        event_id,
-        status,
-        is_final,
-        error_code,
-        mcc_mnc,
-        done_at,
-        received_at,
-        row_number() over (
-            partition by message_id
-            order by {{ receipt_precedence() }}
-        ) as precedence,
-        count(*) over by_message as receipt_count,
-        sum(case when is_final then 1 else 0 end) over by_message as final_receipt_count,
-        min(received_at) over by_message as first_received_at,
-        max(received_at) over by_message as last_received_at,
-        max(_last_ingested_at) over by_message as _last_ingested_at
-    from receipts
-    window by_message as (partition by message_id)
+    {{ fold_receipts('receipts') }}
 
 ),
 
@@ -75,8 +65,7 @@ final as (
         first_received_at,
         last_received_at,
         _last_ingested_at
-    from ranked
-    where precedence = 1
+    from folded
 
 )
 

@@ -1,6 +1,7 @@
 -- Every deduplicated receipt with the message it belongs to: by message_id when the provider
 -- echoed one we know, else by provider + provider_message_id. Receipts matching no send are kept
 -- as orphans (message_id NULL) so nothing disappears; a later send re-matches them.
+-- Only the columns the status fold needs are kept (the raw table keeps the rest).
 -- Incremental (delete+insert on event_id): receipts ingested after the cutoff, and receipts a send
 -- ingested after the cutoff may claim, are matched again.
 
@@ -22,7 +23,7 @@ sends as (
         provider,
         provider_message_id,
         _ingested_at
-    from {{ ref('stg_raw__sends') }}
+    from {{ ref('int_sends') }}
 
 ),
 
@@ -38,8 +39,7 @@ new_sends as (
 
 candidates as (
 
-    select event_id from {{ source('raw', 'raw_receipts') }}
-    where _ingested_at > {{ cutoff }}
+    {{ recent_event_ids(source('raw', 'raw_receipts'), cutoff) }}
     union
     select raw_receipts.event_id
     from {{ source('raw', 'raw_receipts') }} as raw_receipts
@@ -55,22 +55,28 @@ candidates as (
 
 ),
 
-receipts as (
-
-    select * from {{ ref('stg_raw__receipts') }}
-    where event_id in (select candidates.event_id from candidates)
-
-),
-
-{% else %}
-
-receipts as (
-
-    select * from {{ ref('stg_raw__receipts') }}
-
-),
-
 {% endif %}
+
+receipts as (
+
+    select
+        event_id,
+        provider,
+        provider_message_id,
+        reported_message_id,
+        status,
+        is_final,
+        error_code,
+        mcc_mnc,
+        done_at,
+        received_at,
+        _ingested_at
+    from {{ ref('stg_raw__receipts') }}
+    {% if is_incremental() %}
+    where event_id in (select candidates.event_id from candidates)
+    {% endif %}
+
+),
 
 matched as (
 
@@ -81,18 +87,10 @@ matched as (
             when by_message_id.message_id is not null then 'message_id'
             when by_provider_id.message_id is not null then 'provider_message_id'
         end as matched_by,
-        receipts.provider,
-        receipts.provider_message_id,
-        receipts.reported_message_id,
         receipts.status,
         receipts.is_final,
         receipts.error_code,
         receipts.mcc_mnc,
-        receipts.segments_submitted,
-        receipts.segments_delivered,
-        receipts.price,
-        receipts.currency,
-        receipts.submitted_at,
         receipts.done_at,
         receipts.received_at,
         receipts._ingested_at,

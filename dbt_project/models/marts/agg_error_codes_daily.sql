@@ -1,12 +1,30 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
 -- Messages per UTC day of submission x provider x country x mcc_mnc x error code x status, where
 -- status and error code are those of the receipt that decides the message's status. Messages with
--- no receipt appear with status 'NO_RECEIPT'.
+-- no receipt appear with status 'NO_RECEIPT'. Incremental runs delete and rebuild every day
+-- holding a message rebuilt since the cutoff, from all of that day's messages.
 
 with
 
 messages as (
 
     select * from {{ ref('fct_messages') }}
+    {% if is_incremental() %}
+    where
+        submitted_date in (
+            select distinct touched.submitted_date
+            from {{ ref('fct_messages') }} as touched
+            where touched._last_ingested_at > {{ incremental_cutoff('_last_ingested_at') }}
+        )
+    {% endif %}
 
 ),
 
@@ -19,7 +37,8 @@ aggregated as (
         mcc_mnc,
         error_code,
         coalesce(status, 'NO_RECEIPT') as status,
-        count(*) as messages
+        count(*) as messages,
+        max(_last_ingested_at) as _last_ingested_at
     from messages
     group by
         submitted_date,

@@ -15,7 +15,7 @@ with
 
 sends as (
 
-    select * from {{ ref('stg_raw__sends') }}
+    select * from {{ ref('int_sends') }}
 
 ),
 
@@ -128,7 +128,7 @@ final as (
         outcome = 'failed' as is_failed,
         outcome = 'pending' as is_pending,
         receipt_count > 0 as has_receipt,
-        {{ seconds_between('submitted_at', 'done_at') }} as latency_s
+        {{ latency_seconds('submitted_at', 'done_at') }} as latency_s
     from with_outcome
 
 )

@@ -1,0 +1,180 @@
+"""The marts against the simulator's truth file, exactly: simulated traffic goes the real way
+(`dlrw produce` to the dev broker, `dlrw ingest --once` into the raw tables, `dlrw build`), then
+every message's outcome and every daily cell's counts must equal what the truth file says --
+on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.build.runner import DBT_PROJECT_DIR, warehouse_engine
+from ingest.config import Settings
+from ingest.kafka.topics import create_topics
+from tests.build.compare import daily_differences, mart_schema, message_differences, read_rows
+
+pytestmark = pytest.mark.broker
+
+KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
+SIMULATION = ("--messages", "3000", "--days", "2", "--seed", "11", "--start", "2026-01-05")
+# What the truth file and fct_messages both say per message (ingest/simulate/truth.py).
+COMPARED = ("final_status", "outcome", "has_receipt", "receipt_count", "done_at")
+
+
+@dataclass
+class TruthBuild:
+    """The truth file's rows and the marts built from the same simulated traffic."""
+
+    truth: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    daily: list[dict[str, Any]]
+
+
+def _reachable(host_port: str) -> bool:
+    host, _, port = host_port.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host or "localhost", int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _dlrw(settings: Settings, cwd: Path, *args: str) -> str:
+    """Run one `dlrw` command as users do; fail the test with its one-line error otherwise."""
+    env = {
+        **os.environ,
+        "DLRW_DATA_DIR": str(settings.data_dir),
+        "DLRW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "DLRW_TOPIC_PREFIX": settings.topic_prefix,
+        "DLRW_WAREHOUSE_URL": settings.warehouse_url,
+        "DLRW_STORE_DIR": str(settings.store_dir),
+        "DLRW_HASH_KEY": "test-hash-key",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"dlrw {' '.join(args)}: {done.stderr.strip()}"
+    return done.stdout
+
+
+def _time(text: str) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+def _operators() -> dict[str, str]:
+    with (DBT_PROJECT_DIR / "seeds" / "operators.csv").open() as handle:
+        return {row["mcc_mnc"]: row["operator_name"] for row in csv.DictReader(handle)}
+
+
+def read_truth(path: Path) -> list[dict[str, Any]]:
+    """The truth CSV as fct_messages-shaped rows (the columns both sides carry)."""
+    operators = _operators()
+    rows = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            outcome = row["outcome"]
+            rows.append(
+                {
+                    "message_id": row["message_id"],
+                    "submitted_at": _time(row["submitted_at"]),
+                    "country": row["country"],
+                    "mcc_mnc": row["mcc_mnc"] or None,
+                    "operator_name": operators.get(row["mcc_mnc"], "unknown"),
+                    "route_tier": int(row["route_tier"]),
+                    "provider": row["provider"],
+                    # UNKNOWN is final but no outcome: pending in the truth and in the marts.
+                    "final_status": row["final_status"] or None,
+                    "outcome": outcome,
+                    "has_receipt": row["has_receipt"] == "true",
+                    "receipt_count": int(row["receipts"]),
+                    # fct_messages keeps done_at for delivered messages only
+                    "done_at": _time(row["done_at"]) if outcome == "delivered" else None,
+                }
+            )
+    return rows
+
+
+def expected_cells(truth: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, int]]:
+    """agg_deliverability_daily's counts per cell, from the truth rows."""
+    cells: dict[tuple[Any, ...], dict[str, int]] = {}
+    for m in truth:
+        key = (
+            m["submitted_at"].date(),
+            m["country"],
+            m["mcc_mnc"],
+            m["operator_name"],
+            m["route_tier"],
+            m["provider"],
+        )
+        cell = cells.setdefault(
+            key, {"sent": 0, "delivered": 0, "failed": 0, "pending": 0, "no_receipt": 0}
+        )
+        cell["sent"] += 1
+        cell[m["outcome"]] += 1
+        cell["no_receipt"] += 0 if m["has_receipt"] else 1
+    return cells
+
+
+@pytest.fixture(scope="module")
+def truth_build(warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> TruthBuild:
+    """Simulate, produce to fresh topics, ingest once, build; read the truth and the marts."""
+    if not _reachable(KAFKA_BOOTSTRAP):
+        pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
+    work = tmp_path_factory.mktemp("truth")
+    settings = warehouse.model_copy(
+        update={
+            "kafka_bootstrap": KAFKA_BOOTSTRAP,
+            "topic_prefix": f"test-truth-{uuid.uuid4().hex[:10]}.",
+            "store_dir": work / "store",
+        }
+    )
+    create_topics(settings, partitions=3)
+    _dlrw(settings, work, "simulate", *SIMULATION, "--out", "events.jsonl", "--truth", "truth.csv")
+    _dlrw(settings, work, "produce", "events.jsonl")
+    _dlrw(settings, work, "ingest", "--once", "--group", f"ingest-{settings.topic_prefix}")
+    _dlrw(settings, work, "build", "--quiet")
+    engine = warehouse_engine(settings)
+    try:
+        schema = mart_schema(settings)
+        messages = read_rows(engine, schema, "fct_messages")
+        daily = read_rows(engine, schema, "agg_deliverability_daily")
+    finally:
+        engine.dispose()
+    return TruthBuild(read_truth(work / "truth.csv"), messages, daily)
+
+
+def test_every_message_outcome_equals_the_truth(truth_build: TruthBuild) -> None:
+    assert len(truth_build.truth) == 3000
+    problems = message_differences(truth_build.messages, truth_build.truth, COMPARED)
+    assert problems == [], f"{len(problems)} differences, first: {problems[:5]}"
+
+
+def test_every_daily_cell_equals_the_truth(truth_build: TruthBuild) -> None:
+    problems = daily_differences(truth_build.daily, expected_cells(truth_build.truth))
+    assert problems == [], f"{len(problems)} differences, first: {problems[:5]}"
+
+
+def test_the_simulation_exercises_every_outcome(truth_build: TruthBuild) -> None:
+    """Guards the test data: delivered, failed, no-receipt and receipts-but-no-final all occur."""
+    outcomes = {m["outcome"] for m in truth_build.truth}
+    assert outcomes == {"delivered", "failed", "pending"}
+    assert any(not m["has_receipt"] for m in truth_build.truth)
+    assert any(m["has_receipt"] and m["final_status"] is None for m in truth_build.truth)
