@@ -9,7 +9,7 @@ DLRW := $(BIN)/dlrw
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DLRW_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: help setup services stop demo test lint format bench clean
+.PHONY: help setup services stop demo test lint format bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,7 @@ lint: setup ## ruff, mypy and sqlfluff
 	$(BIN)/ruff check ingest models tests bench
 	$(BIN)/ruff format --check ingest models tests bench
 	$(BIN)/mypy
+	$(DLRW) schemas check
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
 
 format: setup ## apply ruff formatting and fixes
@@ -54,6 +55,11 @@ bench: services ## run the benchmarks and print measured figures
 	$(BIN)/python -m bench.dbt
 	$(BIN)/python -m bench.simulate
 	$(BIN)/python -m bench.alerts_latency
+
+soak: services ## long fault tests, 120k fuzz examples, then ingest at 80% of max for 10 min
+	DLRW_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -m soak tests/reliability
+	DLRW_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q tests/reliability/test_fuzz.py
+	$(BIN)/python -m bench.soak --minutes $${SOAK_MINUTES:-10}
 
 clean: stop ## remove local state (data dir, caches); keeps .venv
 	rm -rf $(DLRW_DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("ingest.report.cli:configure", "write the HTML deliverability report"),
     "docs": ("ingest.report.cli:configure_docs", "generate and serve the dbt docs"),
     "demo": ("ingest.demo:configure", "run the whole pipeline on simulated traffic"),
+    "schemas": ("ingest.schemas:configure", "check schema compatibility"),
 }
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -203,6 +203,7 @@ class SendEvent(Event):
     encoding: str | None = None
     price: float | None = None
     currency: str | None = None
+    template_id: str | None = None
 
     def key(self) -> bytes:
         return self.message_id.encode()
@@ -234,6 +235,7 @@ class DeliveryReceipt(Event):
     segments_delivered: int | None = None
     price: float | None = None
     currency: str | None = None
+    network_error_code: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, Status):

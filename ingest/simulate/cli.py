@@ -105,6 +105,7 @@ def event_line(event: Event) -> str:
             "segments_delivered": event.segments_delivered,
             "price": event.price,
             "currency": event.currency,
+            "network_error_code": event.network_error_code,
         }
     elif isinstance(event, SendEvent):
         record = {
@@ -125,6 +126,7 @@ def event_line(event: Event) -> str:
             "encoding": event.encoding,
             "price": event.price,
             "currency": event.currency,
+            "template_id": event.template_id,
         }
     else:
         record = {"type": event.event_type, **event.to_json_dict()}

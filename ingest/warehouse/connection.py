@@ -12,6 +12,7 @@ latest ``_ingested_at`` wins. That makes a replayed batch harmless, and makes lo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import time
@@ -26,6 +27,8 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Engine, Table, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError as DBAPIInterfaceError
+from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlalchemy.schema import CreateTable
 
 from ingest.errors import ConfigError, ServiceUnavailable
@@ -120,11 +123,38 @@ class Warehouse(ABC):
             cursor.close()
 
     def ensure_tables(self) -> None:
-        """Create the raw tables that are missing."""
+        """Create the raw tables that are missing, and add the columns a newer schema version
+        brought to tables an older one created (new fields are nullable, so old rows get NULL)."""
         for table in ALL_RAW_TABLES:
             ddl = str(CreateTable(table, if_not_exists=True).compile(dialect=self.engine.dialect))
             self._run(ddl)
+            existing = self._columns(table.name)
+            for column in table.columns:
+                if column.name in existing:
+                    continue
+                if not column.nullable:
+                    raise ConfigError(
+                        f"raw table {table.name} lacks the required column {column.name}: "
+                        "a schema change that is not backward compatible needs a rebuild"
+                    )
+                sql_type = column.type.compile(dialect=self.engine.dialect)
+                self._run(
+                    f"ALTER TABLE {self._quote(table.name)} "
+                    f"ADD COLUMN {self._quote(column.name)} {sql_type}"
+                )
         self._dbapi.commit()
+
+    def _columns(self, table: str) -> set[str]:
+        cursor = self._dbapi.cursor()
+        try:
+            # Our own table names, never user input: inlined, as the two drivers quote apart.
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns "
+                f"WHERE table_schema = current_schema() AND table_name = '{table}'"
+            )
+            return {row[0] for row in cursor.fetchall()}
+        finally:
+            cursor.close()
 
     def drop_raw(self) -> None:
         """Drop the raw tables (``rebuild`` reloads them from the store)."""
@@ -140,6 +170,11 @@ class Warehouse(ABC):
     def _quote(self, name: str) -> str:
         return str(self.engine.dialect.identifier_preparer.quote(name))
 
+    def _column_list(self, table: Table) -> str:
+        """The table's columns by name: a migrated table holds added columns last, so loads
+        never rely on column positions."""
+        return ", ".join(self._quote(c.name) for c in table.columns)
+
     def _upsert_tail(self, table: Table, target: str) -> str:
         """``ON CONFLICT`` clause keeping the row ingested last (the same SQL on both engines)."""
         keys = ", ".join(self._quote(c) for c in LINEAGE_KEY)
@@ -152,6 +187,19 @@ class Warehouse(ABC):
             f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
             f" WHERE {target}._ingested_at < excluded._ingested_at"
         )
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether a failed load may succeed on a new connection (the server went away)."""
+        return False
+
+    def reconnect(self) -> None:
+        """Replace the connection (and any pooled ones) with a fresh one; raises like a load
+        while the server is still away."""
+        with contextlib.suppress(Exception):
+            self._fairy.invalidate()
+        self.engine.dispose()
+        self._fairy = self.engine.raw_connection()
+        self._dbapi = self._fairy.driver_connection
 
     def close(self) -> None:
         """Release the connection and the engine."""
@@ -183,9 +231,9 @@ class DuckDBWarehouse(Warehouse):
                 table = _table(name)
                 con.register("_dlrw_batch", data)
                 try:
-                    target = self._quote(name)
+                    target, columns = self._quote(name), self._column_list(table)
                     con.execute(
-                        f"INSERT INTO {target} SELECT * FROM _dlrw_batch"
+                        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM _dlrw_batch"
                         + self._upsert_tail(table, target)
                     ).fetchall()
                 finally:
@@ -200,6 +248,19 @@ class PostgresWarehouse(Warehouse):
     """PostgreSQL: each Arrow table is written as CSV, ``COPY``'d into a temporary staging table
     and upserted from there in one statement."""
 
+    def is_transient(self, exc: BaseException) -> bool:
+        import psycopg2
+
+        # A stopped, restarting or unreachable server: OperationalError (e.g. AdminShutdown),
+        # or InterfaceError once psycopg2 has marked the connection closed.
+        return isinstance(
+            exc,
+            psycopg2.OperationalError
+            | psycopg2.InterfaceError
+            | DBAPIOperationalError
+            | DBAPIInterfaceError,
+        )
+
     def load(self, tables: Mapping[str, pa.Table]) -> None:
         con = self._dbapi
         try:
@@ -209,16 +270,18 @@ class PostgresWarehouse(Warehouse):
                         continue
                     table = _table(name)
                     target, stage = self._quote(name), self._quote(f"_stage_{name}")
+                    columns = self._column_list(table)
                     # Emptied at every commit, so a failed load leaves nothing behind.
                     cursor.execute(
                         f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
                         f"(LIKE {target}) ON COMMIT DELETE ROWS"
                     )
                     cursor.copy_expert(
-                        f"COPY {stage} FROM STDIN WITH (FORMAT csv)", _csv(_bytea_as_hex(data))
+                        f"COPY {stage} ({columns}) FROM STDIN WITH (FORMAT csv)",
+                        _csv(_bytea_as_hex(data)),
                     )
                     cursor.execute(
-                        f"INSERT INTO {target} SELECT * FROM {stage}"
+                        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage}"
                         + self._upsert_tail(table, target)
                     )
             con.commit()

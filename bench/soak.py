@@ -1,0 +1,199 @@
+"""Soak: ``dlrw ingest`` under steady load at 80% of its measured maximum, with its memory
+sampled, on the local broker and a fresh DuckDB warehouse.
+
+1. Probe: publish ``--probe-events`` events and time ``dlrw ingest --once`` on them: the maximum
+   rate (the summary line's records/s, which leaves out start-up).
+2. Soak: start ``dlrw ingest`` (continuous), publish at ``--load`` x that rate for ``--minutes``
+   with a paced producer, read the ingest process's VmRSS from /proc every ``--sample-s`` seconds
+   and the group's committed offsets (what ingest has durably written); then wait for it to catch
+   up, stop it with SIGTERM and print the figures.
+
+    .venv/bin/python -m bench.soak [--minutes 10] [--load 0.8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from ingest.config import Settings  # noqa: E402
+from ingest.kafka.client import admin_client  # noqa: E402
+from ingest.kafka.producer import EventPublisher  # noqa: E402
+from ingest.kafka.topics import create_topics  # noqa: E402
+from ingest.simulate import SimulationConfig, Simulator  # noqa: E402
+from models.wire import encode_event  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pool(settings: Settings, size: int) -> list[tuple[str, bytes, bytes]]:
+    simulator = Simulator(
+        SimulationConfig(
+            messages=max(1, size * 10 // 23),
+            days=2,
+            seed=11,
+            start=datetime(2026, 11, 20, tzinfo=UTC),
+        ),
+        settings.hash_secret(),
+        verify_receipts=1000,
+    )
+    return [(e.event_type, e.key(), encode_event(e)) for e in simulator.events()]
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
+    env.update(
+        DLRW_DATA_DIR=str(settings.data_dir),
+        DLRW_TOPIC_PREFIX=settings.topic_prefix,
+        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        DLRW_HASH_KEY="soak-hash-key",
+    )
+    return env
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _committed_total(settings: Settings, group: str) -> int:
+    admin = admin_client(settings)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+    finally:
+        admin.close()
+    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+
+
+def probe(
+    settings: Settings, pool: list[tuple[str, bytes, bytes]], events: int, group: str
+) -> float:
+    """The records/s of ``ingest --once`` on ``events`` pre-published events."""
+    with EventPublisher(settings) as publisher:
+        for i in range(events):
+            kind, key, value = pool[i % len(pool)]
+            publisher.publish_bytes(kind, key, value)
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "ingest", "--once", "--group", group],
+        env=_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout.startswith("ingested"):
+        raise SystemExit(f"probe ingest failed:\n{done.stderr}")
+    return float(done.stdout.rsplit("(", 1)[1].split()[0].replace(",", ""))
+
+
+def soak(
+    settings: Settings,
+    pool: list[tuple[str, bytes, bytes]],
+    rate: float,
+    minutes: float,
+    sample_s: float,
+    group: str,
+) -> None:
+    """Ingest continues the probe's group, so it reads only what is produced here."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "ingest", "--group", group],
+        env=_env(settings),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    samples: list[tuple[float, float, int]] = []  # (seconds, RSS MiB, committed)
+    base = _committed_total(settings, group)
+    started = time.monotonic()
+    end = started + minutes * 60
+    next_sample = started
+    sent = 0
+    print(f"soak: {rate:,.0f} events/s for {minutes:g} min; ingest pid {process.pid}", flush=True)
+    try:
+        with EventPublisher(settings) as publisher:
+            while (now := time.monotonic()) < end:
+                if process.poll() is not None:
+                    raise SystemExit(f"ingest died:\n{process.communicate()[1]}")
+                due = int((now - started) * rate)
+                while sent < due:
+                    kind, key, value = pool[sent % len(pool)]
+                    publisher.publish_bytes(kind, key, value)
+                    sent += 1
+                if now >= next_sample:
+                    done = _committed_total(settings, group) - base
+                    samples.append((now - started, _rss_mib(process.pid), done))
+                    t, rss, n = samples[-1]
+                    print(
+                        f"  {t:6.0f}s  RSS {rss:6.1f} MiB  produced {sent:>10,}  ingested {n:>10,}"
+                    )
+                    next_sample += sample_s
+                time.sleep(0.01)
+        produced_s = time.monotonic() - started
+        # Let ingest catch up with what was produced, then stop it cleanly.
+        deadline = time.monotonic() + 300
+        while _committed_total(settings, group) - base < sent and time.monotonic() < deadline:
+            time.sleep(1)
+        caught_up_s = time.monotonic() - started
+        final_rss = _rss_mib(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _err = process.communicate(timeout=120)
+    ingested = _committed_total(settings, group) - base
+    window = max(1, len(samples) // 5)
+    first = [s[1] for s in samples[:window]]
+    last = [s[1] for s in samples[-window:]]
+    steady = [s for s in samples if s[0] >= 30] or samples
+    ingest_rate = (steady[-1][2] - steady[0][2]) / max(1e-9, steady[-1][0] - steady[0][0])
+    print()
+    print(f"target rate        {rate:>12,.0f} events/s")
+    print(
+        f"produced           {sent:>12,} events in {produced_s:.0f}s ({sent / produced_s:,.0f}/s)"
+    )
+    print(f"ingest rate        {ingest_rate:>12,.0f} events/s (committed, after the first 30s)")
+    print(f"ingested           {ingested:>12,} events (caught up {caught_up_s:.0f}s after start)")
+    print(f"peak RSS at start  {max(first):>12.1f} MiB (first {window} samples)")
+    print(
+        f"peak RSS at end    {max(last):>12.1f} MiB (last {window} samples; {final_rss:.1f} final)"
+    )
+    print(f"ingest exit        {process.returncode}: {out.strip()}")
+    if ingested != sent:
+        raise SystemExit(f"ingested {ingested:,} of {sent:,} produced events")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="soak length (default 10)")
+    parser.add_argument("--load", type=float, default=0.8, help="fraction of the max rate")
+    parser.add_argument("--probe-events", type=int, default=200_000, help="events to probe with")
+    parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between samples")
+    args = parser.parse_args()
+
+    settings = Settings(
+        data_dir=Path(tempfile.mkdtemp(prefix="dlrw-soak-")),
+        topic_prefix=f"soak-{uuid.uuid4().hex[:8]}.",
+        hash_key="soak-hash-key",
+    )
+    create_topics(settings, partitions=6)
+    pool = _pool(settings, 200_000)
+    group = f"soak-{uuid.uuid4().hex[:8]}"
+    max_rate = probe(settings, pool, args.probe_events, group)
+    print(f"max ingest rate    {max_rate:>12,.0f} events/s ({args.probe_events:,} events)")
+    soak(settings, pool, max_rate * args.load, args.minutes, args.sample_s, group)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""``dlrw schemas check``: every event schema version must read what its predecessor wrote."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ingest.config import Settings
+from ingest.errors import ConfigError, DlrwError
+from models.compat import check_directory
+from models.wire import SCHEMA_DIR
+
+__all__ = ["configure", "run_check"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``dlrw schemas``."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = actions.add_parser(
+        "check",
+        help="check that each schema version is backward compatible with the one before",
+        description=(
+            "For every event schema, check each version against its predecessor: the newer "
+            "reader must read data the older writer wrote (added fields need defaults, a removed "
+            "field must have had one, only the Avro specification's type promotions), verified "
+            "by resolving a sample record with fastavro. One line per pair; exit 1 if any pair "
+            "is incompatible."
+        ),
+    )
+    check.add_argument(
+        "--dir",
+        type=Path,
+        default=SCHEMA_DIR,
+        metavar="DIR",
+        help="folder of *.avsc files (default: the shipped models/schemas)",
+    )
+    check.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Print one line per version pair; raise when a pair is incompatible."""
+    directory: Path = args.dir
+    if not directory.is_dir():
+        raise ConfigError(f"schema folder {directory} does not exist")
+    results = check_directory(directory)
+    for result in results:
+        print(result.line(), flush=True)
+    bad = [r for r in results if not r.compatible]
+    if bad:
+        raise DlrwError(
+            f"{len(bad)} of {len(results)} schema pair(s) incompatible; first: {bad[0].line()}"
+        )
+    if not results:
+        print(f"no schema has more than one version in {directory}", flush=True)
+    return 0
