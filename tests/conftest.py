@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,23 +57,39 @@ def broker_settings(settings: Settings) -> Settings:
     return settings
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database on the local server, dropped afterwards."""
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty PostgreSQL databases on the local server; all are dropped at the end.
+
+    The URLs are plain ``postgresql://``, as a user writes DLRW_WAREHOUSE_URL."""
     # psycopg2 is the project's one PostgreSQL driver (SQLAlchemy 2.1 would pick psycopg 3).
     admin_url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg2")
     if not _reachable(f"{admin_url.host}:{admin_url.port or 5432}"):
         pytest.fail(f"PostgreSQL is not running at {admin_url.host}: run `make services` first")
-    name = f"dlrw_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"dlrw_test_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        names.append(name)
+        url = admin_url.set(drivername="postgresql", database=name)
+        return url.render_as_string(hide_password=False)
+
     try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
+        yield create
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_database: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return postgres_database()
 
 
 @pytest.fixture

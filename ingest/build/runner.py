@@ -7,7 +7,6 @@ global state never leaks into the caller. It runs offline: no telemetry, no vers
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -21,12 +20,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.build.profiles import dbt_target, write_profiles
 from ingest.config import Settings
 from ingest.errors import DlrwError, ServiceUnavailable
+from ingest.warehouse.connection import sqlalchemy_url
 from ingest.warehouse.tables import metadata
 
 __all__ = [
@@ -81,11 +80,8 @@ def dbt_dirs(settings: Settings) -> dict[str, Path]:
 
 
 def warehouse_engine(settings: Settings) -> Engine:
-    """A SQLAlchemy engine on the warehouse; plain ``postgresql://`` uses whichever of psycopg
-    (SQLAlchemy 2.1's default) or psycopg2 is installed."""
-    url = make_url(settings.warehouse_url)
-    if url.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
-        url = url.set(drivername="postgresql+psycopg2")
+    """A SQLAlchemy engine on the warehouse (no connection is tried yet)."""
+    url = sqlalchemy_url(settings.warehouse_url)
     try:
         return create_engine(url)
     except (SQLAlchemyError, ImportError, ValueError) as exc:

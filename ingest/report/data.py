@@ -7,7 +7,6 @@ Each function returns plain Python values (floats, ints, datetimes) so rendering
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.errors import ConfigError, DlrwError, ServiceUnavailable
+from ingest.errors import DlrwError, ServiceUnavailable
 from ingest.report.svg import BoxStats
+from ingest.warehouse.connection import sqlalchemy_url
 
 __all__ = [
     "MARTS",
@@ -34,7 +33,6 @@ __all__ = [
     "Summary",
     "load_report_data",
     "open_warehouse",
-    "warehouse_url",
 ]
 
 # The marts the report reads (dbt_project/models/marts); dq_results is optional (`dlrw check`).
@@ -175,26 +173,11 @@ def _datetime(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
-def warehouse_url(url: str) -> str:
-    """``url`` with an explicit driver: psycopg2 for a bare ``postgresql://``.
-
-    SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3; dlrw ships psycopg2 (dbt-postgres uses
-    it too), so a user's plain URL must keep working.
-    """
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"DLRW_WAREHOUSE_URL is not a valid URL: {url!r}") from exc
-    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    return parsed.render_as_string(hide_password=False)
-
-
 @contextmanager
 def open_warehouse(url: str) -> Iterator[Engine]:
     """An engine on the warehouse, read-only on DuckDB (the report never writes, nor creates a
     DuckDB file where there is none)."""
-    parsed = make_url(warehouse_url(url))
+    parsed = sqlalchemy_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "duckdb":
         if parsed.database and parsed.database != ":memory:":

@@ -34,7 +34,7 @@ from sqlalchemy.schema import CreateTable
 from ingest.errors import ConfigError, ServiceUnavailable
 from ingest.warehouse.tables import ALL_RAW_TABLES, LINEAGE_KEY
 
-__all__ = ["Warehouse", "connect_engine", "open_warehouse", "redact_url"]
+__all__ = ["Warehouse", "connect_engine", "open_warehouse", "redact_url", "sqlalchemy_url"]
 
 _LOCK_RETRY_S = 0.5
 
@@ -47,7 +47,9 @@ def redact_url(url: str | URL) -> str:
         return "<invalid URL>"
 
 
-def _parse(url: str) -> URL:
+def sqlalchemy_url(url: str) -> URL:
+    """The SQLAlchemy URL of a warehouse URL, with psycopg2 as the PostgreSQL driver (the
+    project's one; SQLAlchemy 2.1 would pick psycopg 3 for a bare ``postgresql://``)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -73,7 +75,7 @@ def connect_engine(url: str, **engine_options: Any) -> Engine:
     """A SQLAlchemy engine on the warehouse at ``url``, with one connection tried so that an
     unreachable server fails here with a one-line ``ServiceUnavailable``. A DuckDB file's folder
     is created if missing."""
-    parsed = _parse(url)
+    parsed = sqlalchemy_url(url)
     if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "postgresql":
@@ -322,7 +324,7 @@ def open_warehouse(url: str, lock_wait_s: float = 0.0) -> Warehouse:
     A DuckDB file held by another process is retried for ``lock_wait_s`` seconds, then reported
     as ``ServiceUnavailable`` naming the holder.
     """
-    parsed = _parse(url)
+    parsed = sqlalchemy_url(url)
     deadline = time.monotonic() + lock_wait_s
     while True:
         try:

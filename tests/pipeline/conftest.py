@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from ingest.config import Settings
 from ingest.kafka.producer import EventPublisher
@@ -193,26 +191,3 @@ def any_warehouse(request: pytest.FixtureRequest, broker_settings: Settings) -> 
     else:
         url = request.getfixturevalue("postgres_url")
         yield broker_settings.model_copy(update={"warehouse_url": url})
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database, as tests/conftest.py's fixture makes, but through psycopg2:
-    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which is not installed."""
-    admin_url = make_url(
-        os.environ.get(
-            "DLRW_TEST_POSTGRES_URL", "postgresql://postgres:postgres@localhost:5432/postgres"
-        )
-    )
-    if admin_url.drivername == "postgresql":
-        admin_url = admin_url.set(drivername="postgresql+psycopg2")
-    name = f"dlrw_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

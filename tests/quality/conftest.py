@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from ingest.cli import run_command
 from ingest.config import Settings
@@ -116,23 +115,6 @@ def test_thresholds() -> Thresholds:
     return load_thresholds(TEST_THRESHOLDS)
 
 
-def _postgres_database() -> Iterator[str]:
-    # psycopg2 is the project's one PostgreSQL driver (SQLAlchemy 2.1 would pick psycopg 3).
-    admin_url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg2")
-    if not _reachable(admin_url.host or "localhost", admin_url.port or 5432):
-        pytest.fail(f"PostgreSQL is not running at {admin_url.host}: run `make services` first")
-    name = f"dlrw_test_dq_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(
     scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -140,29 +122,30 @@ def dataset(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     published_events: Settings,
+    postgres_database: Callable[[], str],
 ) -> Iterator[Dataset]:
     """The published traffic ingested (store + raw tables) and built (`dlrw build`)."""
     tmp = tmp_path_factory.mktemp(f"dq-{request.param}")
-    databases = _postgres_database() if request.param == "postgres" else None
+    if request.param == "postgres":
+        warehouse_url = postgres_database()
+    else:
+        warehouse_url = f"duckdb:///{tmp / 'data' / 'warehouse.duckdb'}"
     settings = published_events.model_copy(
-        update={"data_dir": tmp / "data", "store_dir": tmp / "data" / "store"}
-        | ({"warehouse_url": next(databases)} if databases else {
-            "warehouse_url": f"duckdb:///{tmp / 'data' / 'warehouse.duckdb'}"
-        })
-    )  # fmt: skip
-    try:
-        group = f"dq-{request.param}-{uuid.uuid4().hex[:8]}"
-        assert run_command(["ingest", "--once", "--group", group], settings) == 0
-        assert run_command(["build", "--quiet"], settings) == 0
-        engine = connect_engine(settings.warehouse_url)
-        with engine.connect() as conn:
-            newest = conn.execute(text("select max(received_at) from raw_receipts")).scalar_one()
-        engine.dispose()
-        # "Now" is just after the newest receipt: the data is fresh.
-        yield Dataset(settings, newest + timedelta(minutes=30), request.param)
-    finally:
-        if databases is not None:
-            databases.close()
+        update={
+            "data_dir": tmp / "data",
+            "store_dir": tmp / "data" / "store",
+            "warehouse_url": warehouse_url,
+        }
+    )
+    group = f"dq-{request.param}-{uuid.uuid4().hex[:8]}"
+    assert run_command(["ingest", "--once", "--group", group], settings) == 0
+    assert run_command(["build", "--quiet"], settings) == 0
+    engine = connect_engine(settings.warehouse_url)
+    with engine.connect() as conn:
+        newest = conn.execute(text("select max(received_at) from raw_receipts")).scalar_one()
+    engine.dispose()
+    # "Now" is just after the newest receipt: the data is fresh.
+    yield Dataset(settings, newest + timedelta(minutes=30), request.param)
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import socket
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from ingest.config import Settings
-from ingest.report.data import warehouse_url
 
 POSTGRES_ADMIN_URL = "postgresql://postgres:postgres@localhost:5432/postgres"
 
@@ -55,32 +49,3 @@ def postgres_marts(postgres_settings: Settings, mart_frames: dict[str, pd.DataFr
     """``settings`` whose PostgreSQL warehouse holds the marts in schema ``marts``."""
     marts.create_marts(postgres_settings.warehouse_url, mart_frames)
     return postgres_settings
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards (as tests/conftest.py's, but through
-    ``warehouse_url``: SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which dlrw does
-    not install)."""
-    import os
-
-    admin_url = make_url(
-        warehouse_url(os.environ.get("DLRW_TEST_POSTGRES_URL", POSTGRES_ADMIN_URL))
-    )
-    try:
-        socket.create_connection((admin_url.host or "localhost", admin_url.port or 5432), 2).close()
-    except OSError:
-        pytest.fail(f"PostgreSQL is not running at {admin_url.host}: run `make services` first")
-    name = f"dlrw_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        # Handed out as plain postgresql://, as a user would write DLRW_WAREHOUSE_URL.
-        yield admin_url.set(drivername="postgresql", database=name).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

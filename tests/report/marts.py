@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, text
 
-from ingest.report.data import warehouse_url
+from ingest.warehouse.connection import sqlalchemy_url
 
 OPERATORS_CSV = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "operators.csv"
 PROVIDERS = ("smpp", "twilio", "infobip", "vonage")
@@ -160,7 +160,7 @@ def mart_frames(msgs: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def create_marts(url: str, frames: dict[str, pd.DataFrame]) -> None:
     """Write the marts where dbt would: schema ``marts`` on PostgreSQL, ``main`` on DuckDB."""
-    engine = create_engine(warehouse_url(url))
+    engine = create_engine(sqlalchemy_url(url))
     try:
         if engine.dialect.name == "duckdb":
             # DuckDB reads a DataFrame directly: much faster than row inserts.

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ingest.config import Settings
 from ingest.report.bi import BI_ROLE, grant_bi_role
-from ingest.report.data import warehouse_url
+from ingest.warehouse.connection import sqlalchemy_url
 
 pytestmark = pytest.mark.postgres
 
@@ -28,10 +28,10 @@ def _example_queries() -> list[tuple[str, str]]:
 
 
 def _owner_and_bi(settings: Settings) -> tuple[Engine, Engine]:
-    owner = create_engine(warehouse_url(settings.warehouse_url))
+    owner = create_engine(sqlalchemy_url(settings.warehouse_url))
     grant_bi_role(owner, PASSWORD)
     grant_bi_role(owner, PASSWORD)  # idempotent: a second build must not fail
-    url = make_url(warehouse_url(settings.warehouse_url)).set(username=BI_ROLE, password=PASSWORD)
+    url = make_url(sqlalchemy_url(settings.warehouse_url)).set(username=BI_ROLE, password=PASSWORD)
     return owner, create_engine(url)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from ingest.cli import run_command
 from ingest.config import Settings
 from ingest.report import PLOT_IDS, TABLE_IDS
-from ingest.report.data import warehouse_url
+from ingest.warehouse.connection import sqlalchemy_url
 
 SCREENSHOTS = Path(os.environ.get("DLRW_DATA_DIR", "data")).resolve() / "report" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -110,7 +110,7 @@ def test_report_renders_every_plot_in_chromium_on_postgres(
 def test_report_shows_latest_data_quality_run(
     postgres_marts: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine = create_engine(warehouse_url(postgres_marts.warehouse_url))
+    engine = create_engine(sqlalchemy_url(postgres_marts.warehouse_url))
     with engine.begin() as conn:
         conn.execute(
             text("create table dq_results (run_id text, check_name text, status text, n int)")
