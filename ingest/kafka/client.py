@@ -26,6 +26,8 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
+        # Retried batches must not write a second copy of a record into the log.
+        "enable_idempotence": True,
         "linger_ms": 20,
         "batch_size": 256 * 1024,
         "max_request_size": 4 * 1024 * 1024,
