@@ -21,9 +21,9 @@ from ingest.config import Settings
 from ingest.kafka.broker import start_broker, stop_broker
 from ingest.kafka.client import admin_client
 from ingest.kafka.topics import create_topics
-from tests.pipeline.conftest import any_warehouse, group_for, postgres_url
+from tests.pipeline.conftest import any_warehouse, group_for
 
-__all__ = ["any_warehouse", "postgres_url"]
+__all__ = ["any_warehouse"]
 
 PG_BIN = Path(os.environ.get("DLRW_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
