@@ -387,7 +387,7 @@ class Simulator:
 
         received = self._receive(reports, route, receipt_share)
         receipts = [
-            self._receipt(provider, pmid, message_id, send, sub, st, d, err, r)
+            self._receipt(provider, pmid, message_id, send, submitted_ms, sub, st, d, err, r)
             for (st, d, err), r in received
         ]
         for receipt, (_, received_ms) in zip(receipts, received, strict=True):
@@ -454,6 +454,7 @@ class Simulator:
         pmid: str,
         message_id: str | None,
         send: SendEvent | None,
+        submitted_ms: int | None,
         sub: _Subscriber | None,
         status: Status,
         done_ms: int,
@@ -467,13 +468,13 @@ class Simulator:
             provider,
             pmid,
             status,
-            _ms_to_datetime(received_ms),
+            received_ms,
             message_id=message_id,
             error_code=_ERRORS[provider][cause] if cause else None,
             mcc_mnc=sub.network if sub is not None else None,
-            submitted_at=send.submitted_at if send is not None else None,
+            submitted_ms=submitted_ms,
             # Twilio's "sent" / "queued" callbacks carry no done date.
-            done_at=None if provider == "twilio" and not final else _ms_to_datetime(done_ms),
+            done_ms=None if provider == "twilio" and not final else done_ms,
             segments_submitted=send.segments if send is not None else None,
             segments_delivered=(
                 (send.segments if status is Status.DELIVERED else 0)
@@ -530,7 +531,7 @@ class Simulator:
         received_ms = done_ms + 500 + int(rng.random() * 5000)
         pmid = self._provider_message_id(provider)
         receipt = self._receipt(
-            provider, pmid, None, None, None, status, done_ms, cause, received_ms
+            provider, pmid, None, None, None, None, status, done_ms, cause, received_ms
         )
         self.counts["orphan"] += 1
         self._push(received_ms, receipt)

@@ -14,18 +14,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from ingest.adapters import parse_receipts
+from ingest.adapters import parse_receipts, render_receipt
 from ingest.config import Settings
 from ingest.simulate.cli import config_from_args, write_events
 from ingest.simulate.cli import run as run_simulate
 from ingest.simulate.engine import SimulationConfig, Simulator
 from ingest.simulate.incidents import parse_incident
+from ingest.simulate.receipts import ReceiptFactory
 from ingest.simulate.truth import TruthRow
 from models.events import EVENT_TYPES, ConversionEvent, DeliveryReceipt, Event, SendEvent
+from models.status import Status
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
@@ -123,6 +126,51 @@ def test_abandoned_numbers_and_phones_off_without_retry_are_undeliverable(run: R
 def test_every_raw_payload_parses_back_to_its_receipt(run: Run) -> None:
     for receipt in run.receipts:
         assert parse_receipts(receipt.provider, receipt.raw, receipt.received_at) == [receipt]
+
+
+def test_every_raw_payload_is_what_the_adapter_renders_for_its_receipt(run: Run) -> None:
+    for receipt in run.receipts:
+        assert render_receipt(receipt.provider, receipt) == receipt.raw
+
+
+@pytest.mark.parametrize(
+    ("provider", "values"),
+    [
+        ("smpp", {"error_code": "0000", "segments_delivered": 0, "done_ms": None}),
+        ("smpp", {"submitted_ms": None, "segments_submitted": None, "error_code": "EC_X"}),
+        ("twilio", {"pmid": "SM+a/b c", "error_code": "30 07", "done_ms": 1767571234567}),
+        ("twilio", {"error_code": "", "done_ms": None}),
+        ("infobip", {"error_code": "EC_ROUTE_FAILURE", "price": 0.0123, "currency": None}),
+        ("infobip", {"error_code": "000", "message_id": None, "mcc_mnc": None, "price": None}),
+        ("infobip", {"status": Status.ENROUTE, "error_code": "27", "message_id": 'é"x'}),
+        ("vonage", {"error_code": "0", "price": 0.031415926535, "mcc_mnc": None}),
+        ("vonage", {"status": Status.ACCEPTED, "message_id": None, "price": None}),
+    ],
+)
+def test_receipt_factory_writes_what_the_adapters_write_and_read(
+    provider: str, values: dict[str, Any]
+) -> None:
+    draft: dict[str, Any] = {
+        "pmid": "0A1B2C3D4E5F6071",
+        "status": Status.DELIVERED,
+        "received_ms": 1767571299123,
+        "message_id": "f" * 32,
+        "error_code": None,
+        "mcc_mnc": "23410",
+        "submitted_ms": 1767571200999,
+        "done_ms": 1767571230001,
+        "segments_submitted": 2,
+        "segments_delivered": 2,
+        "price": 0.07,
+        "currency": "EUR",
+        **values,
+    }
+    # verify=1: every receipt is rendered and parsed by the adapter and compared (ReceiptDrift).
+    receipt = ReceiptFactory(verify=1).build(
+        provider, draft.pop("pmid"), draft.pop("status"), draft.pop("received_ms"), **draft
+    )
+    assert parse_receipts(provider, receipt.raw, receipt.received_at) == [receipt]
+    assert render_receipt(provider, receipt) == receipt.raw
 
 
 def test_every_event_keeps_the_contract(run: Run) -> None:
@@ -284,7 +332,9 @@ def test_out_file_round_trips_through_from_dict(run: Run, tmp_path: Path) -> Non
     for line, event in zip(lines, events, strict=True):
         record = json.loads(line)
         assert EVENT_TYPES[record["type"]].from_dict(record) == event
-        assert record == {"type": event.event_type, **event.to_json_dict()}
+        expected = {"type": event.event_type, **event.to_json_dict()}
+        assert record == expected
+        assert line == json.dumps(expected, separators=(",", ":"))
 
 
 @pytest.fixture(scope="module")
