@@ -17,7 +17,7 @@ import random
 from bisect import bisect
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
@@ -27,7 +27,7 @@ from ingest.simulate.receipts import ReceiptFactory
 from ingest.simulate.truth import TruthRow, fold_receipts
 from ingest.simulate.world import PROVIDERS, Campaign, Country, Route, World, load_world
 from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
-from models.status import Status
+from models.status import INTERMEDIATE_STATUSES, Status
 
 __all__ = ["CURRENCY", "SimulationConfig", "Simulator"]
 
@@ -75,8 +75,37 @@ _EXPRESSIBLE: dict[str, dict[Status, Status]] = {
 }
 
 
+# SendEvent's fields in order: sends are built by position (keywords cost a tenth of a send),
+# so the order is checked once here.
+_SEND_FIELDS = (
+    "event_id",
+    "message_id",
+    "provider",
+    "destination_hash",
+    "country",
+    "route_id",
+    "route_tier",
+    "segments",
+    "submitted_at",
+    "provider_message_id",
+    "campaign_id",
+    "sender_id",
+    "mcc_mnc",
+    "encoding",
+    "price",
+    "currency",
+    "template_id",
+)
+if tuple(f.name for f in fields(SendEvent)) != _SEND_FIELDS:
+    raise ImportError("SendEvent's fields changed: update ingest.simulate.engine")
+
 # A provider's report: status, when it happened (epoch ms), error cause (None: no error).
 _Report = tuple[Status, int, str | None]
+
+
+def _expovariate(random: Callable[[], float], lambd: float) -> float:
+    # random.Random.expovariate's formula and draw, without its method call.
+    return -math.log(1.0 - random()) / lambd
 
 
 def _ms_to_datetime(ms: int) -> datetime:
@@ -143,10 +172,11 @@ class Simulator:
         config: SimulationConfig,
         hash_key: bytes,
         world: World | None = None,
-        verify_receipts: int = 50,
+        verify_receipts: int = 200,
     ) -> None:
-        """``verify_receipts``: parse every n-th receipt back through the adapters and fail on
-        any difference (1: all of them; see ``ingest.simulate.receipts``)."""
+        """``verify_receipts``: check the first receipt of each provider, status and error
+        code and every n-th one against the adapters' rendering and parsing, and fail on any
+        difference (1: all of them; 0: none; see ``ingest.simulate.receipts``)."""
         self.config = config
         self.receipts = ReceiptFactory(verify_receipts)
         self.world = world or load_world()
@@ -164,14 +194,11 @@ class Simulator:
             )
             for c in self.world.countries
         ]
-        self.campaigns = {
-            kind: [c for c in self.world.campaigns if c.kind == kind]
-            for kind in ("transactional", "promotional")
-        }
-        self.campaign_cum = {
-            kind: list(accumulate(c.weight for c in campaigns))
-            for kind, campaigns in self.campaigns.items()
-        }
+        # Per kind: the campaigns and their cumulative weights.
+        self._campaigns: dict[str, tuple[list[Campaign], list[float]]] = {}
+        for kind in ("transactional", "promotional"):
+            campaigns = [c for c in self.world.campaigns if c.kind == kind]
+            self._campaigns[kind] = (campaigns, list(accumulate(c.weight for c in campaigns)))
         self._heap: list[tuple[int, int, Event]] = []
         self._seq = 0
 
@@ -289,36 +316,37 @@ class Simulator:
         """One message: its send (returned), its receipts and conversions (queued by arrival)
         and, when asked for, its truth row."""
         rng = self.rng
+        random = rng.random
         p = table.profile
-        campaigns = self.campaigns[kind]
-        cum = self.campaign_cum[kind]
-        campaign = campaigns[bisect(cum, rng.random() * cum[-1])]
+        campaigns, cum = self._campaigns[kind]
+        campaign = campaigns[bisect(cum, random() * cum[-1])]
         rcum = table.route_cum[kind]
-        route = table.routes[bisect(rcum, rng.random() * rcum[-1])]
+        route = table.routes[bisect(rcum, random() * rcum[-1])]
         sub = self._subscriber(table)
-        encoding = "UCS2" if rng.random() < p.ucs2 else "GSM7"
-        segments = bisect(_SEGMENTS[encoding], rng.random()) + 1
+        encoding = "UCS2" if random() < p.ucs2 else "GSM7"
+        segments = bisect(_SEGMENTS[encoding], random()) + 1
         price = round(route.price * segments, 5)
-        message_id = f"{rng.getrandbits(128):032x}"
+        getrandbits = rng.getrandbits
+        message_id = f"{getrandbits(128):032x}"
         provider = route.provider
         pmid = self._provider_message_id(provider)
-        send = SendEvent(
-            event_id=f"{rng.getrandbits(128):032x}",
-            message_id=message_id,
-            provider=provider,
-            destination_hash=sub.destination_hash,
-            country=table.country.code,
-            route_id=route.route_id,
-            route_tier=route.tier,
-            segments=segments,
-            submitted_at=_ms_to_datetime(submitted_ms),
-            provider_message_id=pmid,
-            campaign_id=campaign.campaign_id,
-            sender_id=campaign.sender_id,
-            mcc_mnc=sub.mcc_mnc,
-            encoding=encoding,
-            price=price,
-            currency=CURRENCY,
+        send = SendEvent(  # positional: see _SEND_FIELDS
+            f"{getrandbits(128):032x}",  # event_id
+            message_id,  # message_id
+            provider,  # provider
+            sub.destination_hash,  # destination_hash
+            table.country.code,  # country
+            route.route_id,  # route_id
+            route.tier,  # route_tier
+            segments,  # segments
+            _ms_to_datetime(submitted_ms),  # submitted_at
+            pmid,  # provider_message_id
+            campaign.campaign_id,  # campaign_id
+            campaign.sender_id,  # sender_id
+            sub.mcc_mnc,  # mcc_mnc
+            encoding,  # encoding
+            price,  # price
+            CURRENCY,  # currency
         )
 
         delivery, receipt_share = 1.0, 1.0
@@ -335,11 +363,11 @@ class Simulator:
         status: Status | None  # None: dropped on the route without any final report
         if kind == "promotional" and sub.dnd:
             status, cause = Status.REJECTED, "dnd"
-            done_ms = submitted_ms + 200 + int(rng.random() * 1300)
+            done_ms = submitted_ms + 200 + int(random() * 1300)
         elif sub.abandoned:
             status, cause = Status.UNDELIVERABLE, "abandoned"
-        elif rng.random() >= route.delivery:
-            u = rng.random()
+        elif random() >= route.delivery:
+            u = random()
             if u < _SILENT_DROP:
                 status, cause = None, "route_drop"
             elif u < _SILENT_DROP + _EXPIRED_DROP:
@@ -348,12 +376,12 @@ class Simulator:
             else:
                 status, cause = Status.UNDELIVERABLE, "route_drop"
                 done_ms += latency
-        elif rng.random() < p.network_fail:
+        elif random() < p.network_fail:
             status, cause = Status.UNDELIVERABLE, "network"
-        elif rng.random() < p.phone_off:
+        elif random() < p.phone_off:
             if sub.a2p_retry:
                 buffered = True
-                back_ms = int(rng.expovariate(1.0 / _PHONE_BACK_MEAN_MS))
+                back_ms = int(_expovariate(random, 1.0 / _PHONE_BACK_MEAN_MS))
                 if back_ms < _VALIDITY_MS[kind]:
                     status, cause = Status.DELIVERED, "delivered_after_retry"
                     done_ms = submitted_ms + latency + back_ms
@@ -362,7 +390,7 @@ class Simulator:
                     if (
                         provider in ("smpp", "vonage")
                         and back_ms >= 2 * _MINUTE
-                        and rng.random() < _FIRST_ATTEMPT_FINAL
+                        and random() < _FIRST_ATTEMPT_FINAL
                     ):
                         first_attempt_ms = submitted_ms + latency
                 else:
@@ -372,26 +400,27 @@ class Simulator:
                 status, cause = Status.UNDELIVERABLE, "phone_off"
         else:
             status, cause = Status.DELIVERED, "delivered"
-        if status is Status.DELIVERED and delivery < 1.0 and rng.random() >= delivery:
+        if status is Status.DELIVERED and delivery < 1.0 and random() >= delivery:
             status, cause = Status.UNDELIVERABLE, "incident"
 
         # The reports the provider makes, in the order they happen: (status, done, error cause).
         reports: list[_Report] = []
-        if status is not Status.REJECTED and (buffered or rng.random() < _INTERMEDIATE[provider]):
-            inter = Status.ENROUTE if buffered or rng.random() < 0.5 else Status.ACCEPTED
-            reports.append((inter, submitted_ms + 50 + int(rng.random() * latency * 0.5), None))
+        if status is not Status.REJECTED and (buffered or random() < _INTERMEDIATE[provider]):
+            inter = Status.ENROUTE if buffered or random() < 0.5 else Status.ACCEPTED
+            reports.append((inter, submitted_ms + 50 + int(random() * latency * 0.5), None))
         if first_attempt_ms is not None:
             reports.append((Status.UNDELIVERABLE, first_attempt_ms, "phone_off"))
         if status is not None:
             reports.append((status, done_ms, None if status is Status.DELIVERED else cause))
 
-        received = self._receive(reports, route, receipt_share)
-        receipts = [
-            self._receipt(provider, pmid, message_id, send, submitted_ms, sub, st, d, err, r)
-            for (st, d, err), r in received
-        ]
-        for receipt, (_, received_ms) in zip(receipts, received, strict=True):
+        receipts = []
+        for (st, done, err), received_ms in self._receive(reports, route, receipt_share):
+            receipt = self._receipt(
+                provider, pmid, message_id, send, submitted_ms, sub.network, st, done, err,
+                received_ms,
+            )  # fmt: skip
             self._push(received_ms, receipt)
+            receipts.append(receipt)
 
         delivered_ms = done_ms if status is Status.DELIVERED else None
         converted = 0
@@ -429,23 +458,24 @@ class Simulator:
     ) -> list[tuple[_Report, int]]:
         """Which reports reach us and when: loss, delay, late holds, reordering, duplicates."""
         rng = self.rng
+        random = rng.random
         keep = (1.0 - route.receipt_loss) * receipt_share
+        late = route.late
         arrivals: list[tuple[_Report, int]] = []
         final_arrival: int | None = None
         for report in reversed(reports):  # the final first, so intermediates can trail it
-            status, done, _ = report
-            if rng.random() >= keep:
+            if random() >= keep:
                 continue
-            arrival = done + 300 + int(rng.expovariate(1 / 1500))
-            if rng.random() < route.late:
+            arrival = report[1] + 300 + int(_expovariate(random, 1 / 1500))
+            if random() < late:
                 arrival += rng.randrange(_LATE_MIN_MS, _LATE_MAX_MS)
-            if status.is_final:
+            if report[0] not in INTERMEDIATE_STATUSES:
                 final_arrival = arrival if final_arrival is None else final_arrival
-            elif final_arrival is not None and rng.random() < _OUT_OF_ORDER:
-                arrival = final_arrival + 500 + int(rng.random() * 10 * _MINUTE)
+            elif final_arrival is not None and random() < _OUT_OF_ORDER:
+                arrival = final_arrival + 500 + int(random() * 10 * _MINUTE)
             arrivals.append((report, arrival))
-            if rng.random() < _DUPLICATE:
-                arrivals.append((report, arrival + 2 * _SECOND + int(rng.random() * 45 * _MINUTE)))
+            if random() < _DUPLICATE:
+                arrivals.append((report, arrival + 2 * _SECOND + int(random() * 45 * _MINUTE)))
         return arrivals
 
     def _receipt(
@@ -455,7 +485,7 @@ class Simulator:
         message_id: str | None,
         send: SendEvent | None,
         submitted_ms: int | None,
-        sub: _Subscriber | None,
+        network: str | None,
         status: Status,
         done_ms: int,
         cause: str | None,
@@ -463,26 +493,26 @@ class Simulator:
     ) -> DeliveryReceipt:
         """One report as the provider sends it, and as the adapters read it."""
         status = _EXPRESSIBLE[provider].get(status, status)
-        final = status.is_final
+        final = status not in INTERMEDIATE_STATUSES
+        segments = send.segments if send is not None else None
+        delivered = None  # segments delivered, on final receipts of our own messages
+        if segments is not None and final:
+            delivered = segments if status is Status.DELIVERED else 0
         return self.receipts.build(
             provider,
             pmid,
             status,
             received_ms,
-            message_id=message_id,
-            error_code=_ERRORS[provider][cause] if cause else None,
-            mcc_mnc=sub.network if sub is not None else None,
-            submitted_ms=submitted_ms,
+            message_id,
+            _ERRORS[provider][cause] if cause else None,
+            network,
+            submitted_ms,
             # Twilio's "sent" / "queued" callbacks carry no done date.
-            done_ms=None if provider == "twilio" and not final else done_ms,
-            segments_submitted=send.segments if send is not None else None,
-            segments_delivered=(
-                (send.segments if status is Status.DELIVERED else 0)
-                if send is not None and final
-                else None
-            ),
-            price=send.price if send is not None and final else None,
-            currency=CURRENCY if send is not None and final else None,
+            done_ms if final or provider != "twilio" else None,
+            segments,
+            delivered,
+            send.price if send is not None and final else None,
+            CURRENCY if send is not None and final else None,
         )
 
     def _conversions(

@@ -7,8 +7,9 @@ render, dates formatted by ``strftime``, JSON written, read back and re-sorted f
 id), so the factory writes each format itself, straight from epoch milliseconds, following the
 round-trip contract ``render_receipt`` documents (the fields the format carries, at the
 format's time precision; ``raw`` = the payload; ``event_id`` from the payload, for JSON formats
-from the report as canonical JSON). A deterministic sample — every receipt with ``verify=1`` —
-is rendered by the adapter and parsed by it, and both must agree exactly, so a change in an
+from the report as canonical JSON). A deterministic sample — the first receipt of each
+(provider, status, error code) and every n-th one, or every receipt with ``verify=1`` — is
+rendered by the adapter and parsed by it, and both must agree exactly, so a change in an
 adapter fails loudly instead of drifting.
 """
 
@@ -74,6 +75,31 @@ _VONAGE_CURRENCY = "EUR"
 _REDACTED = encode_basestring(REDACTED)
 
 
+# DeliveryReceipt's fields in order: the builders pass them by position (keywords cost a tenth
+# of a receipt), so the order is checked once here.
+_RECEIPT_FIELDS = (
+    "event_id",
+    "provider",
+    "provider_message_id",
+    "status",
+    "is_final",
+    "received_at",
+    "raw",
+    "message_id",
+    "error_code",
+    "mcc_mnc",
+    "submitted_at",
+    "done_at",
+    "segments_submitted",
+    "segments_delivered",
+    "price",
+    "currency",
+    "network_error_code",
+)
+if tuple(f.name for f in fields(DeliveryReceipt)) != _RECEIPT_FIELDS:
+    raise ImportError("DeliveryReceipt's fields changed: update ingest.simulate.receipts")
+
+
 class ReceiptDrift(RuntimeError):
     """The adapters render or parse a receipt differently from their documented round trip."""
 
@@ -125,12 +151,14 @@ def _no_error(code: str | None) -> str | None:
 
 class ReceiptFactory:
     """Turns draft receipts into published ones: the payload in the provider's format and the
-    receipt the adapter parses from it; every ``verify``-th receipt (0: none) is checked
-    against the adapter's own rendering and parsing."""
+    receipt the adapter parses from it. Checked against the adapter's own rendering and
+    parsing: the first receipt of every (provider, status, error code) — each way a format is
+    written — and every ``verify``-th receipt (``verify=1``: all; 0: none at all)."""
 
-    def __init__(self, verify: int = 50) -> None:
+    def __init__(self, verify: int = 200) -> None:
         self.verify = verify
         self.built = 0
+        self._checked: set[tuple[str, Status, str | None]] = set()
         self._builders: dict[str, Callable[..., DeliveryReceipt]] = {
             "smpp": self._smpp,
             "twilio": self._twilio,
@@ -144,7 +172,6 @@ class ReceiptFactory:
         provider_message_id: str,
         status: Status,
         received_ms: int,
-        *,
         message_id: str | None,
         error_code: str | None,
         mcc_mnc: str | None,
@@ -177,8 +204,11 @@ class ReceiptFactory:
             currency,
         )
         self.built += 1
-        if self.verify and self.built % self.verify == 1 % self.verify:
-            self._check(receipt)
+        if self.verify:
+            shape = (provider, status, error_code)
+            if shape not in self._checked or self.built % self.verify == 1 % self.verify:
+                self._checked.add(shape)
+                self._check(receipt)
         return receipt
 
     # One builder per format; each takes build()'s values in its order, received_at as a
@@ -221,19 +251,21 @@ class ReceiptFactory:
             done_at = _datetime(done_ms)
             head += f" done date:{_short_second(done_ms)}"
         payload = f"{head} stat:{stat} err:{error_code or '000'} text:"
-        return DeliveryReceipt(
-            event_id=_event_id("smpp", payload),
-            provider="smpp",
-            provider_message_id=pmid,
-            status=status,
-            is_final=status not in INTERMEDIATE_STATUSES,
-            received_at=received_at,
-            raw=payload,
-            error_code=error_code,
-            submitted_at=submitted_at,
-            done_at=done_at,
-            segments_submitted=segments_submitted,
-            segments_delivered=segments_delivered,
+        return DeliveryReceipt(  # positional: see _RECEIPT_FIELDS
+            _event_id("smpp", payload),  # event_id
+            "smpp",  # provider
+            pmid,  # provider_message_id
+            status,  # status
+            status not in INTERMEDIATE_STATUSES,  # is_final
+            received_at,  # received_at
+            payload,  # raw
+            None,  # message_id
+            error_code,  # error_code
+            None,  # mcc_mnc
+            submitted_at,  # submitted_at
+            done_at,  # done_at
+            segments_submitted,  # segments_submitted
+            segments_delivered,  # segments_delivered
         )
 
     @staticmethod
@@ -269,16 +301,19 @@ class ReceiptFactory:
             done_at = _datetime(done_ms)
             payload += f"&RawDlrDoneDate={_short_minute(done_ms)}"
         payload += "&ApiVersion=2010-04-01"
-        return DeliveryReceipt(
-            event_id=_event_id("twilio", payload),
-            provider="twilio",
-            provider_message_id=pmid,
-            status=status,
-            is_final=status not in INTERMEDIATE_STATUSES,
-            received_at=received_at,
-            raw=payload,
-            error_code=error_code,
-            done_at=done_at,
+        return DeliveryReceipt(  # positional: see _RECEIPT_FIELDS
+            _event_id("twilio", payload),  # event_id
+            "twilio",  # provider
+            pmid,  # provider_message_id
+            status,  # status
+            status not in INTERMEDIATE_STATUSES,  # is_final
+            received_at,  # received_at
+            payload,  # raw
+            None,  # message_id
+            error_code,  # error_code
+            None,  # mcc_mnc
+            None,  # submitted_at
+            done_at,  # done_at
         )
 
     @staticmethod
@@ -313,54 +348,56 @@ class ReceiptFactory:
                 f',"permanent":{"true" if is_final else "false"}}}'
             )
         message_id, mcc_mnc = message_id or None, mcc_mnc or None
-        # The report's members as (key, JSON member): the payload keeps the adapter's order,
-        # the event id reads them sorted by key (the price object's too).
-        members = [
-            ("messageId", f'"messageId":{encode_basestring(pmid)}'),
-            ("to", f'"to":{_REDACTED}'),
-        ]
+        # The optional members, each with its trailing comma ("" when absent): the payload
+        # keeps the adapter's order, the event id reads the report with sorted keys.
+        callback = sent = done = count = network = price_member = canonical_price = ""
         if message_id is not None:
-            members.append(("callbackData", f'"callbackData":{encode_basestring(message_id)}'))
+            callback = f'"callbackData":{encode_basestring(message_id)},'
         submitted_at = done_at = None
         if submitted_ms is not None:
             submitted_at = _datetime(submitted_ms)
-            members.append(("sentAt", f'"sentAt":{_infobip_time(submitted_ms)}'))
+            sent = f'"sentAt":{_infobip_time(submitted_ms)},'
         if done_ms is not None:
             done_at = _datetime(done_ms)
-            members.append(("doneAt", f'"doneAt":{_infobip_time(done_ms)}'))
+            done = f'"doneAt":{_infobip_time(done_ms)},'
         if segments_submitted is not None:
-            members.append(("smsCount", f'"smsCount":{segments_submitted!r}'))
+            count = f'"smsCount":{segments_submitted!r},'
         if mcc_mnc is not None:
-            members.append(("mccMnc", f'"mccMnc":{encode_basestring(mcc_mnc)}'))
-        canonical_price = ""
+            network = f'"mccMnc":{encode_basestring(mcc_mnc)},'
         if price is not None:
             amount, unit = f'"pricePerMessage":{price!r}', f'"currency":{_json_text(currency)}'
-            members.append(("price", f'"price":{{{amount},{unit}}}'))
-            canonical_price = f'"price":{{{unit},{amount}}}'
+            price_member = f'"price":{{{amount},{unit}}},'
+            canonical_price = f'"price":{{{unit},{amount}}},'
         else:
             currency = None
-        members.append(("status", f'"status":{status_object}'))
-        members.append(("error", f'"error":{error}'))
-        payload = f'{{"results":[{{{",".join(text for _, text in members)}}}]}}'
-        members.sort()
-        canonical = ",".join(canonical_price if key == "price" else text for key, text in members)
-        canonical = f"{{{canonical}}}"
-        return DeliveryReceipt(
-            event_id=_event_id("infobip", canonical),
-            provider="infobip",
-            provider_message_id=pmid,
-            status=status,
-            is_final=is_final,
-            received_at=received_at,
-            raw=payload,
-            message_id=message_id,
-            error_code=error_code,
-            mcc_mnc=mcc_mnc,
-            submitted_at=submitted_at,
-            done_at=done_at,
-            segments_submitted=segments_submitted,
-            price=price,
-            currency=currency or None,
+        pmid_member = f'"messageId":{encode_basestring(pmid)}'
+        error = f'"error":{error}'
+        status_member = f'"status":{status_object}'
+        payload = (
+            f'{{"results":[{{{pmid_member},"to":{_REDACTED},{callback}{sent}{done}{count}'
+            f"{network}{price_member}{status_member},{error}}}]}}"
+        )
+        canonical = (
+            f"{{{callback}{done}{error},{network}{pmid_member},{canonical_price}{sent}{count}"
+            f'{status_member},"to":{_REDACTED}}}'
+        )
+        return DeliveryReceipt(  # positional: see _RECEIPT_FIELDS
+            _event_id("infobip", canonical),  # event_id
+            "infobip",  # provider
+            pmid,  # provider_message_id
+            status,  # status
+            is_final,  # is_final
+            received_at,  # received_at
+            payload,  # raw
+            message_id,  # message_id
+            error_code,  # error_code
+            mcc_mnc,  # mcc_mnc
+            submitted_at,  # submitted_at
+            done_at,  # done_at
+            segments_submitted,  # segments_submitted
+            None,  # segments_delivered
+            price,  # price
+            currency or None,  # currency
         )
 
     @staticmethod
@@ -412,20 +449,23 @@ class ReceiptFactory:
             f"{{{client_ref}{',' if client_ref else ''}{err},{pmid_member},{recipient}"
             f"{network}{price_member}{scts}{status_member}}}"
         )
-        return DeliveryReceipt(
-            event_id=_event_id("vonage", canonical),
-            provider="vonage",
-            provider_message_id=pmid,
-            status=status,
-            is_final=status not in INTERMEDIATE_STATUSES,
-            received_at=received_at,
-            raw=payload,
-            message_id=message_id,
-            error_code=error_code,
-            mcc_mnc=mcc_mnc,
-            done_at=done_at,
-            price=price,
-            currency=None if price is None else _VONAGE_CURRENCY,
+        return DeliveryReceipt(  # positional: see _RECEIPT_FIELDS
+            _event_id("vonage", canonical),  # event_id
+            "vonage",  # provider
+            pmid,  # provider_message_id
+            status,  # status
+            status not in INTERMEDIATE_STATUSES,  # is_final
+            received_at,  # received_at
+            payload,  # raw
+            message_id,  # message_id
+            error_code,  # error_code
+            mcc_mnc,  # mcc_mnc
+            None,  # submitted_at
+            done_at,  # done_at
+            None,  # segments_submitted
+            None,  # segments_delivered
+            price,  # price
+            None if price is None else _VONAGE_CURRENCY,  # currency
         )
 
     def _check(self, receipt: DeliveryReceipt) -> None:
