@@ -12,7 +12,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -335,6 +335,32 @@ def test_out_file_round_trips_through_from_dict(run: Run, tmp_path: Path) -> Non
         expected = {"type": event.event_type, **event.to_json_dict()}
         assert record == expected
         assert line == json.dumps(expected, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC),  # no fraction: isoformat leaves it out
+        datetime(2026, 1, 5, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 58, 1000, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(0))),
+    ],
+)
+def test_event_lines_are_the_json_of_the_event_for_any_timestamp(
+    at: datetime, tmp_path: Path
+) -> None:
+    events: list[Event] = [
+        SendEvent("e1", "m1", "smpp", "h" * 64, "GB", "r-GB-t1-a", 1, 2, at, price=0.5),
+        DeliveryReceipt(
+            "e2", "vonage", "P1", Status.DELIVERED, True, at, 'raw "é"', done_at=at, price=1e-07
+        ),
+        ConversionEvent("e3", "m1", "click", at),
+    ]
+    out = tmp_path / "events.jsonl"
+    write_events(out, events)
+    expected = [{"type": e.event_type, **e.to_json_dict()} for e in events]
+    assert out.read_text().splitlines() == [json.dumps(r, separators=(",", ":")) for r in expected]
 
 
 @pytest.fixture(scope="module")
