@@ -168,36 +168,10 @@ def counts(path: Path) -> str:
     return " ".join(parts)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=5_000_000)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    args = parser.parse_args()
-    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="dlrw-bench-dbt-"))
-    settings = Settings(data_dir=data_dir, warehouse_url=f"duckdb:///{data_dir / 'bench.duckdb'}")
-    path = data_dir / "bench.duckdb"
-    path.unlink(missing_ok=True)
-    ensure_raw_tables(settings)
-
-    n = args.messages
-    span_ms = DAYS * 24 * 3600 * 1000
-    started = time.monotonic()
-    # Sends spread evenly over 30 days, each ingested a few seconds after it was submitted.
-    generate(
-        path,
-        0,
-        n,
-        start_expr=f"timestamp '{START}' + to_milliseconds((i * {span_ms} // {n})::bigint)",
-        ingest_expr="submitted_at + interval 5 second",
-    )
-    print(f"generated {counts(path)} in {time.monotonic() - started:.1f}s (not timed)")
-
-    full = run_build(settings, full_refresh=True)
-    print(f"full refresh:  {full.elapsed_s:6.1f}s  ({full.line()})")
-
-    # One new hour: sends + receipts submitted and ingested in the hour after the last one, plus
-    # late receipts (status changes) for 0.2% of messages of the previous 3 days.
+def append_hour(path: Path, n: int) -> int:
+    """Append one new hour after n messages: sends + receipts submitted and ingested in the hour
+    after the last one, plus late receipts (status changes) for 0.2% of messages of the previous 3
+    days. Returns the number of new messages."""
     hour = max(1, n // (DAYS * 24))
     end = f"timestamp '{START}' + interval {DAYS} day"
     generate(
@@ -226,6 +200,38 @@ def main() -> int:
         """)
     finally:
         con.close()
+    return hour
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5_000_000)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="dlrw-bench-dbt-"))
+    settings = Settings(data_dir=data_dir, warehouse_url=f"duckdb:///{data_dir / 'bench.duckdb'}")
+    path = data_dir / "bench.duckdb"
+    path.unlink(missing_ok=True)
+    ensure_raw_tables(settings)
+
+    n = args.messages
+    span_ms = DAYS * 24 * 3600 * 1000
+    started = time.monotonic()
+    # Sends spread evenly over 30 days, each ingested a few seconds after it was submitted.
+    generate(
+        path,
+        0,
+        n,
+        start_expr=f"timestamp '{START}' + to_milliseconds((i * {span_ms} // {n})::bigint)",
+        ingest_expr="submitted_at + interval 5 second",
+    )
+    print(f"generated {counts(path)} in {time.monotonic() - started:.1f}s (not timed)")
+
+    full = run_build(settings, full_refresh=True)
+    print(f"full refresh:  {full.elapsed_s:6.1f}s  ({full.line()})")
+
+    hour = append_hour(path, n)
     print(f"appended one hour ({hour:,} messages + late receipts): {counts(path)}")
     incremental = run_build(settings)
     print(f"incremental:   {incremental.elapsed_s:6.1f}s  ({incremental.line()})")

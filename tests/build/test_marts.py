@@ -131,6 +131,20 @@ def batch_two() -> Batch:
     return b
 
 
+def batch_three() -> Batch:
+    """Rows committed late: ingested (stamped) 30 minutes before batch 2, loaded after it was
+    built. A late final for a day-old message whose other receipts were ingested before the lookback
+    used for this run, a new message, and an earlier-ingested copy of a batch-2 receipt."""
+    b = Batch(ingested_at=_t(24 * 60 + 30))
+    # m11: DELIVERED (done 240.5), a final without done_at; now a REJECTED done later -> failed
+    b.receipt("r11c", "twilio", "p-m11", "REJECTED", _t(24 * 60 + 35), done_at=_t(400))
+    b.send("m16", "FR", "20801", 1, "infobip", _t(24 * 60 + 20))
+    b.receipt("r16a", "infobip", "p-m16", "DELIVERED", _t(24 * 60 + 22), done_at=_t(24 * 60 + 21))
+    # the same event as batch 2's r03c: this copy was ingested first, so it wins (lineage changes)
+    b.receipt("r03c", "infobip", "p-m03", "DELIVERED", _t(24 * 60 + 34), done_at=_t(64))
+    return b
+
+
 @dataclass
 class Scenario:
     """What one warehouse looked like after each build of the scenario."""
@@ -138,10 +152,21 @@ class Scenario:
     settings: Settings
     expected_one: list[dict[str, Any]]
     expected_two: list[dict[str, Any]]
+    expected_three: list[dict[str, Any]]
     after_one: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    after_two: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     incremental: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rerun: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     full_refresh: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     summaries: list[str] = field(default_factory=list)
+
+
+def _load(settings: Settings, batch: Batch) -> None:
+    engine = warehouse_engine(settings)
+    try:
+        batch.load(engine)
+    finally:
+        engine.dispose()
 
 
 def _snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:
@@ -154,27 +179,31 @@ def _snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def scenario(warehouse: Settings) -> Scenario:
-    """Build batch 1 (first build), load batch 2 and build incrementally, then full-refresh."""
-    one, two = batch_one(), batch_two()
+    """Build batch 1 (first build). Load batch 2 and build only the intermediate models (as if the
+    marts had failed), then build everything: the marts catch up. Load batch 3 (committed late)
+    and build incrementally with a 1-hour lookback; build again with nothing new; full-refresh."""
+    one, two, three = batch_one(), batch_two(), batch_three()
     operators = _operators()
     result = Scenario(
-        warehouse, expected_messages([one], operators), expected_messages([one, two], operators)
+        warehouse,
+        expected_messages([one], operators),
+        expected_messages([one, two], operators),
+        expected_messages([one, two, three], operators),
     )
     ensure_raw_tables(warehouse)
-    engine = warehouse_engine(warehouse)
-    try:
-        one.load(engine)
-    finally:
-        engine.dispose()
+    _load(warehouse, one)
     result.summaries.append(run_build(warehouse).line())
     result.after_one = _snapshot(warehouse)
-    engine = warehouse_engine(warehouse)
-    try:
-        two.load(engine)
-    finally:
-        engine.dispose()
+    _load(warehouse, two)
+    intermediate = ["int_sends", "int_receipts_matched", "int_message_lifecycle"]
+    result.summaries.append(run_build(warehouse, select=intermediate).line())
     result.summaries.append(run_build(warehouse).line())
+    result.after_two = _snapshot(warehouse)
+    _load(warehouse, three)
+    result.summaries.append(run_build(warehouse, lookback_hours=1).line())
     result.incremental = _snapshot(warehouse)
+    result.summaries.append(run_build(warehouse).line())
+    result.rerun = _snapshot(warehouse)
     result.summaries.append(run_build(warehouse, full_refresh=True).line())
     result.full_refresh = _snapshot(warehouse)
     return result
@@ -190,14 +219,26 @@ def test_daily_cells_equal_the_python_fold(scenario: Scenario) -> None:
 
 
 def test_late_receipts_are_folded_in_by_an_incremental_run(scenario: Scenario) -> None:
-    assert message_differences(scenario.incremental["fct_messages"], scenario.expected_two) == []
+    """Batch 2 reached the marts one run after the intermediate models took it in."""
+    assert message_differences(scenario.after_two["fct_messages"], scenario.expected_two) == []
     expected = expected_daily(scenario.expected_two)
+    assert daily_differences(scenario.after_two["agg_deliverability_daily"], expected) == []
+
+
+def test_rows_committed_late_are_taken_in_by_an_incremental_run(scenario: Scenario) -> None:
+    assert message_differences(scenario.incremental["fct_messages"], scenario.expected_three) == []
+    expected = expected_daily(scenario.expected_three)
     assert daily_differences(scenario.incremental["agg_deliverability_daily"], expected) == []
 
 
 @pytest.mark.parametrize("mart", MARTS)
 def test_incremental_run_equals_full_refresh(scenario: Scenario, mart: str) -> None:
     assert row_set(scenario.incremental[mart]) == row_set(scenario.full_refresh[mart])
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_incremental_run_with_nothing_new_changes_nothing(scenario: Scenario, mart: str) -> None:
+    assert row_set(scenario.rerun[mart]) == row_set(scenario.incremental[mart])
 
 
 def test_the_scenario_is_tricky_enough(scenario: Scenario) -> None:
@@ -215,6 +256,10 @@ def test_the_scenario_is_tricky_enough(scenario: Scenario) -> None:
     changed = {m["message_id"]: m["final_status"] for m in scenario.expected_two}
     assert changed["m08"] == "DELIVERED" and changed["m06"] == "EXPIRED"
     assert changed["m07"] == "DELIVERED" and changed["m90"] == "DELIVERED"
+    late = {m["message_id"]: m["final_status"] for m in scenario.expected_three}
+    assert late["m11"] == "REJECTED" and late["m16"] == "DELIVERED"
+    # batch 3 was stamped before batch 2 and is older than the newest row by less than 1 hour
+    assert batch_three().ingested_at < batch_two().ingested_at
 
 
 def test_every_build_passes_all_dbt_tests(scenario: Scenario) -> None:

@@ -1,7 +1,8 @@
 -- One row per message that has at least one matched receipt: the status fold of DESIGN.md.
 -- Receipts are unique by event_id already (staging), so plain counts are receipt counts.
--- Incremental (delete+insert on message_id): messages with a receipt matched since the cutoff
--- are folded again from all their receipts.
+-- Incremental (delete+insert on message_id): messages with a receipt (re)matched since this model
+-- last ran are folded again from all their receipts, whatever their age.
+-- _built_at: the stamp of the run that built the row (macro build_stamp; change tracking).
 -- The deciding receipt is the first by receipt_precedence (final beats intermediate, then latest
 -- done_at with NULL oldest, latest received_at, highest event_id): its status is the message's
 -- final status when it is final, else the latest intermediate status.
@@ -11,9 +12,12 @@
         materialized='incremental',
         unique_key='message_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='append_new_columns',
+        post_hook="{{ record_build_state(upstream=['int_receipts_matched'], stamped=true) }}"
     )
 }}
+
+{% set stamp = build_stamp() %}
 
 with
 
@@ -33,10 +37,10 @@ receipts as (
     where
         not is_orphan
         {% if is_incremental() %}
-        -- every receipt of each message with a receipt matched since the cutoff
+        -- every receipt of each message with a receipt (re)matched since this model last ran
         and message_id in (
             select touched.message_id from {{ ref('int_receipts_matched') }} as touched
-            where touched._last_ingested_at > {{ incremental_cutoff('_last_ingested_at') }}
+            where touched._built_at > {{ consumed_through() }}
         )
         {% endif %}
 
@@ -64,7 +68,8 @@ final as (
         cast(final_receipt_count as bigint) as final_receipt_count,
         first_received_at,
         last_received_at,
-        _last_ingested_at
+        _last_ingested_at,
+        {{ stamp }} as _built_at
     from folded
 
 )

@@ -2,17 +2,22 @@
 -- echoed one we know, else by provider + provider_message_id. Receipts matching no send are kept
 -- as orphans (message_id NULL) so nothing disappears; a later send re-matches them.
 -- Only the columns the status fold needs are kept (the raw table keeps the rest).
--- Incremental (delete+insert on event_id): receipts ingested after the cutoff, and receipts a send
--- ingested after the cutoff may claim, are matched again.
+-- Incremental (delete+insert on event_id): receipts with a copy not built yet that was ingested
+-- after the cutoff (newest built _ingested_at minus lookback_hours), and every receipt a send built
+-- since this model last ran may claim, are matched again.
+-- _built_at: the stamp of the run that built the row (macro build_stamp; change tracking).
 
 {{
     config(
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='append_new_columns',
+        post_hook="{{ record_build_state(upstream=['int_sends'], stamped=true) }}"
     )
 }}
+
+{% set stamp = build_stamp() %}
 
 with
 
@@ -28,18 +33,17 @@ sends as (
 ),
 
 {% if is_incremental() %}
-{% set cutoff = incremental_cutoff('_last_ingested_at') %}
 
 new_sends as (
 
-    select * from sends
-    where _ingested_at > {{ cutoff }}
+    select * from {{ ref('int_sends') }}
+    where _built_at > {{ consumed_through() }}
 
 ),
 
 candidates as (
 
-    {{ recent_event_ids(source('raw', 'raw_receipts'), cutoff) }}
+    {{ unbuilt_event_ids(source('raw', 'raw_receipts'), this, incremental_cutoff('_ingested_at')) }}
     union
     select raw_receipts.event_id
     from {{ source('raw', 'raw_receipts') }} as raw_receipts
@@ -55,7 +59,35 @@ candidates as (
 
 ),
 
-{% endif %}
+receipts as (
+
+    -- as stg_raw__receipts, for the candidates only (the view deduplicates every raw receipt)
+    select
+        event_id,
+        provider,
+        provider_message_id,
+        message_id as reported_message_id,
+        status,
+        {{ is_final_status('status') }} as is_final,
+        error_code,
+        mcc_mnc,
+        done_at,
+        received_at,
+        _ingested_at
+    from (
+        {{ deduplicate_events(
+            source('raw', 'raw_receipts'),
+            columns=[
+                'event_id', 'provider', 'provider_message_id', 'message_id', 'status',
+                'error_code', 'mcc_mnc', 'done_at', 'received_at', '_ingested_at'
+            ],
+            where='events.event_id in (select candidates.event_id from candidates)'
+        ) }}
+    ) as deduplicated
+
+),
+
+{% else %}
 
 receipts as (
 
@@ -72,11 +104,10 @@ receipts as (
         received_at,
         _ingested_at
     from {{ ref('stg_raw__receipts') }}
-    {% if is_incremental() %}
-    where event_id in (select candidates.event_id from candidates)
-    {% endif %}
 
 ),
+
+{% endif %}
 
 matched as (
 
@@ -114,7 +145,8 @@ final as (
         case
             when send_ingested_at > _ingested_at then send_ingested_at
             else _ingested_at
-        end as _last_ingested_at
+        end as _last_ingested_at,
+        {{ stamp }} as _built_at
     from matched
 
 )

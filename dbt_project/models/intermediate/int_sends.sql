@@ -1,29 +1,48 @@
 -- Every deduplicated send, materialized once: receipt matching and fct_messages both read it,
 -- so the deduplication of the raw sends runs once per build instead of once per reader.
--- Incremental (delete+insert on event_id): sends with a copy ingested after the cutoff.
+-- Incremental (delete+insert on event_id): sends with a copy not built yet that was ingested after
+-- the cutoff (newest built _ingested_at minus lookback_hours), deduplicated over all their copies.
+-- _built_at: the stamp of the run that built the row (macro build_stamp; change tracking).
 
 {{
     config(
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='append_new_columns',
+        post_hook="{{ record_build_state(stamped=true) }}"
     )
 }}
 
+{% set stamp = build_stamp() %}
+
 with
+
+{% if is_incremental() %}
+
+sends as (
+
+    -- the staging view deduplicates every raw send; here only the events not built yet
+    select deduplicated.* from (
+        {{ deduplicate_events(
+            source('raw', 'raw_sends'),
+            where='events.event_id in (' ~ unbuilt_event_ids(
+                source('raw', 'raw_sends'), this, incremental_cutoff('_ingested_at')
+            ) ~ ')'
+        ) }}
+    ) as deduplicated
+
+),
+
+{% else %}
 
 sends as (
 
     select * from {{ ref('stg_raw__sends') }}
-    {% if is_incremental() %}
-    where
-        event_id in (
-            {{ recent_event_ids(source('raw', 'raw_sends'), incremental_cutoff('_ingested_at')) }}
-        )
-    {% endif %}
 
 ),
+
+{% endif %}
 
 final as (
 
@@ -53,7 +72,8 @@ final as (
         submitted_at,
 
         -- lineage
-        _ingested_at
+        _ingested_at,
+        {{ stamp }} as _built_at
 
     from sends
 

@@ -3,13 +3,14 @@
         materialized='incremental',
         unique_key='period_date',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
     )
 }}
 
 -- Deliverability per UTC day of submission x country x mcc_mnc x operator x route tier x
--- provider. Incremental runs delete and rebuild every day holding a message rebuilt since the
--- cutoff, from all of that day's messages.
+-- provider. Incremental runs delete and rebuild every day holding a message rebuilt since this
+-- model last ran, from all of that day's messages.
 
 with
 
@@ -21,7 +22,7 @@ messages as (
         submitted_date in (
             select distinct touched.submitted_date
             from {{ ref('fct_messages') }} as touched
-            where touched._last_ingested_at > {{ incremental_cutoff('_last_ingested_at') }}
+            where touched.message_id in ({{ changed_message_ids() }})
         )
     {% endif %}
 

@@ -3,14 +3,15 @@
         materialized='incremental',
         unique_key='period_date',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
     )
 }}
 
 -- Messages per UTC day of submission x provider x country x mcc_mnc x error code x status, where
 -- status and error code are those of the receipt that decides the message's status. Messages with
 -- no receipt appear with status 'NO_RECEIPT'. Incremental runs delete and rebuild every day
--- holding a message rebuilt since the cutoff, from all of that day's messages.
+-- holding a message rebuilt since this model last ran, from all of that day's messages.
 
 with
 
@@ -22,7 +23,7 @@ messages as (
         submitted_date in (
             select distinct touched.submitted_date
             from {{ ref('fct_messages') }} as touched
-            where touched._last_ingested_at > {{ incremental_cutoff('_last_ingested_at') }}
+            where touched.message_id in ({{ changed_message_ids() }})
         )
     {% endif %}
 

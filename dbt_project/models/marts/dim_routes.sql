@@ -3,24 +3,20 @@
         materialized='incremental',
         unique_key='route_key',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
     )
 }}
 
 -- One row per route as sends used it (route_id x route_tier x provider x country), with how many
 -- messages took it and what they cost. Incremental runs recompute every route holding a message
--- rebuilt since the cutoff, from all of that route's messages.
+-- rebuilt since this model last ran, from all of that route's messages.
 
 with
 
 messages as (
 
-    select
-        *,
-        -- one non-NULL key for delete+insert (the route's columns are all part of the send)
-        route_id || '|' || cast(route_tier as varchar) || '|' || provider || '|' || country
-            as route_key
-    from {{ ref('fct_messages') }}
+    select * from {{ ref('fct_messages') }}
 
 ),
 
@@ -28,8 +24,13 @@ messages as (
 
 touched as (
 
-    select distinct route_key from messages
-    where _last_ingested_at > {{ incremental_cutoff('_last_ingested_at') }}
+    select distinct
+        changed.route_id,
+        changed.route_tier,
+        changed.provider,
+        changed.country
+    from messages as changed
+    where changed.message_id in ({{ changed_message_ids() }})
 
 ),
 
@@ -38,30 +39,55 @@ touched as (
 routes as (
 
     select
-        route_key,
+        messages.route_id,
+        messages.route_tier,
+        messages.provider,
+        messages.country,
+        count(*) as messages,
+        min(messages.cost) as price_min,
+        avg(messages.cost) as price_avg,
+        max(messages.cost) as price_max,
+        sum(messages.cost) as cost,
+        min(messages.submitted_at) as first_submitted_at,
+        max(messages.submitted_at) as last_submitted_at,
+        max(messages._last_ingested_at) as _last_ingested_at
+    from messages
+    {% if is_incremental() %}
+    inner join touched
+        on
+            messages.route_id = touched.route_id
+            and messages.route_tier = touched.route_tier
+            and messages.provider = touched.provider
+            and messages.country = touched.country
+    {% endif %}
+    group by
+        messages.route_id,
+        messages.route_tier,
+        messages.provider,
+        messages.country
+
+),
+
+final as (
+
+    select
+        -- one non-NULL key for delete+insert (the route's columns are all part of the send)
+        route_id || '|' || cast(route_tier as varchar) || '|' || provider || '|' || country
+            as route_key,
         route_id,
         route_tier,
         provider,
         country,
-        count(*) as messages,
-        min(cost) as price_min,
-        avg(cost) as price_avg,
-        max(cost) as price_max,
-        sum(cost) as cost,
-        min(submitted_at) as first_submitted_at,
-        max(submitted_at) as last_submitted_at,
-        max(_last_ingested_at) as _last_ingested_at
-    from messages
-    {% if is_incremental() %}
-    where route_key in (select touched.route_key from touched)
-    {% endif %}
-    group by
-        route_key,
-        route_id,
-        route_tier,
-        provider,
-        country
+        messages,
+        price_min,
+        price_avg,
+        price_max,
+        cost,
+        first_submitted_at,
+        last_submitted_at,
+        _last_ingested_at
+    from routes
 
 )
 
-select * from routes
+select * from final

@@ -8,19 +8,6 @@
 
 with
 
-delivered as (
-
-    select
-        message_id,
-        country,
-        mcc_mnc,
-        operator_name,
-        route_tier
-    from {{ ref('fct_messages') }}
-    where is_delivered
-
-),
-
 conversions as (
 
     select * from {{ ref('stg_raw__conversions') }}
@@ -37,24 +24,6 @@ first_conversion as (
             order by occurred_at, event_id
         ) as conversion_order
     from conversions
-
-),
-
-per_message as (
-
-    select
-        delivered.message_id,
-        delivered.country,
-        delivered.mcc_mnc,
-        delivered.operator_name,
-        delivered.route_tier,
-        coalesce(first_conversion.device_os, 'unknown') as device_os,
-        first_conversion.message_id is not null as converted
-    from delivered
-    left join first_conversion
-        on
-            delivered.message_id = first_conversion.message_id
-            and first_conversion.conversion_order = 1
 
 ),
 
@@ -77,7 +46,8 @@ segments as (
         operator_name,
         route_tier,
         count(*) as delivered_messages
-    from per_message
+    from {{ ref('fct_messages') }}
+    where is_delivered
     group by
         country,
         mcc_mnc,
@@ -86,27 +56,46 @@ segments as (
 
 ),
 
+-- delivered messages with at least one conversion (every one has a first conversion)
+converted as (
+
+    select
+        delivered.country,
+        delivered.mcc_mnc,
+        delivered.operator_name,
+        delivered.route_tier,
+        coalesce(first_conversion.device_os, 'unknown') as device_os,
+        conversion_totals.conversions,
+        conversion_totals.conversion_value
+    from {{ ref('fct_messages') }} as delivered
+    inner join first_conversion
+        on
+            delivered.message_id = first_conversion.message_id
+            and first_conversion.conversion_order = 1
+    inner join conversion_totals
+        on delivered.message_id = conversion_totals.message_id
+    where delivered.is_delivered
+
+),
+
 by_device as (
 
     select
-        per_message.country,
-        per_message.mcc_mnc,
-        per_message.operator_name,
-        per_message.route_tier,
-        per_message.device_os,
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        device_os,
         count(*) as converted_messages,
-        sum(conversion_totals.conversions) as conversions,
-        sum(conversion_totals.conversion_value) as conversion_value
-    from per_message
-    inner join conversion_totals
-        on per_message.message_id = conversion_totals.message_id
-    where per_message.converted
+        sum(conversions) as conversions,
+        sum(conversion_value) as conversion_value
+    from converted
     group by
-        per_message.country,
-        per_message.mcc_mnc,
-        per_message.operator_name,
-        per_message.route_tier,
-        per_message.device_os
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        device_os
 
 ),
 

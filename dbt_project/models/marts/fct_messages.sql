@@ -3,25 +3,41 @@
         materialized='incremental',
         unique_key='message_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
     )
 }}
 
 -- One row per sent message: the send's routing decision, the status fold's result and the
--- metrics' per-message inputs. Incremental runs recompute, from all their receipts, every message
--- whose send or any receipt was ingested after the cutoff (newest built row minus lookback_hours).
+-- metrics' per-message inputs. Incremental runs recompute every message whose send or status
+-- fold was (re)built since this model last ran (change tracking, macro build_state).
 
 with
+
+{% if is_incremental() %}
+touched as (
+
+    {{ changed_message_ids() }}
+
+),
+
+{% endif %}
 
 sends as (
 
     select * from {{ ref('int_sends') }}
+    {% if is_incremental() %}
+    where message_id in (select touched.message_id from touched)
+    {% endif %}
 
 ),
 
 lifecycle as (
 
     select * from {{ ref('int_message_lifecycle') }}
+    {% if is_incremental() %}
+    where message_id in (select touched.message_id from touched)
+    {% endif %}
 
 ),
 
@@ -30,21 +46,6 @@ operators as (
     select * from {{ ref('dim_operators') }}
 
 ),
-
-{% if is_incremental() %}
-{% set cutoff = incremental_cutoff('_last_ingested_at') %}
-
-touched as (
-
-    select message_id from sends
-    where _ingested_at > {{ cutoff }}
-    union
-    select message_id from lifecycle
-    where _last_ingested_at > {{ cutoff }}
-
-),
-
-{% endif %}
 
 joined as (
 
@@ -105,9 +106,6 @@ joined as (
         on sends.message_id = lifecycle.message_id
     left join operators
         on sends.mcc_mnc = operators.mcc_mnc
-    {% if is_incremental() %}
-    where sends.message_id in (select touched.message_id from touched)
-    {% endif %}
 
 ),
 

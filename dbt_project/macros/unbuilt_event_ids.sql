@@ -1,0 +1,20 @@
+{#- The event_ids of a raw relation with a copy the model `built` (one row per event_id, with the
+    `_ingested_at` of the copy that won) has not taken in: a copy ingested after `cutoff` whose
+    event is not built yet, or was built from a later-ingested copy. Raw rows committed late (with
+    an older _ingested_at than rows already built) are found as long as they fall after `cutoff`.
+    Built rows ingested before the cutoff are left out of the comparison, so a late duplicate of
+    an old event is taken in again (the first-loaded copy still wins: same result, a bit of work). -#}
+{% macro unbuilt_event_ids(relation, built, cutoff) -%}
+    select recent.event_id
+    from {{ relation }} as recent
+    where
+        recent._ingested_at > {{ cutoff }}
+        and not exists (
+            select 1
+            from {{ built }} as built
+            where
+                built._ingested_at > {{ cutoff }}
+                and built.event_id = recent.event_id
+                and built._ingested_at <= recent._ingested_at
+        )
+{%- endmacro %}
