@@ -1,9 +1,11 @@
 """Raw table definitions, derived from the newest Avro schema of each event type.
 
 Every raw table has the event's fields plus where it came from (``_topic``, ``_partition``,
-``_offset``) and when it was loaded (``_ingested_at``); (topic, partition, offset) is unique, which
-makes every load idempotent. Timestamps are stored as UTC without time zone, so period truncation
-means the same thing on every warehouse.
+``_offset``) and when it was loaded (``_ingested_at``); (topic, partition, offset) is unique. No
+index enforces that (an in-memory index on DuckDB would grow with every row): ``LOADED_OFFSETS``
+holds, per topic partition, one past the highest offset loaded, updated in the load's own
+transaction, so a load knows which of its rows may already be there. Timestamps are stored as UTC
+without time zone, so period truncation means the same thing on every warehouse.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "ALL_RAW_TABLES",
     "LINEAGE_COLUMNS",
     "LINEAGE_KEY",
+    "LOADED_OFFSETS",
     "QUARANTINE",
     "RAW_TABLES",
     "RAW_TABLE_NAMES",
@@ -42,7 +45,7 @@ __all__ = [
 metadata = MetaData()
 
 LINEAGE_COLUMNS = ("_topic", "_partition", "_offset", "_ingested_at")
-# A Kafka record's identity: the primary key of every raw table.
+# A Kafka record's identity: unique in every raw table.
 LINEAGE_KEY = ("_topic", "_partition", "_offset")
 
 RAW_TABLE_NAMES = {"send": "raw_sends", "receipt": "raw_receipts", "conversion": "raw_conversions"}
@@ -91,7 +94,6 @@ def _raw_table(event_type: str) -> Table:
         metadata,
         *columns,
         *_lineage(),
-        PrimaryKeyConstraint("_topic", "_partition", "_offset"),
     )
 
 
@@ -106,7 +108,17 @@ QUARANTINE = Table(
     Column("payload", LargeBinary(), nullable=False),
     Column("error_class", Text(), nullable=False),
     Column("reason", Text(), nullable=False),
-    PrimaryKeyConstraint("_topic", "_partition", "_offset"),
+)
+
+# Per topic partition, one past the highest offset in any raw table: rows of a load at or above
+# it are new, rows below it may be a replay.
+LOADED_OFFSETS = Table(
+    "_dlrw_loaded_offsets",
+    metadata,
+    Column("_topic", Text(), nullable=False),
+    Column("_partition", Integer(), nullable=False),
+    Column("next_offset", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("_topic", "_partition"),
 )
 
 

@@ -5,24 +5,28 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 from sqlalchemy import text
 
 from ingest.errors import ServiceUnavailable
-from ingest.warehouse.connection import open_warehouse, redact_url
-from ingest.warehouse.tables import QUARANTINE, arrow_schema
+from ingest.warehouse.connection import Warehouse, open_warehouse, redact_url
+from ingest.warehouse.tables import LOADED_OFFSETS, QUARANTINE, arrow_schema
 
 
-def _quarantine_rows(ingested: datetime, reason: str) -> pa.Table:
+def _quarantine_rows(
+    ingested: datetime, reason: str, offsets: Iterable[int] = range(3), partition: int = 0
+) -> pa.Table:
     return pa.Table.from_pylist(
         [
             {
                 "_topic": "t",
-                "_partition": 0,
+                "_partition": partition,
                 "_offset": offset,
                 "_ingested_at": ingested,
                 "key": None,
@@ -30,10 +34,34 @@ def _quarantine_rows(ingested: datetime, reason: str) -> pa.Table:
                 "error_class": "UndecodableRecord",
                 "reason": reason,
             }
-            for offset in range(3)
+            for offset in offsets
         ],
         schema=arrow_schema(QUARANTINE),
     )
+
+
+def _rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    with warehouse.engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text("SELECT _partition, _offset, reason FROM raw_quarantine ORDER BY 1, 2, 3")
+            )
+        ]
+
+
+def _watermarks(warehouse: Warehouse) -> dict[tuple[str, int], int]:
+    with warehouse.engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT * FROM {LOADED_OFFSETS.name}"))
+        return {(topic, partition): mark for topic, partition, mark in rows}
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'w.duckdb'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 def test_the_url_shown_never_has_the_password() -> None:
@@ -61,6 +89,83 @@ def test_a_replayed_load_keeps_one_row_the_latest_ingested(tmp_path: Path) -> No
         with warehouse.engine.connect() as conn:
             reasons = conn.execute(text("SELECT reason FROM raw_quarantine")).scalars().all()
     assert reasons == ["second"] * 3
+
+
+def test_loads_in_any_order_and_overlap_keep_each_offset_once_the_latest(
+    warehouse_url: str,
+) -> None:
+    with open_warehouse(warehouse_url) as warehouse:
+        warehouse.ensure_tables()
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 2), "b", range(5, 9))})
+        assert _watermarks(warehouse) == {("t", 0): 9}
+        # Below the watermark: a gap filled, an older copy ignored, a newer copy taken.
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 1), "a", range(0, 7))})
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 3), "c", [8])})
+        # Another partition has a watermark of its own; the watermark never goes back.
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 1), "p", [0], 1)})
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 4), "d", [9, 10])})
+        assert _rows(warehouse) == [
+            *[(0, offset, "a") for offset in range(5)],
+            (0, 5, "b"),
+            (0, 6, "b"),
+            (0, 7, "b"),
+            (0, 8, "c"),
+            (0, 9, "d"),
+            (0, 10, "d"),
+            (1, 0, "p"),
+        ]
+        assert _watermarks(warehouse) == {("t", 0): 11, ("t", 1): 1}
+
+
+def test_a_failed_load_leaves_neither_rows_nor_watermarks(warehouse_url: str) -> None:
+    with open_warehouse(warehouse_url) as warehouse:
+        warehouse.ensure_tables()
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 1), "a", [0])})
+        # The second table's rows do not fit it: the load fails after the first table's insert.
+        with pytest.raises(Exception, match=r"(?i)column|_message_id|does not exist"):
+            warehouse.load(
+                {
+                    "raw_quarantine": _quarantine_rows(datetime(2026, 1, 2), "b", [1, 2]),
+                    "raw_sends": _quarantine_rows(datetime(2026, 1, 2), "b", [3]),
+                }
+            )
+        assert _rows(warehouse) == [(0, 0, "a")]
+        assert _watermarks(warehouse) == {("t", 0): 1}
+
+
+def test_restore_keeps_the_copy_ingested_last_and_sets_the_watermarks(warehouse_url: str) -> None:
+    with open_warehouse(warehouse_url) as warehouse:
+        warehouse.drop_raw()
+        warehouse.ensure_tables()
+        kept = warehouse.restore(
+            [
+                {"raw_quarantine": _quarantine_rows(datetime(2026, 1, 2), "b", range(2, 6))},
+                {"raw_quarantine": _quarantine_rows(datetime(2026, 1, 1), "a", range(0, 4))},
+                # The same copy twice (same instant): one is kept.
+                {"raw_quarantine": _quarantine_rows(datetime(2026, 1, 3), "c", [5, 5])},
+            ]
+        )
+        assert kept["raw_quarantine"] == 6
+        assert _rows(warehouse) == [
+            *[(0, 0, "a"), (0, 1, "a")],
+            *[(0, 2, "b"), (0, 3, "b"), (0, 4, "b")],
+            (0, 5, "c"),
+        ]
+        assert _watermarks(warehouse) == {("t", 0): 6}
+
+
+def test_a_warehouse_from_before_the_watermarks_gets_them_from_its_rows(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    with open_warehouse(url) as warehouse:
+        warehouse.ensure_tables()
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 1), "a", [0, 7])})
+        warehouse._run(f"DROP TABLE {LOADED_OFFSETS.name}")
+        warehouse._dbapi.commit()
+    with open_warehouse(url) as warehouse:
+        warehouse.ensure_tables()
+        assert _watermarks(warehouse) == {("t", 0): 8}
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 2), "b", [7, 8])})
+        assert _rows(warehouse) == [(0, 0, "a"), (0, 7, "b"), (0, 8, "b")]
 
 
 def test_a_duckdb_file_in_use_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
