@@ -4,6 +4,11 @@ Per batch, in this order: store segments written and fsynced; dead letters sent;
 loaded in one transaction; dead letters acknowledged; only then the batch's offsets committed.
 A crash anywhere before the commit replays the batch, and every write is idempotent on the
 record's (topic, partition, offset), so nothing is lost and nothing is counted twice.
+
+The writes of one batch run on a writer thread while the next batch is read and decoded (the
+store's compression and fsyncs and the warehouse load mostly run outside the GIL); the consumer
+stays on the loop's thread, which commits a batch's offsets once its writes are done. At most
+one batch is in flight.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -41,6 +47,10 @@ DEFAULT_GROUP = "dlrw-ingest"
 # another process), so an empty assignment counts as caught up only after this long.
 _EMPTY_ASSIGNMENT_GRACE_S = 10.0
 EVENT_KINDS = ("send", "receipt", "conversion")
+# How much the consumer fetches ahead, per request and per partition. kafka-python keeps what it
+# fetched in memory: a bare consumer of 200k events peaked at about 260MB with 64MB/8MB fetches
+# and 130MB with these, at about the same speed (bench/ingest.py gives its consumer the same).
+FETCH_LIMITS = {"fetch_max_bytes": 16 * 1024 * 1024, "max_partition_fetch_bytes": 2 * 1024 * 1024}
 # Pauses between warehouse load attempts: doubling from the first to the longest.
 _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 15.0
@@ -114,6 +124,9 @@ class Ingestor:
         self._end_offsets: dict[TopicPartition, int] | None = None
         self._consumer: KafkaConsumer | None = None
         self._producer: Any = None
+        self._writer: ThreadPoolExecutor | None = None
+        # The batch being written: its writes, what it holds, and how many records.
+        self._in_flight: tuple[Future[None], PreparedBatch, int] | None = None
 
     # -- rebalance callbacks (run inside ``poll``) ----------------------------------------------
 
@@ -141,12 +154,14 @@ class Ingestor:
             self.group,
             max_poll_records=self.batch_size,
             client_id="dlrw-ingest",
+            **FETCH_LIMITS,
         )
         # Decoded records are short-lived and acyclic; frequent cyclic GC passes over a full
         # batch of them cost more than the collection they would ever do.
         gc.freeze()
         thresholds = gc.get_threshold()
         gc.set_threshold(100_000, 50, 100)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlrw-ingest-writer")
         try:
             # Fetch the topics' metadata before joining: a group leader that does not know a
             # topic's partitions yet assigns none of them, which ``once`` takes for caught up.
@@ -163,6 +178,7 @@ class Ingestor:
                 self._flush()
                 if once and self._caught_up():
                     break
+            self._finish_in_flight()
         except StoreWriteError as exc:
             raise StoreWriteError(
                 f"{exc}; the batch's offsets were not committed, so it is read again on restart"
@@ -173,6 +189,9 @@ class Ingestor:
                 "offsets after the last written batch were not committed"
             ) from exc
         finally:
+            # After a failure the batch in flight may still be writing: let it end, uncommitted.
+            self._writer.shutdown(wait=True)
+            self._in_flight = None
             gc.set_threshold(*thresholds)
             gc.unfreeze()
             self._close()
@@ -213,12 +232,12 @@ class Ingestor:
                 self._pending_count += len(records)
 
     def _flush(self) -> None:
-        """Write the pending batch everywhere, then commit its offsets."""
+        """Hand the pending batch to the writer thread, once the batch before it is written and
+        committed."""
         self._drop_revoked()
         if not self._pending_count:
             self._pending.clear()
             return
-        assert self._consumer is not None
         now = datetime.now(UTC)
         # Whole milliseconds: the store's timestamp-millis must equal the warehouse's value.
         ingested_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
@@ -229,7 +248,21 @@ class Ingestor:
             ingested_at,
             now,
         )
-        self._write(prepared)
+        count = self._pending_count
+        self._pending.clear()
+        self._pending_count = 0
+        self._finish_in_flight()
+        assert self._writer is not None
+        self._in_flight = (self._writer.submit(self._write, prepared), prepared, count)
+
+    def _finish_in_flight(self) -> None:
+        """Wait for the batch being written (raising its failure), then commit its offsets."""
+        if self._in_flight is None:
+            return
+        future, prepared, count = self._in_flight
+        self._in_flight = None
+        future.result()
+        assert self._consumer is not None
         offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
             for (topic, partition), offset in prepared.next_offsets.items()
@@ -239,9 +272,6 @@ class Ingestor:
         except (CommitFailedError, RebalanceInProgressError) as exc:
             # The group moved on: the new owner replays these records, which is harmless.
             log.warning("offset commit refused after a rebalance (%s); records will replay", exc)
-        count = self._pending_count
-        self._pending.clear()
-        self._pending_count = 0
         self.summary.events.update(prepared.events)
         self.summary.dead_letters += len(prepared.dead_letters)
         self.summary.batches += 1
