@@ -21,17 +21,6 @@
 
 with
 
-sends as (
-
-    select
-        message_id,
-        provider,
-        provider_message_id,
-        _ingested_at
-    from {{ ref('int_sends') }}
-
-),
-
 {% if is_incremental() %}
 
 new_sends as (
@@ -127,9 +116,10 @@ matched as (
         receipts._ingested_at,
         coalesce(by_message_id._ingested_at, by_provider_id._ingested_at) as send_ingested_at
     from receipts
-    left join sends as by_message_id
+    -- int_sends twice rather than through one CTE, which would be materialized whole
+    left join {{ ref('int_sends') }} as by_message_id
         on receipts.reported_message_id = by_message_id.message_id
-    left join sends as by_provider_id
+    left join {{ ref('int_sends') }} as by_provider_id
         on
             receipts.provider = by_provider_id.provider
             and receipts.provider_message_id = by_provider_id.provider_message_id
