@@ -220,7 +220,7 @@ class Warehouse(ABC):
     def restore(self, chunks: Iterable[Mapping[str, pa.Table]]) -> Counter[str]:
         """Load rows that may repeat keys (a store's segments, in any order) into emptied raw
         tables: append them all, then keep per key the row ingested last and set the watermarks
-        from what is left. Returns the rows kept by table name."""
+        from what is left. Returns the rows kept by table name (tables left empty omitted)."""
         for tables in chunks:
             self._begin()
             try:
@@ -238,7 +238,8 @@ class Warehouse(ABC):
             for table in ALL_RAW_TABLES:
                 self._execute(self._dedupe(table))
                 rows = self._execute(f"SELECT count(*) FROM {self._quote(table.name)}")
-                kept[table.name] = int(rows[0][0])
+                if rows[0][0]:
+                    kept[table.name] = int(rows[0][0])
             self._execute(f"DELETE FROM {self._quote(LOADED_OFFSETS.name)}")
             self._execute(self._watermarks_from_rows())
             self._dbapi.commit()

@@ -145,7 +145,7 @@ def test_restore_keeps_the_copy_ingested_last_and_sets_the_watermarks(warehouse_
                 {"raw_quarantine": _quarantine_rows(datetime(2026, 1, 3), "c", [5, 5])},
             ]
         )
-        assert kept["raw_quarantine"] == 6
+        assert kept == {"raw_quarantine": 6}
         assert _rows(warehouse) == [
             *[(0, 0, "a"), (0, 1, "a")],
             *[(0, 2, "b"), (0, 3, "b"), (0, 4, "b")],
