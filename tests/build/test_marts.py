@@ -134,12 +134,15 @@ def batch_two() -> Batch:
 def batch_three() -> Batch:
     """Rows committed late: ingested (stamped) 30 minutes before batch 2, loaded after it was
     built. A late final for a day-old message whose other receipts were ingested before the lookback
-    used for this run, a new message, and an earlier-ingested copy of a batch-2 receipt."""
+    used for this run, a new message, a send claiming an old orphan receipt, and an
+    earlier-ingested copy of a batch-2 receipt."""
     b = Batch(ingested_at=_t(24 * 60 + 30))
     # m11: DELIVERED (done 240.5), a final without done_at; now a REJECTED done later -> failed
     b.receipt("r11c", "twilio", "p-m11", "REJECTED", _t(24 * 60 + 35), done_at=_t(400))
     b.send("m16", "FR", "20801", 1, "infobip", _t(24 * 60 + 20))
     b.receipt("r16a", "infobip", "p-m16", "DELIVERED", _t(24 * 60 + 22), done_at=_t(24 * 60 + 21))
+    # a late send claiming batch 1's orphan r91a, which was ingested before this run's lookback
+    b.send("m92", "DE", "26201", 2, "smpp", _t(9), provider_message_id="nobody")
     # the same event as batch 2's r03c: this copy was ingested first, so it wins (lineage changes)
     b.receipt("r03c", "infobip", "p-m03", "DELIVERED", _t(24 * 60 + 34), done_at=_t(64))
     return b
@@ -257,7 +260,7 @@ def test_the_scenario_is_tricky_enough(scenario: Scenario) -> None:
     assert changed["m08"] == "DELIVERED" and changed["m06"] == "EXPIRED"
     assert changed["m07"] == "DELIVERED" and changed["m90"] == "DELIVERED"
     late = {m["message_id"]: m["final_status"] for m in scenario.expected_three}
-    assert late["m11"] == "REJECTED" and late["m16"] == "DELIVERED"
+    assert late["m11"] == "REJECTED" and late["m16"] == "DELIVERED" and late["m92"] == "EXPIRED"
     # batch 3 was stamped before batch 2 and is older than the newest row by less than 1 hour
     assert batch_three().ingested_at < batch_two().ingested_at
 

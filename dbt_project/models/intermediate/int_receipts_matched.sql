@@ -4,7 +4,8 @@
 -- Only the columns the status fold needs are kept (the raw table keeps the rest).
 -- Incremental (delete+insert on event_id): receipts with a copy not built yet that was ingested
 -- after the cutoff (newest built _ingested_at minus lookback_hours), and every receipt a send built
--- since this model last ran may claim, are matched again.
+-- since this model last ran may claim, are matched again. Raw copies are read only after the
+-- cutoff: by the lookback contract, older copies were all built already.
 -- _built_at: the stamp of the run that built the row (macro build_stamp; change tracking).
 
 {{
@@ -30,27 +31,69 @@ new_sends as (
 
 ),
 
-candidates as (
+{% set cutoff = incremental_cutoff('_ingested_at') %}
 
-    {{ unbuilt_event_ids(source('raw', 'raw_receipts'), this, incremental_cutoff('_ingested_at')) }}
+-- receipts a new send may claim, with the columns that match them (the same in every copy)
+claimed as (
+
+    select
+        claims.event_id,
+        min(claims.provider) as provider,  -- noqa: RF04
+        min(claims.provider_message_id) as provider_message_id,
+        min(claims.message_id) as reported_message_id
+    from (
+        select raw_receipts.*
+        from {{ source('raw', 'raw_receipts') }} as raw_receipts
+        inner join new_sends
+            on raw_receipts.message_id = new_sends.message_id
+        union all
+        select raw_receipts.*
+        from {{ source('raw', 'raw_receipts') }} as raw_receipts
+        inner join new_sends
+            on
+                raw_receipts.provider = new_sends.provider
+                and raw_receipts.provider_message_id = new_sends.provider_message_id
+    ) as claims
+    group by claims.event_id
+
+),
+
+-- claimed receipts built from a copy ingested before the cutoff: every copy that old was built
+-- (lookback contract) and later copies lose, so the built row still holds the winning copy
+claimed_built as (
+
+    select
+        claimed.event_id,
+        claimed.provider,
+        claimed.provider_message_id,
+        claimed.reported_message_id,
+        built.status,
+        built.is_final,
+        built.error_code,
+        built.mcc_mnc,
+        built.done_at,
+        built.received_at,
+        built._ingested_at
+    from claimed
+    inner join {{ this }} as built
+        on claimed.event_id = built.event_id
+    where built._ingested_at <= {{ cutoff }}
+
+),
+
+-- every other receipt to match again has all its copies ingested after the cutoff
+fresh as (
+
+    {{ unbuilt_event_ids(source('raw', 'raw_receipts'), this, cutoff, whole_built=true) }}
     union
-    select raw_receipts.event_id
-    from {{ source('raw', 'raw_receipts') }} as raw_receipts
-    inner join new_sends
-        on raw_receipts.message_id = new_sends.message_id
-    union
-    select raw_receipts.event_id
-    from {{ source('raw', 'raw_receipts') }} as raw_receipts
-    inner join new_sends
-        on
-            raw_receipts.provider = new_sends.provider
-            and raw_receipts.provider_message_id = new_sends.provider_message_id
+    select claimed.event_id from claimed
+    where claimed.event_id not in (select claimed_built.event_id from claimed_built)
 
 ),
 
 receipts as (
 
-    -- as stg_raw__receipts, for the candidates only (the view deduplicates every raw receipt)
+    -- as stg_raw__receipts, deduplicating only the raw copies ingested after the cutoff
     select
         event_id,
         provider,
@@ -70,9 +113,12 @@ receipts as (
                 'event_id', 'provider', 'provider_message_id', 'message_id', 'status',
                 'error_code', 'mcc_mnc', 'done_at', 'received_at', '_ingested_at'
             ],
-            where='events.event_id in (select candidates.event_id from candidates)'
+            where='events._ingested_at > ' ~ cutoff
+                ~ ' and events.event_id in (select fresh.event_id from fresh)'
         ) }}
     ) as deduplicated
+    union all
+    select * from claimed_built
 
 ),
 
