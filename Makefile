@@ -55,6 +55,7 @@ bench: services ## run the benchmarks and print measured figures
 	$(BIN)/python -m bench.dbt
 	$(BIN)/python -m bench.simulate
 	$(BIN)/python -m bench.alerts_latency
+	$(BIN)/python -m bench.collect
 
 soak: services ## long fault tests, 120k fuzz examples, then ingest at 80% of max for 10 min
 	DLRW_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -m soak tests/reliability
