@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -14,7 +13,7 @@ from ingest.config import Settings
 from ingest.errors import DlrwError
 from models.events import InvalidEvent
 
-__all__ = ["COMMANDS", "available", "main", "run_command"]
+__all__ = ["COMMANDS", "main", "run_command"]
 
 # name -> (module:function that configures its parser, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -48,12 +47,6 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Settings come from DLRW_* environment variables; see README.md.",
     )
     return parser
-
-
-def available(name: str) -> bool:
-    """Whether the module behind a command is installed (all are, in a complete checkout)."""
-    module_name = COMMANDS[name][0].split(":")[0]
-    return importlib.util.find_spec(module_name) is not None
 
 
 def _configure(name: str, sub: argparse.ArgumentParser) -> None:
