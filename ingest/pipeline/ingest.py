@@ -237,6 +237,9 @@ class Ingestor:
         self._drop_revoked()
         if not self._pending_count:
             self._pending.clear()
+            # Nothing new arrived: commit the batch in flight now rather than with the next one,
+            # so an idle consumer's committed offsets reach what it has written.
+            self._finish_in_flight()
             return
         now = datetime.now(UTC)
         # Whole milliseconds: the store's timestamp-millis must equal the warehouse's value.
