@@ -142,6 +142,7 @@ class Warehouse(ABC):
         """Create the raw tables that are missing, and add the columns a newer schema version
         brought to tables an older one created (new fields are nullable, so old rows get NULL).
         A warehouse from before the loaded-offset watermarks gets them from its rows."""
+        self._lock_schema()
         had_watermarks = bool(self._columns(LOADED_OFFSETS.name))
         for table in (*ALL_RAW_TABLES, LOADED_OFFSETS):
             ddl = str(CreateTable(table, if_not_exists=True).compile(dialect=self.engine.dialect))
@@ -163,6 +164,10 @@ class Warehouse(ABC):
         if not had_watermarks:
             self._run(self._watermarks_from_rows())
         self._dbapi.commit()
+
+    @abstractmethod
+    def _lock_schema(self) -> None:
+        """Serialise ``ensure_tables`` between processes until the transaction ends."""
 
     def _columns(self, table: str) -> set[str]:
         cursor = self._dbapi.cursor()
@@ -385,6 +390,9 @@ class DuckDBWarehouse(Warehouse):
     """DuckDB: each Arrow table is scanned in place by ``INSERT ... SELECT``, no copy. One
     process holds a DuckDB file, so its watermarks need no lock."""
 
+    def _lock_schema(self) -> None:
+        """Nothing to do: DuckDB lets one process write a file."""
+
     def _configure(self) -> None:
         # Measured on 1M-2M rows: DuckDB's buffer cache otherwise grows with the table, and its
         # checkpoints (every 16MB of log by default) cost more than the inserts; these keep the
@@ -432,6 +440,11 @@ class PostgresWarehouse(Warehouse):
             | DBAPIOperationalError
             | DBAPIInterfaceError,
         )
+
+    def _lock_schema(self) -> None:
+        # Concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL (a unique violation in
+        # its catalog), and two processes must not both derive the watermarks.
+        self._run("SELECT pg_advisory_xact_lock(hashtext('dlrw.ensure_tables'))")
 
     def _configure(self) -> None:
         """The server's settings serve as they are."""

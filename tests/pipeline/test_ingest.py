@@ -144,6 +144,8 @@ def test_two_processes_in_one_group_split_the_partitions(postgres_settings: Sett
         # Publish only once both are members, so the partitions are split before any is read.
         deadline = time.monotonic() + 60
         while _group_members(settings, group_for(settings)) < 2:
+            for process in processes:
+                assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the two processes never formed one group"
             time.sleep(0.5)
         publish(settings, traffic(40_000))

@@ -189,3 +189,32 @@ def test_a_duckdb_file_in_use_by_another_process_is_a_clear_error(tmp_path: Path
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_processes_starting_together_create_the_tables_once(postgres_url: str) -> None:
+    """Several ingest processes open a fresh PostgreSQL warehouse at the same moment: each
+    creates what is missing without tripping over the others."""
+    import threading
+
+    warehouses = [open_warehouse(postgres_url) for _ in range(6)]
+    start = threading.Barrier(len(warehouses))
+    failures: list[BaseException] = []
+
+    def ensure(warehouse: Warehouse) -> None:
+        start.wait()
+        try:
+            warehouse.ensure_tables()
+        except BaseException as exc:  # collected for the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=ensure, args=(w,)) for w in warehouses]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert failures == []
+        assert _watermarks(warehouses[0]) == {}
+    finally:
+        for warehouse in warehouses:
+            warehouse.close()
