@@ -43,9 +43,6 @@ __all__ = ["DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "dlrw-ingest"
-# ``once`` with no partitions: the group leader may not have known our topics yet (it can be
-# another process), so an empty assignment counts as caught up only after this long.
-_EMPTY_ASSIGNMENT_GRACE_S = 10.0
 EVENT_KINDS = ("send", "receipt", "conversion")
 # How much the consumer fetches ahead, per request and per partition. kafka-python keeps what it
 # fetched in memory: a bare consumer of 200k events peaked at about 260MB with 64MB/8MB fetches
@@ -119,7 +116,6 @@ class Ingestor:
         self._pending: dict[TopicPartition, list[Any]] = {}
         self._pending_count = 0
         self._revoked: set[TopicPartition] = set()
-        self._empty_since: float | None = None
         self._assigned = False
         self._end_offsets: dict[TopicPartition, int] | None = None
         self._consumer: KafkaConsumer | None = None
@@ -366,18 +362,29 @@ class Ingestor:
             time.sleep(min(0.1, deadline - time.monotonic()))
 
     def _caught_up(self) -> bool:
+        """Whether the group has read everything up to the end offsets seen at the last
+        assignment: this process's partitions by their positions, the others by the group's
+        committed offsets. A partition held by another member is not done until that member
+        commits it; one held by a member that died keeps ``--once`` waiting until its session
+        expires and the partition is reassigned, rather than ending with it unread."""
         assert self._consumer is not None
         if not self._assigned:
             return False
         assignment = self._consumer.assignment()
-        if not assignment:
-            if self._empty_since is None:
-                self._empty_since = time.monotonic()
-            return time.monotonic() - self._empty_since >= _EMPTY_ASSIGNMENT_GRACE_S
-        self._empty_since = None
         if self._end_offsets is None:
-            self._end_offsets = self._consumer.end_offsets(list(assignment))
-        return all(self._consumer.position(tp) >= self._end_offsets.get(tp, 0) for tp in assignment)
+            every = [
+                TopicPartition(topic, partition)
+                for topic in self.topic_kinds
+                for partition in sorted(self._consumer.partitions_for_topic(topic) or ())
+            ]
+            self._end_offsets = self._consumer.end_offsets(every)
+        if any(self._consumer.position(tp) < self._end_offsets.get(tp, 0) for tp in assignment):
+            return False
+        return all(
+            (self._consumer.committed(tp) or 0) >= end
+            for tp, end in self._end_offsets.items()
+            if tp not in assignment
+        )
 
 
 def install_stop_signals(ingestor: Ingestor) -> Callable[[], None]:
