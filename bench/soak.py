@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from ingest.config import Settings  # noqa: E402
-from ingest.kafka.client import admin_client  # noqa: E402
+from ingest.kafka.client import committed_total  # noqa: E402
 from ingest.kafka.producer import EventPublisher  # noqa: E402
 from ingest.kafka.topics import create_topics  # noqa: E402
 from ingest.simulate import SimulationConfig, Simulator  # noqa: E402
@@ -66,15 +66,6 @@ def _rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _committed_total(settings: Settings, group: str) -> int:
-    admin = admin_client(settings)
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        admin.close()
-    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
 
 
 def probe(
@@ -116,7 +107,7 @@ def soak(
         text=True,
     )
     samples: list[tuple[float, float, int]] = []  # (seconds, RSS MiB, committed)
-    base = _committed_total(settings, group)
+    base = committed_total(settings, group)
     started = time.monotonic()
     end = started + minutes * 60
     next_sample = started
@@ -133,7 +124,7 @@ def soak(
                     publisher.publish_bytes(kind, key, value)
                     sent += 1
                 if now >= next_sample:
-                    done = _committed_total(settings, group) - base
+                    done = committed_total(settings, group) - base
                     samples.append((now - started, _rss_mib(process.pid), done))
                     t, rss, n = samples[-1]
                     print(
@@ -144,14 +135,14 @@ def soak(
         produced_s = time.monotonic() - started
         # Let ingest catch up with what was produced, then stop it cleanly.
         deadline = time.monotonic() + 300
-        while _committed_total(settings, group) - base < sent and time.monotonic() < deadline:
+        while committed_total(settings, group) - base < sent and time.monotonic() < deadline:
             time.sleep(1)
         caught_up_s = time.monotonic() - started
         final_rss = _rss_mib(process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         out, _err = process.communicate(timeout=120)
-    ingested = _committed_total(settings, group) - base
+    ingested = committed_total(settings, group) - base
     window = max(1, len(samples) // 5)
     first = [s[1] for s in samples[:window]]
     last = [s[1] for s in samples[-window:]]

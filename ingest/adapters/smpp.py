@@ -23,14 +23,14 @@ from ingest.adapters._common import (
 from models.events import DeliveryReceipt
 from models.status import Status, smpp_status
 
-__all__ = ["parse_smpp_receipt", "render_smpp_receipt"]
+__all__ = ["STAT_NAMES", "parse_smpp_receipt", "render_smpp_receipt"]
 
 PROVIDER = "smpp"
 
 # The free-text field runs to the end of the line and may hold anything, so it is cut off first.
 _TEXT_FIELD = re.compile(r"(?:^|\s)text:", re.IGNORECASE)
 _FIELD = re.compile(r"(?:^|(?<=\s))(id|sub|dlvrd|submit date|done date|stat|err):(\S*)", re.I)
-_STAT_NAMES = {
+STAT_NAMES = {
     Status.DELIVERED: "DELIVRD",
     Status.UNDELIVERABLE: "UNDELIV",
     Status.EXPIRED: "EXPIRED",
@@ -112,7 +112,7 @@ def render_smpp_receipt(receipt: DeliveryReceipt) -> str:
         parts.append(f"submit date:{format_short_date(receipt.submitted_at, True)}")
     if receipt.done_at is not None:
         parts.append(f"done date:{format_short_date(receipt.done_at, True)}")
-    parts.append(f"stat:{_STAT_NAMES[receipt.status]}")
+    parts.append(f"stat:{STAT_NAMES[receipt.status]}")
     parts.append(f"err:{receipt.error_code or '000'}")
     parts.append("text:")
     return " ".join(parts)

@@ -25,12 +25,12 @@ from ingest.adapters._common import (
 from models.events import DeliveryReceipt
 from models.status import Status, twilio_status
 
-__all__ = ["parse_twilio_callback", "render_twilio_callback"]
+__all__ = ["STATUS_VALUES", "parse_twilio_callback", "render_twilio_callback"]
 
 PROVIDER = "twilio"
 
 _RECIPIENT = "To"
-_STATUS_VALUES = {
+STATUS_VALUES = {
     Status.DELIVERED: "delivered",
     Status.UNDELIVERABLE: "undelivered",
     Status.REJECTED: "failed",
@@ -87,7 +87,7 @@ def render_twilio_callback(receipt: DeliveryReceipt) -> str:
     written as ``REDACTED`` (a receipt holds no number). Twilio has no value for EXPIRED or
     UNKNOWN: those raise ValueError.
     """
-    value = _STATUS_VALUES.get(receipt.status)
+    value = STATUS_VALUES.get(receipt.status)
     if value is None:
         raise ValueError(f"Twilio has no status for {receipt.status.value}")
     sid = quote_plus(receipt.provider_message_id)

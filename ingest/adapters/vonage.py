@@ -31,13 +31,13 @@ from ingest.adapters._common import (
 from models.events import DeliveryReceipt
 from models.status import Status, vonage_status
 
-__all__ = ["CURRENCY", "parse_vonage_receipt", "render_vonage_receipt"]
+__all__ = ["CURRENCY", "STATUS_VALUES", "parse_vonage_receipt", "render_vonage_receipt"]
 
 PROVIDER = "vonage"
 CURRENCY = "EUR"
 
 _RECIPIENT = "msisdn"
-_STATUS_VALUES = {
+STATUS_VALUES = {
     Status.DELIVERED: "delivered",
     Status.ENROUTE: "buffered",
     Status.ACCEPTED: "accepted",
@@ -135,7 +135,7 @@ def render_vonage_receipt(receipt: DeliveryReceipt) -> str:
     as "0". ``msisdn`` is written as ``REDACTED``. Vonage has no status for DELETED: it raises
     ValueError.
     """
-    value = _STATUS_VALUES.get(receipt.status)
+    value = STATUS_VALUES.get(receipt.status)
     if value is None:
         raise ValueError(f"Vonage has no status for {receipt.status.value}")
     if receipt.price is not None and receipt.currency not in (None, CURRENCY):

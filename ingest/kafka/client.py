@@ -11,7 +11,7 @@ from kafka.errors import KafkaError
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
 
-__all__ = ["admin_client", "consumer", "producer"]
+__all__ = ["admin_client", "committed_total", "consumer", "producer"]
 
 
 def _unreachable(settings: Settings, exc: Exception) -> ServiceUnavailable:
@@ -72,3 +72,14 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
         return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="dlrw-admin")
     except KafkaError as exc:
         raise _unreachable(settings, exc) from exc
+
+
+def committed_total(settings: Settings, group: str) -> int:
+    """The sum of a consumer group's committed offsets over every partition it has committed:
+    how many records it has durably consumed from topics that start at offset 0."""
+    admin = admin_client(settings)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+    finally:
+        admin.close()
+    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)

@@ -24,6 +24,10 @@ from json.encoder import encode_basestring
 from urllib.parse import quote_plus
 
 from ingest.adapters import REDACTED, parse_receipts, render_receipt
+from ingest.adapters.smpp import STAT_NAMES as SMPP_STAT
+from ingest.adapters.twilio import STATUS_VALUES as TWILIO_STATUS
+from ingest.adapters.vonage import CURRENCY as VONAGE_CURRENCY
+from ingest.adapters.vonage import STATUS_VALUES as VONAGE_STATUS
 from models.events import DeliveryReceipt
 from models.status import INTERMEDIATE_STATUSES, Status
 
@@ -31,25 +35,6 @@ __all__ = ["ReceiptDrift", "ReceiptFactory"]
 
 _MINUTE_MS = 60_000
 
-# Each provider's words for the statuses it can express (the adapters' tables).
-_SMPP_STAT = {
-    Status.DELIVERED: "DELIVRD",
-    Status.UNDELIVERABLE: "UNDELIV",
-    Status.EXPIRED: "EXPIRED",
-    Status.REJECTED: "REJECTD",
-    Status.DELETED: "DELETED",
-    Status.ACCEPTED: "ACCEPTD",
-    Status.ENROUTE: "ENROUTE",
-    Status.UNKNOWN: "UNKNOWN",
-}
-_TWILIO_STATUS = {
-    Status.DELIVERED: "delivered",
-    Status.UNDELIVERABLE: "undelivered",
-    Status.REJECTED: "failed",
-    Status.ENROUTE: "sent",
-    Status.ACCEPTED: "queued",
-    Status.DELETED: "canceled",
-}
 # Infobip's status object, its keys already in sorted (canonical) order.
 _INFOBIP_STATUS = {
     status: f'{{"groupId":{group_id},"groupName":"{group}","id":{status_id},"name":"{name}"}}'
@@ -62,16 +47,6 @@ _INFOBIP_STATUS = {
     }.items()
 }
 _INFOBIP_NO_ERROR = '{"groupId":0,"groupName":"OK","id":0,"name":"NO_ERROR","permanent":false}'
-_VONAGE_STATUS = {
-    Status.DELIVERED: "delivered",
-    Status.ENROUTE: "buffered",
-    Status.ACCEPTED: "accepted",
-    Status.UNDELIVERABLE: "failed",
-    Status.EXPIRED: "expired",
-    Status.REJECTED: "rejected",
-    Status.UNKNOWN: "unknown",
-}
-_VONAGE_CURRENCY = "EUR"
 _REDACTED = encode_basestring(REDACTED)
 
 
@@ -232,7 +207,7 @@ class ReceiptFactory:
         """``id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:``, dates at
         second precision."""
         try:
-            stat = _SMPP_STAT[status]
+            stat = SMPP_STAT[status]
         except KeyError:
             raise ValueError(f"SMPP has no stat for {status}") from None
         error_code = _no_error(error_code)
@@ -285,7 +260,7 @@ class ReceiptFactory:
     ) -> DeliveryReceipt:
         """The form-encoded status callback, ``RawDlrDoneDate`` at minute precision."""
         try:
-            value = _TWILIO_STATUS[status]
+            value = TWILIO_STATUS[status]
         except KeyError:
             raise ValueError(f"Twilio has no status for {status}") from None
         error_code = error_code or None
@@ -417,11 +392,11 @@ class ReceiptFactory:
     ) -> DeliveryReceipt:
         """The JSON receipt: ``scts`` at minute precision, price with 8 decimals in EUR."""
         try:
-            value = _VONAGE_STATUS[status]
+            value = VONAGE_STATUS[status]
         except KeyError:
             raise ValueError(f"Vonage has no status for {status}") from None
-        if price is not None and currency not in (None, _VONAGE_CURRENCY):
-            raise ValueError(f"Vonage prices are {_VONAGE_CURRENCY}, not {currency}")
+        if price is not None and currency not in (None, VONAGE_CURRENCY):
+            raise ValueError(f"Vonage prices are {VONAGE_CURRENCY}, not {currency}")
         error_code = _no_error(error_code)
         message_id, mcc_mnc = message_id or None, mcc_mnc or None
         err = f'"err-code":{encode_basestring(error_code or "0")}'
@@ -465,7 +440,7 @@ class ReceiptFactory:
             None,  # segments_submitted
             None,  # segments_delivered
             price,  # price
-            None if price is None else _VONAGE_CURRENCY,  # currency
+            None if price is None else VONAGE_CURRENCY,  # currency
         )
 
     def _check(self, receipt: DeliveryReceipt) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.config import Settings
-from ingest.kafka.client import admin_client
+from ingest.kafka.client import admin_client, committed_total
 from ingest.kafka.topics import create_topics
 from ingest.store.segments import iter_segments
 
@@ -98,15 +98,6 @@ def test_sigterm_finishes_the_batch_and_exits_cleanly(broker_settings: Settings)
     _assert_exactly_once(settings, expected)
 
 
-def _committed(settings: Settings, group: str) -> int:
-    admin = admin_client(settings)
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        admin.close()
-    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
-
-
 def test_an_idle_consumer_commits_its_last_batch(broker_settings: Settings) -> None:
     """The batch written last is committed while ingest waits for more, not only with the next
     batch or at shutdown: the group's lag is what it has really not written yet."""
@@ -115,10 +106,10 @@ def test_an_idle_consumer_commits_its_last_batch(broker_settings: Settings) -> N
     try:
         publish(settings, traffic(5000))
         deadline = time.monotonic() + 60
-        while _committed(settings, group_for(settings)) < 5000:
+        while committed_total(settings, group_for(settings)) < 5000:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, (
-                f"committed {_committed(settings, group_for(settings)):,} of 5,000 while idle"
+                f"committed {committed_total(settings, group_for(settings)):,} of 5,000 while idle"
             )
             time.sleep(0.2)
     finally:
