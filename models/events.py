@@ -13,7 +13,9 @@ from typing import Any, ClassVar, Self
 from models.status import Status
 
 __all__ = [
+    "EARLIEST_TIME",
     "EVENT_TYPES",
+    "FUTURE_SLACK",
     "ConversionEvent",
     "DeliveryReceipt",
     "Event",
@@ -28,12 +30,14 @@ class InvalidEvent(ValueError):
     """An event that breaks the contract; the message says which field and why."""
 
 
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 # Receipts and sends are "now"-ish; anything a year ahead is a clock or unit error.
-_FUTURE_SLACK = timedelta(days=366)
+FUTURE_SLACK = timedelta(days=366)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _MCC_MNC = re.compile(r"^\d{5,6}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Avro ``int`` fields: a value outside 32 bits cannot be encoded.
+_INT32_FIELDS = ("route_tier", "segments", "segments_submitted", "segments_delivered")
 
 
 def parse_timestamp(value: Any, field: str = "timestamp") -> datetime:
@@ -63,8 +67,8 @@ def _check_time(record: dict[str, Any], field: str, now: datetime) -> str | None
         return None
     if not isinstance(value, datetime):
         return f"{field}: expected a timestamp"
-    if value < _EARLIEST or value > now + _FUTURE_SLACK:
-        return f"{field}: {value.isoformat()} is outside {_EARLIEST.year}..{now.year + 1}"
+    if value < EARLIEST_TIME or value > now + FUTURE_SLACK:
+        return f"{field}: {value.isoformat()} is outside {EARLIEST_TIME.year}..{now.year + 1}"
     return None
 
 
@@ -92,6 +96,10 @@ def event_problem(
         problem = _check_time(record, field, now)
         if problem:
             return problem
+    for field in _INT32_FIELDS:
+        count = record.get(field)
+        if count is not None and not -(2**31) <= count < 2**31:
+            return f"{field}: {count!r} does not fit a 32-bit int"
     mcc_mnc = record.get("mcc_mnc")
     if mcc_mnc is not None and not _MCC_MNC.match(mcc_mnc):
         return f"mcc_mnc: {mcc_mnc!r} is not 5-6 digits"

@@ -1,28 +1,33 @@
 """One batch of Kafka records turned into what gets written: store segments, one Arrow table per
 raw table, and dead letters. No I/O happens here, so the whole transform is testable on its own.
 
-This is the hot path. Records are decoded once (``models.wire.decode``) and checked once
-(``models.events.event_problem``); the decoded dicts feed Arrow directly, without building event
-objects, and the store reuses each record's Avro body as it arrived instead of re-encoding it.
+This is the hot path. Each event type's records are decoded a column at a time straight into
+Arrow (``columnar``) and screened a column at a time (``screen``); the few records either leaves
+out — bad ones, older schema versions, rows the screen flags — are decoded and checked one at a
+time by ``models.wire.decode`` and ``models.events.event_problem``, which word every dead
+letter's reason. The store reuses each record's Avro body as it arrived instead of re-encoding it.
 """
 
 from __future__ import annotations
 
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import fastavro
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.pipeline.columnar import decode_columns
+from ingest.pipeline.screen import suspects
 from ingest.store.schema import QUARANTINE_KIND, store_schema
 from ingest.store.segments import encode_int, encode_long, encode_string, segment_path
-from ingest.warehouse.tables import QUARANTINE, RAW_TABLES, arrow_schema
+from ingest.warehouse.tables import LINEAGE_COLUMNS, QUARANTINE, RAW_TABLES, arrow_schema
 from models.events import event_problem
 from models.wire import HEADER_SIZE, UndecodableRecord, decode, registry
 
@@ -32,7 +37,15 @@ __all__ = ["DeadLetter", "PreparedBatch", "SourceRecord", "StagedSegment", "prep
 EVENT_DATE_FIELD = {"send": "submitted_at", "receipt": "received_at", "conversion": "occurred_at"}
 
 _ARROW = {kind: arrow_schema(table) for kind, table in RAW_TABLES.items()}
+# The event's own columns: what decoding gives, before the lineage is added.
+_EVENT_ARROW = {
+    kind: pa.schema([f for f in schema if f.name not in LINEAGE_COLUMNS])
+    for kind, schema in _ARROW.items()
+}
 _QUARANTINE_ARROW = arrow_schema(QUARANTINE)
+_DAY_MS = 86_400_000
+_VARINT_MAX = 10
+_EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +96,6 @@ class PreparedBatch:
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
-@dataclass
-class _Good:
-    """Decoded events of one type, with what their store records need, row-aligned."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    # (source record, event date, store record body)
-    placements: list[tuple[Any, date, bytes]] = field(default_factory=list)
-
-
 def prepare_batch(
     records_by_partition: Mapping[tuple[str, int], Sequence[Any]],
     topic_kinds: Mapping[str, str],
@@ -107,69 +111,180 @@ def prepare_batch(
     """
     now = now or datetime.now(UTC)
     batch = PreparedBatch()
-    good: dict[str, _Good] = defaultdict(_Good)
-    reg = registry()
-    ingested_ms = int(ingested_at.timestamp() * 1000)
-    ingested_suffix = encode_long(ingested_ms)
+    by_kind: dict[str, list[_Partition]] = defaultdict(list)
     for (topic, partition), records in records_by_partition.items():
-        if not records:
-            continue
-        batch.next_offsets[(topic, partition)] = records[-1].offset + 1
-        kind = topic_kinds[topic]
-        latest = reg.latest[kind]
-        date_field = EVENT_DATE_FIELD[kind]
-        lineage_prefix = encode_string(topic) + encode_int(partition)
-        bucket = good[kind]
-        for rec in records:
-            value = rec.value
-            problem: str | None
-            try:
-                if value is None:
-                    raise UndecodableRecord("no value (a tombstone)")
-                writer, row = decode(value)
-                if writer.event_type != kind:
-                    problem = f"a {writer.event_type} record on the {kind} topic {topic}"
-                else:
-                    problem = event_problem(kind, row, now)
-            except UndecodableRecord as exc:
-                batch.dead_letters.append(_dead(rec, type(exc).__name__, str(exc)))
-                continue
-            except Exception as exc:  # a check tripping on a strange value: still a bad record
-                batch.dead_letters.append(
-                    _dead(rec, "InvalidEvent", f"{type(exc).__name__}: {exc}")
-                )
-                continue
-            if problem:
-                batch.dead_letters.append(_dead(rec, "InvalidEvent", problem))
-                continue
-            # The body as it arrived is the store record's event part unless an older schema
-            # version wrote it; then it is re-encoded in the newest, as the warehouse holds it.
-            body = value[HEADER_SIZE:] if writer is latest else _encode(latest.parsed, row)
-            offset = rec.offset
-            bucket.placements.append(
-                (
-                    rec,
-                    row[date_field].date(),
-                    body + lineage_prefix + encode_long(offset) + ingested_suffix,
-                )
-            )
-            row["_topic"] = topic
-            row["_partition"] = partition
-            row["_offset"] = offset
-            row["_ingested_at"] = ingested_at
-            bucket.rows.append(row)
-    for kind, bucket in good.items():
-        if not bucket.rows:
-            continue
-        table = pa.Table.from_pylist(bucket.rows, schema=_ARROW[kind])
-        table, placements = _unstorable_text(table, bucket, batch)
-        batch.tables[RAW_TABLES[kind].name] = table
-        batch.events[kind] += table.num_rows
-        batch.segments += _segments(store_dir, kind, placements)
+        if records:
+            batch.next_offsets[(topic, partition)] = records[-1].offset + 1
+            by_kind[topic_kinds[topic]].append(_Partition(topic, partition, records))
+    for kind, partitions in by_kind.items():
+        _prepare_kind(batch, kind, partitions, store_dir, ingested_at, now)
     if batch.dead_letters:
         batch.tables[QUARANTINE.name] = _quarantine_table(batch.dead_letters, ingested_at)
         batch.segments += _quarantine_segments(store_dir, batch.dead_letters, ingested_at)
     return batch
+
+
+@dataclass(frozen=True, slots=True)
+class _Partition:
+    topic: str
+    partition: int
+    records: Sequence[Any]
+
+
+def _prepare_kind(
+    batch: PreparedBatch,
+    kind: str,
+    partitions: list[_Partition],
+    store_dir: Path,
+    ingested_at: datetime,
+    now: datetime,
+) -> None:
+    """Decode the records of one event type: whole columns at once where the columnar decoder
+    and the screen pass them, one record at a time for the rest (and for every bad record)."""
+    records = [rec for part in partitions for rec in part.records]
+    decoded = decode_columns([rec.value or b"" for rec in records], kind)
+    tables: list[pa.Table] = []
+    rows: list[np.ndarray] = []
+    suspect = np.zeros(len(decoded.fast), dtype=bool)
+    if len(decoded.fast):
+        suspect = suspects(kind, decoded.table, now)
+        tables.append(decoded.table.filter(pa.array(~suspect)).cast(_EVENT_ARROW[kind]))
+        rows.append(decoded.fast[~suspect])
+    # Store bodies of rows re-encoded from an older schema version, by record index.
+    bodies: dict[int, bytes] = {}
+    exact_rows: list[dict[str, Any]] = []
+    exact_index: list[int] = []
+    for i in np.union1d(decoded.slow, decoded.fast[suspect]).tolist():
+        outcome = _decode_one(records[i], kind, now)
+        if isinstance(outcome, DeadLetter):
+            batch.dead_letters.append(outcome)
+            continue
+        row, body = outcome
+        exact_rows.append(row)
+        exact_index.append(i)
+        if body is not None:
+            bodies[i] = body
+    if exact_rows:
+        tables.append(pa.Table.from_pylist(exact_rows, schema=_EVENT_ARROW[kind]))
+        rows.append(np.array(exact_index, dtype=np.int64))
+    if not tables:
+        return
+    index = np.concatenate(rows)
+    table = pa.concat_tables(tables)
+    if len(tables) > 1:
+        order = np.argsort(index, kind="stable")
+        index, table = index[order], table.take(pa.array(order))
+    sizes = [len(part.records) for part in partitions]
+    part_of = np.repeat(np.arange(len(partitions)), sizes)[index]
+    offsets = np.fromiter((rec.offset for rec in records), np.int64, len(records))[index]
+    lineage = [
+        pa.array([part.topic for part in partitions], pa.string()).take(pa.array(part_of)),
+        pa.array(np.array([part.partition for part in partitions], np.int32)[part_of]),
+        pa.array(offsets),
+        pa.array(np.full(len(index), _millis(ingested_at), np.int64), pa.timestamp("ms")),
+    ]
+    table = pa.Table.from_arrays([*table.columns, *lineage], schema=_ARROW[kind])
+    keep = ~_unstorable_text(table)
+    if not keep.all():
+        for i in index[~keep].tolist():
+            batch.dead_letters.append(
+                _dead(
+                    records[i],
+                    "InvalidEvent",
+                    "text contains a NUL character, which the warehouse cannot store",
+                )
+            )
+        table = table.filter(pa.array(keep))
+        index, part_of, offsets = index[keep], part_of[keep], offsets[keep]
+    batch.tables[RAW_TABLES[kind].name] = table
+    batch.events[kind] += table.num_rows
+    days = table[EVENT_DATE_FIELD[kind]].cast(pa.int64()).to_numpy() // _DAY_MS
+    suffix = encode_long(_millis(ingested_at))
+    for (part, day), group in _groups(part_of, days).items():
+        source = partitions[part]
+        prefix = encode_string(source.topic) + encode_int(source.partition)
+        path = segment_path(
+            store_dir,
+            kind,
+            _EPOCH + timedelta(days=day),
+            source.topic,
+            source.partition,
+            int(offsets[group[0]]),
+            int(offsets[group[-1]]),
+        )
+        blob, width, tails = _lineage_bytes(prefix, offsets[group], suffix)
+        stored = [
+            (bodies.get(i) or records[i].value[HEADER_SIZE:]) + blob[at : at + tail]
+            for i, at, tail in zip(
+                index[group].tolist(), range(0, len(blob), width), tails.tolist(), strict=True
+            )
+        ]
+        batch.segments.append(StagedSegment(path, kind, stored))
+
+
+def _groups(part_of: np.ndarray, days: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """Row positions by (partition, event day), each in row order."""
+    keys = part_of.astype(np.int64) * 1_000_000 + days
+    unique, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
+    return {
+        (int(key) // 1_000_000, int(key) % 1_000_000): order[bounds[g] : bounds[g + 1]]
+        for g, key in enumerate(unique.tolist())
+    }
+
+
+def _lineage_bytes(
+    prefix: bytes, offsets: np.ndarray, suffix: bytes
+) -> tuple[bytes, int, np.ndarray]:
+    """Each offset's store-record tail (``prefix``, the offset as an Avro long, ``suffix``) laid
+    out ``width`` bytes apart in one buffer, and each tail's length: the offsets are encoded
+    together rather than one Python call each."""
+    n, head = len(offsets), len(prefix)
+    width = head + _VARINT_MAX + len(suffix)
+    out = np.zeros((n, width), dtype=np.uint8)
+    out[:, :head] = np.frombuffer(prefix, dtype=np.uint8)
+    rest = offsets.astype(np.uint64) << np.uint64(1)  # zig-zag of a non-negative offset
+    size = np.zeros(n, dtype=np.int64)
+    for k in range(_VARINT_MAX):
+        more = rest > 0x7F
+        out[:, head + k] = np.where(more, (rest & 0x7F) | 0x80, rest & 0x7F)
+        size += (rest > 0) | (k == 0)
+        rest >>= np.uint64(7)
+        if not more.any():
+            break
+    rows = np.arange(n)[:, None]
+    out[rows, head + size[:, None] + np.arange(len(suffix))] = np.frombuffer(suffix, np.uint8)
+    return out.tobytes(), width, head + size + len(suffix)
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _decode_one(
+    rec: Any, kind: str, now: datetime
+) -> DeadLetter | tuple[dict[str, Any], bytes | None]:
+    """One record decoded and checked exactly: its row and, when an older schema version wrote
+    it, its body re-encoded in the newest (else None: the body as it arrived); or why not."""
+    value = rec.value
+    problem: str | None
+    try:
+        if value is None:
+            raise UndecodableRecord("no value (a tombstone)")
+        writer, row = decode(value)
+        if writer.event_type != kind:
+            problem = f"a {writer.event_type} record on the {kind} topic {rec.topic}"
+        else:
+            problem = event_problem(kind, row, now)
+    except UndecodableRecord as exc:
+        return _dead(rec, type(exc).__name__, str(exc))
+    except Exception as exc:  # a check tripping on a strange value: still a bad record
+        return _dead(rec, "InvalidEvent", f"{type(exc).__name__}: {exc}")
+    if problem:
+        return _dead(rec, "InvalidEvent", problem)
+    latest = registry().latest[kind]
+    return row, None if writer is latest else _encode(latest.parsed, row)
 
 
 def _dead(rec: Any, error_class: str, reason: str) -> DeadLetter:
@@ -184,45 +299,16 @@ def _encode(parsed_schema: Any, row: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _unstorable_text(
-    table: pa.Table, bucket: _Good, batch: PreparedBatch
-) -> tuple[pa.Table, list[tuple[Any, date, bytes]]]:
-    """Move rows with a NUL character in any text to the dead letters: valid Avro, but
-    PostgreSQL text cannot hold it, and both warehouses must hold the same rows."""
-    bad = None
+def _unstorable_text(table: pa.Table) -> np.ndarray:
+    """Rows with a NUL character in any text: valid Avro, but PostgreSQL text cannot hold it,
+    and both warehouses must hold the same rows."""
+    bad = np.zeros(table.num_rows, dtype=bool)
     for index, column_field in enumerate(table.schema):
         if pa.types.is_string(column_field.type):
             hits = pc.match_substring(table.column(index), "\x00")
             if pc.any(hits).as_py():
-                hits = pc.fill_null(hits, False)
-                bad = hits if bad is None else pc.or_(bad, hits)
-    if bad is None:
-        return table, bucket.placements
-    flags = bad.to_pylist()
-    keep = [i for i, flag in enumerate(flags) if not flag]
-    for i, flag in enumerate(flags):
-        if flag:
-            batch.dead_letters.append(
-                _dead(
-                    bucket.placements[i][0],
-                    "InvalidEvent",
-                    "text contains a NUL character, which the warehouse cannot store",
-                )
-            )
-    return table.take(keep), [bucket.placements[i] for i in keep]
-
-
-def _segments(
-    store_dir: Path, kind: str, placements: Iterable[tuple[Any, date, bytes]]
-) -> list[StagedSegment]:
-    groups: dict[tuple[str, int, date], list[tuple[int, bytes]]] = defaultdict(list)
-    for rec, day, body in placements:
-        groups[(rec.topic, rec.partition, day)].append((rec.offset, body))
-    staged = []
-    for (topic, partition, day), items in groups.items():
-        path = segment_path(store_dir, kind, day, topic, partition, items[0][0], items[-1][0])
-        staged.append(StagedSegment(path, kind, [body for _, body in items]))
-    return staged
+                bad |= pc.fill_null(hits, False).to_numpy(zero_copy_only=False)
+    return bad
 
 
 def _quarantine_rows(dead: Sequence[DeadLetter], ingested_at: datetime) -> list[dict[str, Any]]:

@@ -76,6 +76,7 @@ def test_receipt_status_must_be_in_the_status_model():
         ({"country": "India"}, "country"),
         ({"mcc_mnc": "4041"}, "mcc_mnc"),
         ({"segments": 0}, "segments"),
+        ({"segments": 2**31}, "segments: 2147483648 does not fit a 32-bit int"),
         ({"price": -1.0}, "price"),
         ({"currency": "euro"}, "currency"),
     ],
@@ -99,3 +100,7 @@ def test_receipt_is_final_must_agree_with_its_status():
         raw="",
     )
     assert "contradicts" in (receipt.problem(NOW) or "")
+    # An SMPP dlvrd:7220140001 once parsed into a receipt that could not be encoded.
+    too_many = dataclasses.replace(receipt, status=Status.DELIVERED, segments_delivered=7220140001)
+    assert too_many.problem(NOW) == "segments_delivered: 7220140001 does not fit a 32-bit int"
+
