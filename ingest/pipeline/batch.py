@@ -10,6 +10,7 @@ letter's reason. The store reuses each record's Avro body as it arrived instead 
 
 from __future__ import annotations
 
+import bisect
 import io
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -31,7 +32,14 @@ from ingest.warehouse.tables import LINEAGE_COLUMNS, QUARANTINE, RAW_TABLES, arr
 from models.events import event_problem
 from models.wire import HEADER_SIZE, UndecodableRecord, decode, registry
 
-__all__ = ["DeadLetter", "PreparedBatch", "SourceRecord", "StagedSegment", "prepare_batch"]
+__all__ = [
+    "DeadLetter",
+    "PartitionRecords",
+    "PreparedBatch",
+    "SourceRecord",
+    "StagedSegment",
+    "prepare_batch",
+]
 
 # The field whose date partitions the store, by event type.
 EVENT_DATE_FIELD = {"send": "submitted_at", "receipt": "received_at", "conversion": "occurred_at"}
@@ -96,8 +104,44 @@ class PreparedBatch:
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionRecords:
+    """One topic partition's records of a batch in offset order, a list per attribute: what
+    crosses to the ingest worker process (lists of plain values pickle far faster than record
+    objects)."""
+
+    topic: str
+    partition: int
+    offsets: list[int]
+    timestamps: list[int | None]
+    keys: list[bytes | None]
+    values: list[bytes | None]
+
+    @classmethod
+    def of(cls, topic: str, partition: int, records: Sequence[Any]) -> PartitionRecords:
+        """From records with ``SourceRecord``'s attributes (kafka-python's ``ConsumerRecord``)."""
+        return cls(
+            topic,
+            partition,
+            [r.offset for r in records],
+            [r.timestamp for r in records],
+            [r.key for r in records],
+            [r.value for r in records],
+        )
+
+    def record(self, i: int) -> SourceRecord:
+        return SourceRecord(
+            self.topic,
+            self.partition,
+            self.offsets[i],
+            self.timestamps[i],
+            self.keys[i],
+            self.values[i],
+        )
+
+
 def prepare_batch(
-    records_by_partition: Mapping[tuple[str, int], Sequence[Any]],
+    partitions: Sequence[PartitionRecords],
     topic_kinds: Mapping[str, str],
     store_dir: Path,
     ingested_at: datetime,
@@ -105,44 +149,44 @@ def prepare_batch(
 ) -> PreparedBatch:
     """Decode, check and lay out a batch.
 
-    ``records_by_partition`` maps (topic, partition) to its records in offset order (anything
-    with ``SourceRecord``'s attributes); ``topic_kinds`` maps a topic to the event type it carries.
-    ``ingested_at`` (UTC, whole milliseconds) stamps every row and store record of the batch.
+    ``partitions`` hold each topic partition's records once; ``topic_kinds`` maps a topic to the
+    event type it carries. ``ingested_at`` (UTC, whole milliseconds) stamps every row and store
+    record of the batch.
     """
     now = now or datetime.now(UTC)
     batch = PreparedBatch()
-    by_kind: dict[str, list[_Partition]] = defaultdict(list)
-    for (topic, partition), records in records_by_partition.items():
-        if records:
-            batch.next_offsets[(topic, partition)] = records[-1].offset + 1
-            by_kind[topic_kinds[topic]].append(_Partition(topic, partition, records))
-    for kind, partitions in by_kind.items():
-        _prepare_kind(batch, kind, partitions, store_dir, ingested_at, now)
+    by_kind: dict[str, list[PartitionRecords]] = defaultdict(list)
+    for part in partitions:
+        if part.offsets:
+            batch.next_offsets[(part.topic, part.partition)] = part.offsets[-1] + 1
+            by_kind[topic_kinds[part.topic]].append(part)
+    for kind, parts in by_kind.items():
+        _prepare_kind(batch, kind, parts, store_dir, ingested_at, now)
     if batch.dead_letters:
         batch.tables[QUARANTINE.name] = _quarantine_table(batch.dead_letters, ingested_at)
         batch.segments += _quarantine_segments(store_dir, batch.dead_letters, ingested_at)
     return batch
 
 
-@dataclass(frozen=True, slots=True)
-class _Partition:
-    topic: str
-    partition: int
-    records: Sequence[Any]
-
-
 def _prepare_kind(
     batch: PreparedBatch,
     kind: str,
-    partitions: list[_Partition],
+    partitions: list[PartitionRecords],
     store_dir: Path,
     ingested_at: datetime,
     now: datetime,
 ) -> None:
     """Decode the records of one event type: whole columns at once where the columnar decoder
     and the screen pass them, one record at a time for the rest (and for every bad record)."""
-    records = [rec for part in partitions for rec in part.records]
-    decoded = decode_columns([rec.value or b"" for rec in records], kind)
+    values = [value or b"" for part in partitions for value in part.values]
+    sizes = [len(part.offsets) for part in partitions]
+    starts = np.cumsum([0, *sizes]).tolist()
+
+    def record(i: int) -> SourceRecord:
+        part = bisect.bisect_right(starts, i) - 1
+        return partitions[part].record(i - starts[part])
+
+    decoded = decode_columns(values, kind)
     tables: list[pa.Table] = []
     rows: list[np.ndarray] = []
     suspect = np.zeros(len(decoded.fast), dtype=bool)
@@ -155,7 +199,7 @@ def _prepare_kind(
     exact_rows: list[dict[str, Any]] = []
     exact_index: list[int] = []
     for i in np.union1d(decoded.slow, decoded.fast[suspect]).tolist():
-        outcome = _decode_one(records[i], kind, now)
+        outcome = _decode_one(record(i), kind, now)
         if isinstance(outcome, DeadLetter):
             batch.dead_letters.append(outcome)
             continue
@@ -174,9 +218,8 @@ def _prepare_kind(
     if len(tables) > 1:
         order = np.argsort(index, kind="stable")
         index, table = index[order], table.take(pa.array(order))
-    sizes = [len(part.records) for part in partitions]
     part_of = np.repeat(np.arange(len(partitions)), sizes)[index]
-    offsets = np.fromiter((rec.offset for rec in records), np.int64, len(records))[index]
+    offsets = np.array([o for part in partitions for o in part.offsets], np.int64)[index]
     lineage = [
         pa.array([part.topic for part in partitions], pa.string()).take(pa.array(part_of)),
         pa.array(np.array([part.partition for part in partitions], np.int32)[part_of]),
@@ -189,7 +232,7 @@ def _prepare_kind(
         for i in index[~keep].tolist():
             batch.dead_letters.append(
                 _dead(
-                    records[i],
+                    record(i),
                     "InvalidEvent",
                     "text contains a NUL character, which the warehouse cannot store",
                 )
@@ -214,7 +257,7 @@ def _prepare_kind(
         )
         blob, width, tails = _lineage_bytes(prefix, offsets[group], suffix)
         stored = [
-            (bodies.get(i) or records[i].value[HEADER_SIZE:]) + blob[at : at + tail]
+            (bodies.get(i) or values[i][HEADER_SIZE:]) + blob[at : at + tail]
             for i, at, tail in zip(
                 index[group].tolist(), range(0, len(blob), width), tails.tolist(), strict=True
             )

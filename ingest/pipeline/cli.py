@@ -56,15 +56,18 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     progress = Progress("ingest", unit="records")
-    with open_warehouse(settings.warehouse_url, lock_wait_s=_LOCK_WAIT_S) as warehouse:
-        ingestor = Ingestor(
-            settings, warehouse, group=args.group, batch_size=args.batch_size, progress=progress
-        )
-        restore = install_stop_signals(ingestor)
-        try:
-            summary = ingestor.run(once=args.once)
-        finally:
-            restore()
+    ingestor = Ingestor(
+        settings,
+        group=args.group,
+        batch_size=args.batch_size,
+        progress=progress,
+        lock_wait_s=_LOCK_WAIT_S,
+    )
+    restore = install_stop_signals(ingestor)
+    try:
+        summary = ingestor.run(once=args.once)
+    finally:
+        restore()
     print(summary.line(), file=sys.stdout, flush=True)
     return 0
 

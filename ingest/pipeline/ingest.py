@@ -5,10 +5,9 @@ loaded in one transaction; dead letters acknowledged; only then the batch's offs
 A crash anywhere before the commit replays the batch, and every write is idempotent on the
 record's (topic, partition, offset), so nothing is lost and nothing is counted twice.
 
-The writes of one batch run on a writer thread while the next batch is read and decoded (the
-store's compression and fsyncs and the warehouse load mostly run outside the GIL); the consumer
-stays on the loop's thread, which commits a batch's offsets once its writes are done. At most
-one batch is in flight.
+Each batch is decoded, checked and written by a worker process (``worker``) while this process
+reads the next one from Kafka; this process commits a batch's offsets once the worker reports it
+written. At most two batches are in flight: one being prepared, one being written.
 """
 
 from __future__ import annotations
@@ -17,9 +16,8 @@ import gc
 import logging
 import signal
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -31,12 +29,11 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
-from ingest.kafka.client import consumer, producer
-from ingest.kafka.deadletter import dead_letter_headers
-from ingest.pipeline.batch import PreparedBatch, prepare_batch
+from ingest.kafka.client import consumer
+from ingest.pipeline.batch import PartitionRecords
+from ingest.pipeline.worker import IngestWorker
 from ingest.progress import Progress
-from ingest.store.segments import SegmentBatch, StoreWriteError
-from ingest.warehouse.connection import Warehouse
+from ingest.store.segments import StoreWriteError
 
 __all__ = ["DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
 
@@ -48,14 +45,8 @@ EVENT_KINDS = ("send", "receipt", "conversion")
 # fetched in memory: a bare consumer of 200k events peaked at about 260MB with 64MB/8MB fetches
 # and 130MB with these, at about the same speed (bench/ingest.py gives its consumer the same).
 FETCH_LIMITS = {"fetch_max_bytes": 16 * 1024 * 1024, "max_partition_fetch_bytes": 2 * 1024 * 1024}
-# Pauses between warehouse load attempts: doubling from the first to the longest.
-_RETRY_FIRST_S = 0.5
-_RETRY_MAX_S = 15.0
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+# Batches handed to the worker and not yet reported written: one prepared while one is written.
+_MAX_IN_FLIGHT = 2
 
 
 @dataclass
@@ -98,14 +89,16 @@ class Ingestor:
     def __init__(
         self,
         settings: Settings,
-        warehouse: Warehouse,
         group: str = DEFAULT_GROUP,
         batch_size: int = 10_000,
         batch_wait_s: float = 1.0,
         progress: Progress | None = None,
+        lock_wait_s: float = 0.0,
     ) -> None:
+        """Ingest into ``settings.warehouse_url``; a DuckDB file another process holds is
+        waited for ``lock_wait_s`` seconds."""
         self.settings = settings
-        self.warehouse = warehouse
+        self.lock_wait_s = lock_wait_s
         self.group = group
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
@@ -119,10 +112,12 @@ class Ingestor:
         self._assigned = False
         self._end_offsets: dict[TopicPartition, int] | None = None
         self._consumer: KafkaConsumer | None = None
-        self._producer: Any = None
-        self._writer: ThreadPoolExecutor | None = None
-        # The batch being written: its writes, what it holds, and how many records.
-        self._in_flight: tuple[Future[None], PreparedBatch, int] | None = None
+        self._worker: IngestWorker | None = None
+        # Batches handed to the worker, oldest first: the offsets to commit once each is
+        # written, and how many records it holds.
+        self._in_flight: deque[tuple[dict[tuple[str, int], int], int]] = deque()
+        # Offsets written but refused by the group coordinator during a rebalance.
+        self._refused: dict[TopicPartition, int] = {}
 
     # -- rebalance callbacks (run inside ``poll``) ----------------------------------------------
 
@@ -142,22 +137,27 @@ class Ingestor:
         """Consume until stopped (``stop`` or SIGTERM/SIGINT), or with ``once`` until every
         assigned partition is read to the end offsets seen when it was assigned."""
         started = time.monotonic()
-        self.warehouse.ensure_tables()
-        self._producer = producer(self.settings, linger_ms=5, client_id="dlrw-ingest-deadletter")
-        self._consumer = consumer(
-            self.settings,
-            [],
-            self.group,
-            max_poll_records=self.batch_size,
-            client_id="dlrw-ingest",
-            **FETCH_LIMITS,
+        # Forked before any Kafka client starts a thread.
+        self._worker = IngestWorker(
+            self.settings, self.settings.warehouse_url, self.topic_kinds, self.lock_wait_s
         )
-        # Decoded records are short-lived and acyclic; frequent cyclic GC passes over a full
+        try:
+            self._consumer = consumer(
+                self.settings,
+                [],
+                self.group,
+                max_poll_records=self.batch_size,
+                client_id="dlrw-ingest",
+                **FETCH_LIMITS,
+            )
+        except BaseException:
+            self._worker.close()
+            raise
+        # Polled records are short-lived and acyclic; frequent cyclic GC passes over a full
         # batch of them cost more than the collection they would ever do.
         gc.freeze()
         thresholds = gc.get_threshold()
         gc.set_threshold(100_000, 50, 100)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlrw-ingest-writer")
         try:
             # Fetch the topics' metadata before joining: a group leader that does not know a
             # topic's partitions yet assigns none of them, which ``once`` takes for caught up.
@@ -175,6 +175,8 @@ class Ingestor:
                 if once and self._caught_up():
                     break
             self._finish_in_flight()
+            # Everything read is written and committed: what follows is closing down.
+            self.summary.seconds = time.monotonic() - started
         except StoreWriteError as exc:
             raise StoreWriteError(
                 f"{exc}; the batch's offsets were not committed, so it is read again on restart"
@@ -186,24 +188,25 @@ class Ingestor:
             ) from exc
         finally:
             # After a failure the batch in flight may still be writing: let it end, uncommitted.
-            self._writer.shutdown(wait=True)
-            self._in_flight = None
+            self._worker.close()
+            self._in_flight.clear()
             gc.set_threshold(*thresholds)
             gc.unfreeze()
             self._close()
-            self.summary.seconds = time.monotonic() - started
+            self.summary.seconds = self.summary.seconds or time.monotonic() - started
         return self.summary
 
     def stop(self) -> None:
-        """Finish the current batch, commit it and return from ``run``."""
+        """Finish the current batch, commit it and return from ``run``; a batch waiting for an
+        unavailable warehouse is given up, uncommitted."""
         self.stopping = True
+        if self._worker is not None:
+            self._worker.stop_waiting()
 
     def _close(self) -> None:
         if self._consumer is not None:
             # Leaving the group now lets the other members take over without a session timeout.
             self._consumer.close(autocommit=False)
-        if self._producer is not None:
-            self._producer.close()
 
     def _collect(self) -> None:
         """Poll until a full batch, the time budget, a quiet poll or a stop request."""
@@ -228,9 +231,10 @@ class Ingestor:
                 self._pending_count += len(records)
 
     def _flush(self) -> None:
-        """Hand the pending batch to the writer thread, once the batch before it is written and
-        committed."""
+        """Hand the pending batch to the worker, once no more than one batch before it is still
+        being written."""
         self._drop_revoked()
+        self._retry_refused()
         if not self._pending_count:
             self._pending.clear()
             # Nothing new arrived: commit the batch in flight now rather than with the next one,
@@ -240,42 +244,65 @@ class Ingestor:
         now = datetime.now(UTC)
         # Whole milliseconds: the store's timestamp-millis must equal the warehouse's value.
         ingested_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        prepared = prepare_batch(
-            {(tp.topic, tp.partition): records for tp, records in self._pending.items()},
-            self.topic_kinds,
-            self.settings.store_dir,
-            ingested_at,
-            now,
-        )
+        partitions = [
+            PartitionRecords.of(tp.topic, tp.partition, records)
+            for tp, records in self._pending.items()
+            if records
+        ]
+        next_offsets = {(p.topic, p.partition): p.offsets[-1] + 1 for p in partitions}
         count = self._pending_count
         self._pending.clear()
         self._pending_count = 0
-        self._finish_in_flight()
-        assert self._writer is not None
-        self._in_flight = (self._writer.submit(self._write, prepared), prepared, count)
+        self._finish_in_flight(keep=_MAX_IN_FLIGHT - 1)
+        assert self._worker is not None
+        self._worker.submit(partitions, ingested_at)
+        self._in_flight.append((next_offsets, count))
 
-    def _finish_in_flight(self) -> None:
-        """Wait for the batch being written (raising its failure), then commit its offsets."""
-        if self._in_flight is None:
-            return
-        future, prepared, count = self._in_flight
-        self._in_flight = None
-        future.result()
-        assert self._consumer is not None
-        offsets = {
-            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in prepared.next_offsets.items()
-        }
-        try:
-            self._consumer.commit(offsets)
-        except (CommitFailedError, RebalanceInProgressError) as exc:
-            # The group moved on: the new owner replays these records, which is harmless.
-            log.warning("offset commit refused after a rebalance (%s); records will replay", exc)
-        self.summary.events.update(prepared.events)
-        self.summary.dead_letters += len(prepared.dead_letters)
+    def _finish_in_flight(self, keep: int = 0) -> None:
+        """Wait for the oldest batches in flight to be written (raising a failure), committing
+        each one's offsets, until ``keep`` are left."""
+        while len(self._in_flight) > keep:
+            self._commit_written()
+
+    def _commit_written(self) -> None:
+        next_offsets, count = self._in_flight.popleft()
+        assert self._worker is not None and self._consumer is not None
+        written = self._worker.result()
+        self._commit({TopicPartition(*tp): offset for tp, offset in next_offsets.items()})
+        self.summary.events.update(written.events)
+        self.summary.dead_letters += written.dead_letters
         self.summary.batches += 1
         if self.progress is not None:
             self.progress.advance(count)
+
+    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit written offsets. One refused during a rebalance is kept and committed again
+        once the group has settled (``_retry_refused``), for the partitions still held."""
+        assert self._consumer is not None
+        try:
+            self._consumer.commit(
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+            )
+        except (CommitFailedError, RebalanceInProgressError) as exc:
+            log.info("offset commit refused during a rebalance (%s); retrying after it", exc)
+            for tp, offset in offsets.items():
+                self._refused[tp] = max(offset, self._refused.get(tp, 0))
+
+    def _retry_refused(self) -> None:
+        """Commit again the refused offsets of partitions this process holds, where the group's
+        committed offset is behind them; partitions another member took are its to replay."""
+        if not self._refused:
+            return
+        assert self._consumer is not None
+        owned = self._consumer.assignment()
+        refused, self._refused = self._refused, {}
+        ahead = {
+            tp: offset
+            for tp, offset in refused.items()
+            if tp in owned and (self._consumer.committed(tp) or 0) < offset
+        }
+        if ahead:
+            self._commit(ahead)
 
     def _drop_revoked(self) -> None:
         if not self._revoked:
@@ -286,81 +313,6 @@ class Ingestor:
         for tp in revoked - owned:
             self._pending_count -= len(self._pending.pop(tp, []))
 
-    def _write(self, prepared: PreparedBatch) -> None:
-        """Store, dead letters, warehouse — each durable before the offsets are committed."""
-        segments = SegmentBatch()
-        try:
-            for segment in prepared.segments:
-                segments.add(segment.path, segment.kind, segment.bodies, {"dlrw.writer": "ingest"})
-            segments.commit()
-        except BaseException:
-            segments.abort()
-            raise
-        futures = [
-            self._producer.send(
-                self.settings.topic("deadletter"),
-                key=dead.key,
-                value=dead.value,
-                headers=dead_letter_headers(
-                    dead.error_class,
-                    dead.reason,
-                    topic=dead.topic,
-                    partition=dead.partition,
-                    offset=dead.offset,
-                ),
-            )
-            for dead in prepared.dead_letters
-        ]
-        self._load(prepared.tables)
-        if futures:
-            self._producer.flush()
-            failed = [f for f in futures if f.failed()]
-            if failed:
-                raise ServiceUnavailable(
-                    f"{len(failed)} dead letter(s) were not acknowledged by Kafka: "
-                    f"{failed[0].exception}"
-                )
-
-    def _load(self, tables: dict[str, Any]) -> None:
-        """Load the batch, waiting out a warehouse that went away (stopped, restarting, cut
-        off) with growing pauses; its offsets stay uncommitted until the load succeeds."""
-        delay = _RETRY_FIRST_S
-        while True:
-            try:
-                self.warehouse.load(tables)
-                return
-            except Exception as exc:
-                if not self.warehouse.is_transient(exc):
-                    raise
-                problem = _first_line(exc)
-            while True:
-                if self.stopping:
-                    raise ServiceUnavailable(
-                        f"warehouse {self.warehouse.display_url} unavailable ({problem}); "
-                        "stopped before the batch was loaded, its offsets were not committed"
-                    )
-                log.warning(
-                    "warehouse %s unavailable (%s); retrying in %.1fs, offsets not committed",
-                    self.warehouse.display_url,
-                    problem,
-                    delay,
-                )
-                self._pause(delay)
-                delay = min(delay * 2, _RETRY_MAX_S)
-                try:
-                    self.warehouse.reconnect()
-                    break
-                except Exception as exc:
-                    if not self.warehouse.is_transient(exc):
-                        raise
-                    problem = _first_line(exc)
-
-    def _pause(self, seconds: float) -> None:
-        """Sleep, but wake early for a stop request."""
-        deadline = time.monotonic() + seconds
-        while not self.stopping and time.monotonic() < deadline:
-            time.sleep(min(0.1, deadline - time.monotonic()))
-
     def _caught_up(self) -> bool:
         """Whether the group has read everything up to the end offsets seen at the last
         assignment: this process's partitions by their positions, the others by the group's
@@ -368,7 +320,7 @@ class Ingestor:
         commits it; one held by a member that died keeps ``--once`` waiting until its session
         expires and the partition is reassigned, rather than ending with it unread."""
         assert self._consumer is not None
-        if not self._assigned:
+        if not self._assigned or self._refused:
             return False
         assignment = self._consumer.assignment()
         if self._end_offsets is None:

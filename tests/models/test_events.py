@@ -103,4 +103,3 @@ def test_receipt_is_final_must_agree_with_its_status():
     # An SMPP dlvrd:7220140001 once parsed into a receipt that could not be encoded.
     too_many = dataclasses.replace(receipt, status=Status.DELIVERED, segments_delivered=7220140001)
     assert too_many.problem(NOW) == "segments_delivered: 7220140001 does not fit a 32-bit int"
-

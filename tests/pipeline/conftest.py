@@ -17,7 +17,7 @@ from sqlalchemy import text
 from ingest.config import Settings
 from ingest.kafka.producer import EventPublisher
 from ingest.pipeline.ingest import Ingestor, IngestSummary
-from ingest.warehouse.connection import connect_engine, open_warehouse
+from ingest.warehouse.connection import connect_engine
 from ingest.warehouse.tables import ALL_RAW_TABLES
 from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
 from models.status import Status
@@ -114,9 +114,7 @@ def group_for(settings: Settings) -> str:
 
 def ingest_once(settings: Settings, group: str | None = None, **options: Any) -> IngestSummary:
     """One in-process ``ingest --once``."""
-    with open_warehouse(settings.warehouse_url) as warehouse:
-        ingestor = Ingestor(settings, warehouse, group=group or group_for(settings), **options)
-        return ingestor.run(once=True)
+    return Ingestor(settings, group=group or group_for(settings), **options).run(once=True)
 
 
 def table_contents(url: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.pipeline.batch import SourceRecord, prepare_batch
+from ingest.pipeline.batch import PartitionRecords, SourceRecord, prepare_batch
 from ingest.pipeline.columnar import decode_columns
 from ingest.pipeline.screen import suspects
 from ingest.warehouse.tables import LINEAGE_COLUMNS, RAW_TABLES, arrow_schema
@@ -261,7 +261,8 @@ def test_a_mixed_batch_comes_out_as_if_each_record_were_checked_alone(tmp_path: 
             dead.add(offset)
         else:
             expected[kind].append((offset, row))
-    batch = prepare_batch(by_partition, kinds, tmp_path, NOW, NOW)
+    partitions = [PartitionRecords.of(t, p, records) for (t, p), records in by_partition.items()]
+    batch = prepare_batch(partitions, kinds, tmp_path, NOW, NOW)
     assert {d.offset for d in batch.dead_letters} == dead
     for kind, rows in expected.items():
         table = batch.tables[RAW_TABLES[kind].name].sort_by("_offset")

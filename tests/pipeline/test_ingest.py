@@ -119,12 +119,14 @@ def test_an_idle_consumer_commits_its_last_batch(broker_settings: Settings) -> N
     _assert_exactly_once(settings, _published(5000))
 
 
-def _group_members(settings: Settings, group: str) -> int:
+def _stable_members(settings: Settings, group: str) -> int:
+    """Members of ``group`` once it has settled on an assignment (0 while it rebalances)."""
     admin = admin_client(settings)
     try:
-        return len(admin.describe_groups([group])[group]["members"])
+        description = admin.describe_groups([group])[group]
     finally:
         admin.close()
+    return len(description["members"]) if description["group_state"] == "Stable" else 0
 
 
 def test_two_processes_in_one_group_split_the_partitions(postgres_settings: Settings) -> None:
@@ -134,7 +136,7 @@ def test_two_processes_in_one_group_split_the_partitions(postgres_settings: Sett
     try:
         # Publish only once both are members, so the partitions are split before any is read.
         deadline = time.monotonic() + 60
-        while _group_members(settings, group_for(settings)) < 2:
+        while _stable_members(settings, group_for(settings)) < 2:
             for process in processes:
                 assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the two processes never formed one group"
@@ -153,5 +155,7 @@ def test_two_processes_in_one_group_split_the_partitions(postgres_settings: Sett
         assert process.returncode == 0, err
     ingested = [int(out.split()[1].replace(",", "")) for out, _ in outputs]
     assert all(n > 0 for n in ingested), f"one process got no partitions: {ingested}"
-    assert sum(ingested) == 40_000
+    # Each process counts what it wrote: a batch written just before a rebalance moved its
+    # partition is written again by the new owner, and the raw tables still hold it once.
+    assert sum(ingested) >= 40_000
     _assert_exactly_once(settings, expected)

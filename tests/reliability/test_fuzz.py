@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.adapters import PROVIDERS, ReceiptParseError, parse_receipts
-from ingest.pipeline.batch import SourceRecord, prepare_batch
+from ingest.pipeline.batch import PartitionRecords, SourceRecord, prepare_batch
 from models.events import DeliveryReceipt
 from models.wire import HEADER_SIZE, UndecodableRecord, decode, encode_event, registry
 from tests.conftest import SAMPLES_DIR
@@ -160,6 +160,7 @@ def test_every_record_of_a_batch_is_an_event_or_a_dead_letter(values: list[bytes
             SourceRecord(topic, 0, offset, 1_700_000_000_000, b"k", value)
         )
     kinds = {"t.sends": "send", "t.receipts": "receipt", "t.conversions": "conversion"}
-    batch = prepare_batch(by_topic, kinds, Path("/nonexistent"), RECEIVED, RECEIVED)
+    partitions = [PartitionRecords.of(t, p, records) for (t, p), records in by_topic.items()]
+    batch = prepare_batch(partitions, kinds, Path("/nonexistent"), RECEIVED, RECEIVED)
     assert sum(batch.events.values()) + len(batch.dead_letters) == len(values)
     assert all(d.reason for d in batch.dead_letters)

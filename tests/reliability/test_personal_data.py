@@ -6,14 +6,15 @@ included). The hash key is not either."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import uuid
-import zlib
 from pathlib import Path
 
 import pytest
+from backports import zstd
 from sqlalchemy import text
 
 from ingest.config import Settings
@@ -148,21 +149,22 @@ def _text_columns(settings: Settings) -> dict[str, list[str]]:
         engine.dispose()
 
 
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
 def _segment_bytes(path: Path) -> bytes:
-    """A segment's bytes with every deflate block inflated too (the needles may sit inside)."""
+    """A segment's bytes with every compressed block decompressed too (the needles may sit
+    inside): each Zstandard frame starts with its magic number."""
     data = path.read_bytes()
-    inflated = []
-    for start in range(len(data)):
-        # Blocks start anywhere after the header; try every offset, keep what inflates.
-        if len(inflated) > 64:
-            break
-        try:
-            out = zlib.decompressobj(-15).decompress(data[start : start + 4_000_000])
-        except zlib.error:
-            continue
-        if len(out) > 64:
-            inflated.append(out)
-    return data + b"".join(inflated)
+    frames = []
+    start = data.find(_ZSTD_MAGIC)
+    while start >= 0:
+        # The magic number may also turn up inside compressed bytes: skip what does not decode.
+        with contextlib.suppress(zstd.ZstdError):
+            frames.append(zstd.ZstdDecompressor().decompress(data[start:]))
+        start = data.find(_ZSTD_MAGIC, start + 1)
+    assert frames or not path.stat().st_size, f"no compressed block in {path}"
+    return data + b"".join(frames)
 
 
 @pytest.mark.parametrize(

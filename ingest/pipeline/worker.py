@@ -1,0 +1,317 @@
+"""The ingest worker: a child process that prepares and writes the batches the consumer reads.
+
+The consumer's process reads Kafka and commits offsets; the worker decodes and checks each batch
+and writes the store, the dead letters and the warehouse. Reading Kafka and the per-record work
+then run on a core each instead of taking turns on one interpreter lock. Between the two the
+ingest contract holds as before: a batch's offsets are committed only after the worker reports
+the batch written, and a failure the worker reports ends the run with them uncommitted.
+
+Up to two batches are in the worker at once: one prepared while the other is written.
+The worker is forked before any Kafka client thread exists. It ignores SIGINT and SIGTERM (the
+consumer decides when to stop and tells it) and is killed with its parent (``PR_SET_PDEATHSIG``),
+so a kill -9 of ``dlrw ingest`` leaves no writer holding the warehouse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import threading
+import traceback
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from ingest.config import Settings
+from ingest.errors import ServiceUnavailable
+from ingest.kafka.client import producer
+from ingest.kafka.deadletter import dead_letter_headers
+from ingest.pipeline.batch import PartitionRecords, PreparedBatch, prepare_batch
+from ingest.store.segments import SegmentBatch
+from ingest.warehouse.connection import Warehouse, open_warehouse
+
+__all__ = ["BatchWritten", "IngestWorker"]
+
+log = logging.getLogger(__name__)
+
+# Pauses between warehouse load attempts: doubling from the first to the longest.
+_RETRY_FIRST_S = 0.5
+_RETRY_MAX_S = 15.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class BatchWritten:
+    """The worker's report of one batch: everything in it is durable."""
+
+    events: Counter[str]
+    dead_letters: int
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+class IngestWorker:
+    """The consumer's handle on the worker process: batches handed over with ``submit`` are
+    reported by ``result`` in the same order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        warehouse_url: str,
+        topic_kinds: Mapping[str, str],
+        lock_wait_s: float = 0.0,
+    ) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, child = context.Pipe()
+        self._stopping = context.Event()
+        self._process = context.Process(
+            target=_serve,
+            args=(child, settings, warehouse_url, dict(topic_kinds), lock_wait_s, self._stopping),
+            name="dlrw-ingest-worker",
+            daemon=True,
+        )
+        self._process.start()
+        child.close()
+        self._receive()  # the warehouse is open and its tables exist, or the reason why not
+
+    def submit(self, partitions: list[PartitionRecords], ingested_at: datetime) -> None:
+        """Hand over a batch; ``ingested_at`` (UTC, whole milliseconds) stamps its rows."""
+        self._conn.send((partitions, ingested_at))
+
+    def result(self) -> BatchWritten:
+        """Wait for the oldest batch not reported yet to be written; raises what made it (or
+        the worker) fail."""
+        done = self._receive()
+        assert isinstance(done, BatchWritten)
+        return done
+
+    def stop_waiting(self) -> None:
+        """Make a worker waiting out an unavailable warehouse give up the batch (safe to call
+        from a signal handler)."""
+        self._stopping.set()
+
+    def close(self) -> None:
+        """Let the batch being written end, then stop the worker."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):  # unless it has gone already
+            self._conn.send(None)
+        self._process.join()
+        self._conn.close()
+
+    def _receive(self) -> Any:
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError:
+            self._process.join()
+            raise ServiceUnavailable(
+                f"the ingest worker process died (exit code {self._process.exitcode}); "
+                "offsets after the last written batch were not committed"
+            ) from None
+        if kind == "error":
+            raise payload
+        return payload
+
+
+def _serve(
+    conn: Connection,
+    settings: Settings,
+    warehouse_url: str,
+    topic_kinds: dict[str, str],
+    lock_wait_s: float,
+    stopping: Event,
+) -> None:
+    """The worker process: open the warehouse, then prepare batches as they arrive and write
+    them in order on a writer thread (a batch is prepared while the one before it is written),
+    reporting each as soon as it is written; the first failure is reported and ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
+    sending = threading.Lock()
+    failed = threading.Event()
+
+    def report(kind: str, payload: Any) -> None:
+        with sending, contextlib.suppress(OSError):  # unless the consumer has gone
+            conn.send((kind, payload))
+
+    def fail(exc: BaseException) -> None:
+        if not failed.is_set():
+            failed.set()
+            report("error", _portable(exc))
+
+    def write(prepared: PreparedBatch) -> None:
+        if failed.is_set():
+            return  # a batch before this one failed: it is not reported, nor written
+        try:
+            writer.write(prepared)
+        except BaseException as exc:
+            fail(exc)
+            return
+        report("done", BatchWritten(prepared.events, len(prepared.dead_letters)))
+
+    try:
+        writer = _Writer(settings, open_warehouse(warehouse_url, lock_wait_s), stopping)
+    except BaseException as exc:
+        fail(exc)
+        conn.close()
+        return
+    report("ready", None)
+    # Batches are read off the pipe as soon as they are sent, so the consumer never waits for
+    # this process to finish preparing the batch before.
+    jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    threading.Thread(target=_receive_jobs, args=(conn, jobs), daemon=True).start()
+    writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlrw-ingest-writer")
+    try:
+        while not failed.is_set() and (job := jobs.get()) is not None:
+            if isinstance(job, BaseException):
+                raise job
+            partitions, ingested_at = job
+            prepared = prepare_batch(
+                partitions, topic_kinds, settings.store_dir, ingested_at, ingested_at
+            )
+            writes.submit(write, prepared)
+    except EOFError:
+        pass  # the consumer is gone; nothing is waiting for a report
+    except BaseException as exc:
+        fail(exc)
+    finally:
+        writes.shutdown(wait=True)
+        writer.close()
+        conn.close()
+
+
+def _receive_jobs(conn: Connection, jobs: queue.SimpleQueue[Any]) -> None:
+    """Move batches from the pipe to ``jobs`` until the stop request (None) or the pipe's end
+    (EOFError, put on the queue for the worker to raise)."""
+    while True:
+        try:
+            job = conn.recv()
+        except BaseException as exc:
+            jobs.put(exc)
+            return
+        jobs.put(job)
+        if job is None:
+            return
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # elsewhere the worker ends when the pipe closes, after its current batch
+    if os.getppid() == 1:  # the parent died before the request
+        os._exit(1)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling to the consumer's process; else a stand-in carrying its
+    message and the worker's traceback."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        text = "".join(traceback.format_exception(exc))
+        return RuntimeError(f"ingest worker failed: {type(exc).__name__}: {exc}\n{text}")
+
+
+class _Writer:
+    """Store, dead letters, warehouse, each durable before the batch is reported written."""
+
+    def __init__(self, settings: Settings, warehouse: Warehouse, stopping: Event) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.stopping = stopping
+        self.producer: Any = None
+        try:
+            warehouse.ensure_tables()
+            self.producer = producer(settings, linger_ms=5, client_id="dlrw-ingest-deadletter")
+        except BaseException:
+            warehouse.close()
+            raise
+
+    def close(self) -> None:
+        if self.producer is not None:
+            self.producer.close()
+        self.warehouse.close()
+
+    def write(self, prepared: PreparedBatch) -> None:
+        segments = SegmentBatch()
+        try:
+            for segment in prepared.segments:
+                segments.add(segment.path, segment.kind, segment.bodies, {"dlrw.writer": "ingest"})
+            segments.commit()
+        except BaseException:
+            segments.abort()
+            raise
+        futures = [
+            self.producer.send(
+                self.settings.topic("deadletter"),
+                key=dead.key,
+                value=dead.value,
+                headers=dead_letter_headers(
+                    dead.error_class,
+                    dead.reason,
+                    topic=dead.topic,
+                    partition=dead.partition,
+                    offset=dead.offset,
+                ),
+            )
+            for dead in prepared.dead_letters
+        ]
+        self._load(prepared.tables)
+        if futures:
+            self.producer.flush()
+            failed = [f for f in futures if f.failed()]
+            if failed:
+                raise ServiceUnavailable(
+                    f"{len(failed)} dead letter(s) were not acknowledged by Kafka: "
+                    f"{failed[0].exception}"
+                )
+
+    def _load(self, tables: dict[str, Any]) -> None:
+        """Load the batch, waiting out a warehouse that went away (stopped, restarting, cut
+        off) with growing pauses; its offsets stay uncommitted until the load succeeds."""
+        delay = _RETRY_FIRST_S
+        while True:
+            try:
+                self.warehouse.load(tables)
+                return
+            except Exception as exc:
+                if not self.warehouse.is_transient(exc):
+                    raise
+                problem = _first_line(exc)
+            while True:
+                if self.stopping.is_set():
+                    raise ServiceUnavailable(
+                        f"warehouse {self.warehouse.display_url} unavailable ({problem}); "
+                        "stopped before the batch was loaded, its offsets were not committed"
+                    )
+                log.warning(
+                    "warehouse %s unavailable (%s); retrying in %.1fs, offsets not committed",
+                    self.warehouse.display_url,
+                    problem,
+                    delay,
+                )
+                self.stopping.wait(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+                try:
+                    self.warehouse.reconnect()
+                    break
+                except Exception as exc:
+                    if not self.warehouse.is_transient(exc):
+                        raise
+                    problem = _first_line(exc)
