@@ -87,26 +87,40 @@ def _produce(settings: Settings, events: int) -> None:
     progress.close()
 
 
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in KiB (0 once it has gone)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        pending += [int(child) for child in children]
+    return total
+
+
 def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
-    """Run a child; (stdout, wall seconds, peak RSS in MiB of this child alone)."""
-    # RUSAGE_CHILDREN reports the largest peak among waited-for children, so one child per
-    # measurement is read from a fresh grandchild: a small wrapper process runs it.
-    wrapper = (
-        "import resource, subprocess, sys; "
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-        "sys.stderr.write(p.stderr); print(p.stdout, end=''); "
-        "print('RSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-        "sys.exit(p.returncode)"
-    )
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", wrapper, *args], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{args[:4]} failed:\n{done.stderr}")
-    out, _, rss = done.stdout.rpartition("RSS ")
-    return out, seconds, int(rss) // 1024
+    """Run a child; (stdout, wall seconds, peak RSS in MiB of it and its descendants together,
+    sampled every 20 ms: ingest runs a worker process beside the consumer's)."""
+    # Files, not pipes: a child blocked on a full pipe nobody reads would never end.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.monotonic()
+        process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=err, text=True)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss_kib(process.pid))
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise SystemExit(f"{args[:4]} failed:\n{err.read()}")
+        return out.read(), seconds, peak // 1024
 
 
 def measure(events: int) -> dict[str, float]:

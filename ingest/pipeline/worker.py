@@ -23,6 +23,7 @@ import pickle
 import queue
 import signal
 import threading
+import time
 import traceback
 from collections import Counter
 from collections.abc import Mapping
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
-from multiprocessing.synchronize import Event
+from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from ingest.config import Settings
@@ -77,7 +78,8 @@ class IngestWorker:
     ) -> None:
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
-        self._stopping = context.Event()
+        # A flag in shared memory, set without a lock: safe from a signal handler.
+        self._stopping: Synchronized[int] = context.RawValue("b", 0)
         self._process = context.Process(
             target=_serve,
             args=(child, settings, warehouse_url, dict(topic_kinds), lock_wait_s, self._stopping),
@@ -86,7 +88,11 @@ class IngestWorker:
         )
         self._process.start()
         child.close()
-        self._receive()  # the warehouse is open and its tables exist, or the reason why not
+        try:
+            self._receive()  # the warehouse is open and its tables exist, or the reason why not
+        except BaseException:
+            self._process.join()
+            raise
 
     def submit(self, partitions: list[PartitionRecords], ingested_at: datetime) -> None:
         """Hand over a batch; ``ingested_at`` (UTC, whole milliseconds) stamps its rows."""
@@ -102,11 +108,11 @@ class IngestWorker:
     def stop_waiting(self) -> None:
         """Make a worker waiting out an unavailable warehouse give up the batch (safe to call
         from a signal handler)."""
-        self._stopping.set()
+        self._stopping.value = 1
 
     def close(self) -> None:
         """Let the batch being written end, then stop the worker."""
-        self._stopping.set()
+        self._stopping.value = 1
         with contextlib.suppress(OSError):  # unless it has gone already
             self._conn.send(None)
         self._process.join()
@@ -132,7 +138,7 @@ def _serve(
     warehouse_url: str,
     topic_kinds: dict[str, str],
     lock_wait_s: float,
-    stopping: Event,
+    stopping: Synchronized[int],
 ) -> None:
     """The worker process: open the warehouse, then prepare batches as they arrive and write
     them in order on a writer thread (a batch is prepared while the one before it is written),
@@ -231,7 +237,9 @@ def _portable(exc: BaseException) -> BaseException:
 class _Writer:
     """Store, dead letters, warehouse, each durable before the batch is reported written."""
 
-    def __init__(self, settings: Settings, warehouse: Warehouse, stopping: Event) -> None:
+    def __init__(
+        self, settings: Settings, warehouse: Warehouse, stopping: Synchronized[int]
+    ) -> None:
         self.settings = settings
         self.warehouse = warehouse
         self.stopping = stopping
@@ -282,6 +290,12 @@ class _Writer:
                     f"{failed[0].exception}"
                 )
 
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but wake early for a stop request."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.value and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
+
     def _load(self, tables: dict[str, Any]) -> None:
         """Load the batch, waiting out a warehouse that went away (stopped, restarting, cut
         off) with growing pauses; its offsets stay uncommitted until the load succeeds."""
@@ -295,7 +309,7 @@ class _Writer:
                     raise
                 problem = _first_line(exc)
             while True:
-                if self.stopping.is_set():
+                if self.stopping.value:
                     raise ServiceUnavailable(
                         f"warehouse {self.warehouse.display_url} unavailable ({problem}); "
                         "stopped before the batch was loaded, its offsets were not committed"
@@ -306,7 +320,7 @@ class _Writer:
                     problem,
                     delay,
                 )
-                self.stopping.wait(delay)
+                self._pause(delay)
                 delay = min(delay * 2, _RETRY_MAX_S)
                 try:
                     self.warehouse.reconnect()
