@@ -245,6 +245,7 @@ class _Writer:
         self.stopping = stopping
         self.producer: Any = None
         try:
+            warehouse.share_cores()
             warehouse.ensure_tables()
             self.producer = producer(settings, linger_ms=5, client_id="dlrw-ingest-deadletter")
         except BaseException:

@@ -120,11 +120,19 @@ class Warehouse(ABC):
         # One connection for the warehouse's lifetime: loads are transactions on it.
         self._fairy = engine.raw_connection()
         self._dbapi: Any = self._fairy.driver_connection
+        self._one_thread = False
         self._configure()
 
     @abstractmethod
     def _configure(self) -> None:
         """Settings for the loading connection, applied whenever it is (re)opened."""
+
+    def share_cores(self) -> None:
+        """Run this connection's queries on one thread (an embedded engine; a server has cores
+        of its own): for loads beside other work on the same cores, as in the ingest worker,
+        which decodes the next batch during a load."""
+        self._one_thread = True
+        self._configure()
 
     @property
     def display_url(self) -> str:
@@ -399,6 +407,10 @@ class DuckDBWarehouse(Warehouse):
         # process's memory flat and checkpoint a quarter as often. Larger queries spill to disk.
         self._dbapi.execute(f"SET memory_limit = '{_DUCKDB_MEMORY_LIMIT}'")
         self._dbapi.execute(f"SET checkpoint_threshold = '{_DUCKDB_CHECKPOINT_THRESHOLD}'")
+        if self._one_thread:
+            # Measured with ingest on 2 cores (1M events): about 7% more events/s and 5% less
+            # CPU than DuckDB's default of a thread per core.
+            self._dbapi.execute("SET threads = 1")
 
     def _begin(self) -> None:
         self._dbapi.execute("BEGIN TRANSACTION")

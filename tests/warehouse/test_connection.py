@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -218,3 +219,13 @@ def test_processes_starting_together_create_the_tables_once(postgres_url: str) -
     finally:
         for warehouse in warehouses:
             warehouse.close()
+
+
+def test_a_duckdb_sharing_cores_runs_one_thread_after_a_reconnect_too(tmp_path: Path) -> None:
+    threads = "SELECT current_setting('threads')"
+    with open_warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}") as warehouse:
+        assert warehouse._execute(threads) == [(os.cpu_count(),)]  # DuckDB's default
+        warehouse.share_cores()
+        assert warehouse._execute(threads) == [(1,)]
+        warehouse.reconnect()
+        assert warehouse._execute(threads) == [(1,)]
