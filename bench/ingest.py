@@ -29,7 +29,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from ingest.config import Settings  # noqa: E402
 from ingest.kafka.producer import EventPublisher  # noqa: E402
 from ingest.kafka.topics import create_topics  # noqa: E402
-from ingest.pipeline.ingest import FETCH_LIMITS  # noqa: E402
+from ingest.pipeline.ingest import DEFAULT_BATCH_SIZE, FETCH_LIMITS  # noqa: E402
 from ingest.progress import Progress  # noqa: E402
 from ingest.simulate import SimulationConfig, Simulator  # noqa: E402
 from models.wire import encode_event  # noqa: E402
@@ -38,14 +38,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # Simulating is slower than publishing; beyond this many distinct events the pool is cycled.
 _POOL = 250_000
 
-# The bare consumer gets ingest's fetch options (argv[1], JSON) without importing the pipeline.
+# The bare consumer gets ingest's fetch options and batch size (argv[1], JSON) without importing
+# the pipeline.
 _BARE_CONSUMER = """
 import json, sys, time
 from ingest.config import Settings
 from ingest.kafka.client import consumer
 settings = Settings()
 topics = [settings.topic(k) for k in ("send", "receipt", "conversion")]
-reader = consumer(settings, topics, None, max_poll_records=10_000, **json.loads(sys.argv[1]))
+reader = consumer(settings, topics, None, **json.loads(sys.argv[1]))
 for t in topics:
     reader.partitions_for_topic(t)
 reader.poll(timeout_ms=0)
@@ -143,7 +144,8 @@ def measure(events: int) -> dict[str, float]:
     env.pop("DLRW_WAREHOUSE_URL", None)
     env.pop("DLRW_STORE_DIR", None)
 
-    out, _, bare_rss = _child([sys.executable, "-c", _BARE_CONSUMER, json.dumps(FETCH_LIMITS)], env)
+    options = json.dumps({**FETCH_LIMITS, "max_poll_records": DEFAULT_BATCH_SIZE})
+    out, _, bare_rss = _child([sys.executable, "-c", _BARE_CONSUMER, options], env)
     count, seconds = out.split()
     assert int(count) == events, f"bare consumer read {count} of {events}"
     bare_rate = events / float(seconds)

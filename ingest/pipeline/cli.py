@@ -7,7 +7,12 @@ import sys
 
 from ingest.config import Settings
 from ingest.errors import ConfigError
-from ingest.pipeline.ingest import DEFAULT_GROUP, Ingestor, install_stop_signals
+from ingest.pipeline.ingest import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_GROUP,
+    Ingestor,
+    install_stop_signals,
+)
 from ingest.pipeline.rebuild import rebuild
 from ingest.progress import Progress
 from ingest.warehouse.connection import open_warehouse
@@ -35,9 +40,10 @@ def configure_ingest(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=10_000,
+        default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help="records per batch, i.e. per store write, load and commit (default 10000)",
+        help=f"records per batch, i.e. per store write, load and commit "
+        f"(default {DEFAULT_BATCH_SIZE})",
     )
     parser.set_defaults(handler=run_ingest)
 

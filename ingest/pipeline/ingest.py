@@ -35,7 +35,7 @@ from ingest.pipeline.worker import IngestWorker
 from ingest.progress import Progress
 from ingest.store.segments import StoreWriteError
 
-__all__ = ["DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ EVENT_KINDS = ("send", "receipt", "conversion")
 FETCH_LIMITS = {"fetch_max_bytes": 16 * 1024 * 1024, "max_partition_fetch_bytes": 2 * 1024 * 1024}
 # Batches handed to the worker and not yet reported written: one prepared while one is written.
 _MAX_IN_FLIGHT = 2
+# Records per batch. Measured on 2 cores (1M events): 20,000 ingests about 10% faster than
+# 10,000 (fewer commits, transactions and fsyncs) for about 40MB more memory; deeper batches
+# or more batches in flight measured no faster.
+DEFAULT_BATCH_SIZE = 20_000
 
 
 @dataclass
@@ -90,7 +94,7 @@ class Ingestor:
         self,
         settings: Settings,
         group: str = DEFAULT_GROUP,
-        batch_size: int = 10_000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         batch_wait_s: float = 1.0,
         progress: Progress | None = None,
         lock_wait_s: float = 0.0,
