@@ -173,6 +173,9 @@ class Ingestor:
                     "create them with `dlrw topics create`"
                 )
             self._consumer.subscribe(topics, listener=_Rebalance(self))
+            # The group is joined on the first poll, while the worker opens the warehouse.
+            self._collect()
+            self._worker.wait_ready()
             while not self.stopping:
                 self._collect()
                 self._flush()

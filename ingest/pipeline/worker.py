@@ -88,14 +88,19 @@ class IngestWorker:
         )
         self._process.start()
         child.close()
-        try:
-            self._receive()  # the warehouse is open and its tables exist, or the reason why not
-        except BaseException:
-            self._process.join()
-            raise
+        self._ready = False
+
+    def wait_ready(self) -> None:
+        """Wait until the worker has opened the warehouse and made its tables, raising why it
+        could not. The worker starts while the consumer joins its group; this is the meeting
+        point."""
+        if not self._ready:
+            self._receive()
+            self._ready = True
 
     def submit(self, partitions: list[PartitionRecords], ingested_at: datetime) -> None:
         """Hand over a batch; ``ingested_at`` (UTC, whole milliseconds) stamps its rows."""
+        self.wait_ready()
         self._conn.send((partitions, ingested_at))
 
     def result(self) -> BatchWritten:
