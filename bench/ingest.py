@@ -32,6 +32,7 @@ from pathlib import Path
 # ``ingest`` package; look in the project root instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from bench.proc import tree_rss_kib  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.kafka.producer import EventPublisher  # noqa: E402
 from ingest.kafka.topics import create_topics  # noqa: E402
@@ -94,23 +95,6 @@ def _produce(settings: Settings, events: int) -> None:
     progress.close()
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in KiB (0 once it has gone)."""
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-        pending += [int(child) for child in children]
-    return total
-
-
 def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
     """Run a child; (stdout, wall seconds, peak RSS in MiB of it and its descendants together,
     sampled every 20 ms: ingest runs a worker process beside the consumer's)."""
@@ -120,7 +104,7 @@ def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
         process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=err, text=True)
         peak = 0
         while process.poll() is None:
-            peak = max(peak, _tree_rss_kib(process.pid))
+            peak = max(peak, tree_rss_kib(process.pid))
             time.sleep(0.02)
         seconds = time.monotonic() - started
         out.seek(0)

@@ -4,9 +4,9 @@ sampled, on the local broker and a fresh DuckDB warehouse.
 1. Probe: publish ``--probe-events`` events and time ``dlrw ingest --once`` on them: the maximum
    rate (the summary line's records/s, which leaves out start-up).
 2. Soak: start ``dlrw ingest`` (continuous), publish at ``--load`` x that rate for ``--minutes``
-   with a paced producer, read the ingest process's VmRSS from /proc every ``--sample-s`` seconds
-   and the group's committed offsets (what ingest has durably written); then wait for it to catch
-   up, stop it with SIGTERM and print the figures.
+   with a paced producer, read the resident memory of the ingest process and its worker from
+   /proc every ``--sample-s`` seconds and the group's committed offsets (what ingest has
+   durably written); then wait for it to catch up, stop it with SIGTERM and print the figures.
 
     .venv/bin/python -m bench.soak [--minutes 10] [--load 0.8]
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from bench.proc import tree_rss_kib  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.kafka.client import committed_total  # noqa: E402
 from ingest.kafka.producer import EventPublisher  # noqa: E402
@@ -62,10 +63,8 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of ingest with its worker process."""
+    return tree_rss_kib(pid) / 1024
 
 
 def probe(
