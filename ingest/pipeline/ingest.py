@@ -141,7 +141,6 @@ class Ingestor:
         """Consume until stopped (``stop`` or SIGTERM/SIGINT), or with ``once`` until every
         assigned partition is read to the end offsets seen when it was assigned."""
         started = time.monotonic()
-        # Forked before any Kafka client starts a thread.
         self._worker = IngestWorker(
             self.settings, self.settings.warehouse_url, self.topic_kinds, self.lock_wait_s
         )

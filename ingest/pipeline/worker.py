@@ -7,9 +7,11 @@ ingest contract holds as before: a batch's offsets are committed only after the 
 the batch written, and a failure the worker reports ends the run with them uncommitted.
 
 Up to two batches are in the worker at once: one prepared while the other is written.
-The worker is forked before any Kafka client thread exists. It ignores SIGINT and SIGTERM (the
-consumer decides when to stop and tells it) and is killed with its parent (``PR_SET_PDEATHSIG``),
-so a kill -9 of ``dlrw ingest`` leaves no writer holding the warehouse.
+The worker is a fresh interpreter (spawned, not forked: a fork would inherit the caller's
+threads and sockets, such as Kafka clients a host process already runs); it starts while the
+consumer joins its group. It ignores SIGINT and SIGTERM (the consumer decides when to stop and
+tells it) and is killed with its parent (``PR_SET_PDEATHSIG``), so a kill -9 of ``dlrw ingest``
+leaves no writer holding the warehouse.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class IngestWorker:
         topic_kinds: Mapping[str, str],
         lock_wait_s: float = 0.0,
     ) -> None:
-        context = multiprocessing.get_context("fork")
+        context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         # A flag in shared memory, set without a lock: safe from a signal handler.
         self._stopping: Synchronized[int] = context.RawValue("b", 0)
