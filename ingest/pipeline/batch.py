@@ -100,8 +100,6 @@ class PreparedBatch:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     events: Counter[str] = field(default_factory=Counter)
-    # The next offset to commit per (topic, partition): one past the last record seen.
-    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +156,6 @@ def prepare_batch(
     by_kind: dict[str, list[PartitionRecords]] = defaultdict(list)
     for part in partitions:
         if part.offsets:
-            batch.next_offsets[(part.topic, part.partition)] = part.offsets[-1] + 1
             by_kind[topic_kinds[part.topic]].append(part)
     for kind, parts in by_kind.items():
         _prepare_kind(batch, kind, parts, store_dir, ingested_at, now)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -92,6 +93,7 @@ def _field(field: dict[str, Any]) -> _Field | None:
     return _Field(field["name"], avro, arrow, null_branch >= 0, null_branch, symbols)
 
 
+@cache
 def _plan(event_type: str) -> tuple[int, list[_Field]] | None:
     """The newest schema's fingerprint (as a little-endian integer) and its fields' readers."""
     latest = registry().latest[event_type]
@@ -110,7 +112,7 @@ class _Cursor:
         self.end = end
         self.bad = np.zeros(len(pos), dtype=bool)
 
-    def _advance(self, live: np.ndarray, step: np.ndarray | int) -> None:
+    def advance(self, live: np.ndarray, step: np.ndarray | int) -> None:
         pos = np.where(live, self.pos + step, self.pos)
         over = pos > self.end
         self.bad |= over
@@ -119,9 +121,9 @@ class _Cursor:
     def varint(self, live: np.ndarray) -> np.ndarray:
         """A zig-zag long at each live record's position; other records' values are junk."""
         first = self.buf[self.pos]
-        if not (first[live] & 0x80).any():
-            raw = first.astype(np.int64)
-            self._advance(live, 1)
+        if not (first[live] & 0x80).any():  # every value fits one byte: the common case
+            unsigned = first.astype(np.uint64)
+            self.advance(live, 1)
         else:
             window = self.buf[self.pos[:, None] + _K]
             more = window >= 0x80
@@ -131,17 +133,14 @@ class _Cursor:
             low = (window & 0x7F).astype(np.uint64)
             low[_K[None, :] >= size[:, None]] = 0
             unsigned = (low << _SHIFTS).sum(axis=1, dtype=np.uint64)
-            raw = (unsigned >> np.uint64(1)).astype(np.int64) ^ -(unsigned & np.uint64(1)).astype(
-                np.int64
-            )
-            self._advance(live, size)
-            return raw
-        return (raw >> 1) ^ -(raw & 1)
+            self.advance(live, size)
+        one = np.uint64(1)
+        return (unsigned >> one).astype(np.int64) ^ -(unsigned & one).astype(np.int64)
 
     def fixed(self, live: np.ndarray, size: int) -> np.ndarray:
         """``size`` raw bytes at each record's position, as an (n, size) array."""
         window = self.buf[self.pos[:, None] + np.arange(size)]
-        self._advance(live, size)
+        self.advance(live, size)
         return window
 
 
@@ -181,7 +180,7 @@ def _read(plan: list[_Field], cursor: _Cursor) -> dict[str, tuple[Any, ...]]:
             cursor.bad |= live & (length < 0)
             length = np.where(live & (length > 0), length, 0)
             start = cursor.pos.copy()
-            cursor._advance(live, length)
+            cursor.advance(live, length)
             parts[field.name] = ("string", start, length, live)
         elif field.kind in ("int", "long", "enum"):
             value = cursor.varint(live)
