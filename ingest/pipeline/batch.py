@@ -24,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.pipeline.columnar import decode_columns
+from ingest.pipeline.columnar import PADDING, decode_columns
+from ingest.pipeline.records import PartitionRecords, SourceRecord
 from ingest.pipeline.screen import suspects
 from ingest.store.schema import QUARANTINE_KIND, store_schema
 from ingest.store.segments import encode_int, encode_long, encode_string, segment_path
@@ -32,14 +33,7 @@ from ingest.warehouse.tables import LINEAGE_COLUMNS, QUARANTINE, RAW_TABLES, arr
 from models.events import event_problem
 from models.wire import HEADER_SIZE, UndecodableRecord, decode, registry
 
-__all__ = [
-    "DeadLetter",
-    "PartitionRecords",
-    "PreparedBatch",
-    "SourceRecord",
-    "StagedSegment",
-    "prepare_batch",
-]
+__all__ = ["DeadLetter", "PreparedBatch", "StagedSegment", "prepare_batch"]
 
 # The field whose date partitions the store, by event type.
 EVENT_DATE_FIELD = {"send": "submitted_at", "receipt": "received_at", "conversion": "occurred_at"}
@@ -54,18 +48,6 @@ _QUARANTINE_ARROW = arrow_schema(QUARANTINE)
 _DAY_MS = 86_400_000
 _VARINT_MAX = 10
 _EPOCH = date(1970, 1, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    """The parts of a Kafka record the pipeline uses (kafka-python's ``ConsumerRecord`` fits)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int | None
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,42 +84,6 @@ class PreparedBatch:
     events: Counter[str] = field(default_factory=Counter)
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionRecords:
-    """One topic partition's records of a batch in offset order, a list per attribute: what
-    crosses to the ingest worker process (lists of plain values pickle far faster than record
-    objects)."""
-
-    topic: str
-    partition: int
-    offsets: list[int]
-    timestamps: list[int | None]
-    keys: list[bytes | None]
-    values: list[bytes | None]
-
-    @classmethod
-    def of(cls, topic: str, partition: int, records: Sequence[Any]) -> PartitionRecords:
-        """From records with ``SourceRecord``'s attributes (kafka-python's ``ConsumerRecord``)."""
-        return cls(
-            topic,
-            partition,
-            [r.offset for r in records],
-            [r.timestamp for r in records],
-            [r.key for r in records],
-            [r.value for r in records],
-        )
-
-    def record(self, i: int) -> SourceRecord:
-        return SourceRecord(
-            self.topic,
-            self.partition,
-            self.offsets[i],
-            self.timestamps[i],
-            self.keys[i],
-            self.values[i],
-        )
-
-
 def prepare_batch(
     partitions: Sequence[PartitionRecords],
     topic_kinds: Mapping[str, str],
@@ -155,7 +101,7 @@ def prepare_batch(
     batch = PreparedBatch()
     by_kind: dict[str, list[PartitionRecords]] = defaultdict(list)
     for part in partitions:
-        if part.offsets:
+        if len(part):
             by_kind[topic_kinds[part.topic]].append(part)
     for kind, parts in by_kind.items():
         _prepare_kind(batch, kind, parts, store_dir, ingested_at, now)
@@ -175,15 +121,24 @@ def _prepare_kind(
 ) -> None:
     """Decode the records of one event type: whole columns at once where the columnar decoder
     and the screen pass them, one record at a time for the rest (and for every bad record)."""
-    values = [value or b"" for part in partitions for value in part.values]
-    sizes = [len(part.offsets) for part in partitions]
+    sizes = [len(part) for part in partitions]
     starts = np.cumsum([0, *sizes]).tolist()
+    # The partitions' buffers joined: each one's values move by the bytes before it.
+    shifts = np.cumsum([0, *(len(part.buffer) for part in partitions)])
+    buffer = b"".join([*(part.buffer for part in partitions), bytes(PADDING)])
+    value_start = np.concatenate(
+        [
+            part.value_start + shift
+            for part, shift in zip(partitions, shifts[:-1].tolist(), strict=True)
+        ]
+    )
+    value_size = np.concatenate([part.value_size for part in partitions])
 
     def record(i: int) -> SourceRecord:
         part = bisect.bisect_right(starts, i) - 1
         return partitions[part].record(i - starts[part])
 
-    decoded = decode_columns(values, kind)
+    decoded = decode_columns(buffer, value_start, np.maximum(value_size, 0), kind)
     tables: list[pa.Table] = []
     rows: list[np.ndarray] = []
     suspect = np.zeros(len(decoded.fast), dtype=bool)
@@ -216,7 +171,7 @@ def _prepare_kind(
         order = np.argsort(index, kind="stable")
         index, table = index[order], table.take(pa.array(order))
     part_of = np.repeat(np.arange(len(partitions)), sizes)[index]
-    offsets = np.array([o for part in partitions for o in part.offsets], np.int64)[index]
+    offsets = np.concatenate([part.offsets for part in partitions])[index]
     lineage = [
         pa.array([part.topic for part in partitions], pa.string()).take(pa.array(part_of)),
         pa.array(np.array([part.partition for part in partitions], np.int32)[part_of]),
@@ -253,10 +208,16 @@ def _prepare_kind(
             int(offsets[group[-1]]),
         )
         blob, width, tails = _lineage_bytes(prefix, offsets[group], suffix)
+        picked = index[group]
         stored = [
-            (bodies.get(i) or values[i][HEADER_SIZE:]) + blob[at : at + tail]
-            for i, at, tail in zip(
-                index[group].tolist(), range(0, len(blob), width), tails.tolist(), strict=True
+            (bodies.get(i) or buffer[begin:end]) + blob[at : at + tail]
+            for i, begin, end, at, tail in zip(
+                picked.tolist(),
+                (value_start[picked] + HEADER_SIZE).tolist(),
+                (value_start[picked] + value_size[picked]).tolist(),
+                range(0, len(blob), width),
+                tails.tolist(),
+                strict=True,
             )
         ]
         batch.segments.append(StagedSegment(path, kind, stored))
@@ -341,14 +302,20 @@ def _encode(parsed_schema: Any, row: dict[str, Any]) -> bytes:
 
 def _unstorable_text(table: pa.Table) -> np.ndarray:
     """Rows with a NUL character in any text: valid Avro, but PostgreSQL text cannot hold it,
-    and both warehouses must hold the same rows."""
+    and both warehouses must hold the same rows. A column whose character data holds no zero
+    byte at all (nearly always) needs no search."""
     bad = np.zeros(table.num_rows, dtype=bool)
     for index, column_field in enumerate(table.schema):
-        if pa.types.is_string(column_field.type):
-            hits = pc.match_substring(table.column(index), "\x00")
-            if pc.any(hits).as_py():
-                bad |= pc.fill_null(hits, False).to_numpy(zero_copy_only=False)
+        column = table.column(index)
+        if pa.types.is_string(column_field.type) and not all(map(_no_zero_byte, column.chunks)):
+            hits = pc.match_substring(column, "\x00")
+            bad |= pc.fill_null(hits, False).to_numpy(zero_copy_only=False)
     return bad
+
+
+def _no_zero_byte(chunk: pa.Array) -> bool:
+    data = chunk.buffers()[2]
+    return data is None or bool(np.frombuffer(data, dtype=np.uint8).all())
 
 
 def _quarantine_rows(dead: Sequence[DeadLetter], ingested_at: datetime) -> list[dict[str, Any]]:

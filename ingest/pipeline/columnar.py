@@ -2,22 +2,23 @@
 into Arrow columns: the ingest hot path.
 
 Decoding a record at a time with fastavro costs about 10 µs in Python objects that Arrow then
-converts back. Here a batch's values are joined into one byte buffer and every field is read for
-all records together with numpy: a position per record advances through the Avro binary form
-(zig-zag varints, length-prefixed strings, union branch indexes). Strings become Arrow string
-views into the buffer, then one compact string column, so no per-value Python object is made.
+converts back. Here a batch's values lie in one byte buffer (the Kafka records they came in)
+and every field is read for all records together with numpy: a position per record advances
+through the Avro binary form (zig-zag varints, length-prefixed strings, union branch indexes).
+Strings become Arrow string views into the buffer, then one compact string column, so no
+per-value Python object is made.
 
 This decoder only takes what it can decode exactly. A record whose header is not the newest
 schema of its type, whose bytes run past or stop short of its end, whose varints are overlong,
 whose union, enum or boolean bytes are out of range, or whose text is not UTF-8 is left out and
 named in ``slow``: the caller decodes those one at a time with ``models.wire.decode``, which
 resolves older schema versions and words the reason of a bad record. So the output is the same
-as decoding every record with fastavro, only faster (``tests/test_columnar.py`` holds them to it).
+as decoding every record with fastavro, only faster (``tests/pipeline/test_columnar.py`` holds
+them to it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -27,14 +28,15 @@ import pyarrow as pa
 
 from models.wire import HEADER_SIZE, MAGIC, registry
 
-__all__ = ["ColumnarBatch", "decode_columns"]
+__all__ = ["PADDING", "ColumnarBatch", "Cursor", "decode_columns"]
 
-# Bytes after the last record, so reads at a record's end never leave the buffer.
-_PAD = 16
 _VARINT_MAX = 10
 _K = np.arange(_VARINT_MAX, dtype=np.int64)
 _SHIFTS = (7 * _K).astype(np.uint64)
 _INLINE = 12  # an Arrow string view holds up to 12 bytes inline
+# Bytes a buffer holds after its last record, so reads at a record's end (a varint's ten bytes,
+# a string view's inline bytes) never leave it.
+PADDING = 16 + _INLINE
 _INT32 = (-(2**31), 2**31 - 1)
 
 
@@ -103,8 +105,9 @@ def _plan(event_type: str) -> tuple[int, list[_Field]] | None:
     return int.from_bytes(latest.fingerprint, "little"), [f for f in fields if f is not None]
 
 
-class _Cursor:
-    """A read position per record over the joined buffer; ``bad`` marks records that went wrong."""
+class Cursor:
+    """A read position per record over one buffer (``PADDING`` bytes after the last record's
+    end); ``bad`` marks records whose reads went wrong."""
 
     def __init__(self, buf: np.ndarray, pos: np.ndarray, end: np.ndarray) -> None:
         self.buf = buf
@@ -165,7 +168,7 @@ def _string_column(
     return view.cast(pa.string())
 
 
-def _read(plan: list[_Field], cursor: _Cursor) -> dict[str, tuple[Any, ...]]:
+def _read(plan: list[_Field], cursor: Cursor) -> dict[str, tuple[Any, ...]]:
     """Read every field of every record; what each column is built from, by field name."""
     everyone = np.ones(len(cursor.pos), dtype=bool)
     parts: dict[str, tuple[Any, ...]] = {}
@@ -222,24 +225,26 @@ def _columns(
     return [_column(f, parts[f.name], rows, (buf, buffer)) for f in fields]
 
 
-def decode_columns(values: Sequence[bytes], event_type: str) -> ColumnarBatch:
-    """Decode ``values`` (single-object-encoded records meant to be ``event_type``)."""
-    n = len(values)
+def decode_columns(
+    buffer: bytes, starts: np.ndarray, sizes: np.ndarray, event_type: str
+) -> ColumnarBatch:
+    """Decode the records at spans (``starts``, ``sizes``) of ``buffer``: single-object-encoded
+    records meant to be ``event_type``; ``buffer`` ends ``PADDING`` bytes after the last."""
+    n = len(starts)
     every = np.arange(n, dtype=np.int64)
     plan = _plan(event_type)
-    sizes = np.fromiter(map(len, values), dtype=np.int64, count=n)
+    ends = starts + sizes
     # String views address the buffer with 32-bit offsets.
-    if plan is None or sizes.sum() >= 2**31 - _PAD - _INLINE:
+    if plan is None or len(buffer) >= 2**31:
         return ColumnarBatch(pa.table({}), every[:0], every)
     fingerprint, fields = plan
     schema = pa.schema([pa.field(f.name, f.arrow) for f in fields])
     if n == 0:
         return ColumnarBatch(schema.empty_table(), every, every)
-    ends = np.cumsum(sizes)
-    starts = ends - sizes
-    joined = b"".join(values) + bytes(_PAD + _INLINE)
-    buf = np.frombuffer(joined, dtype=np.uint8)
-    head = buf[np.minimum(starts, len(buf) - HEADER_SIZE)[:, None] + np.arange(HEADER_SIZE)]
+    if int(ends.max()) + PADDING > len(buffer):
+        raise ValueError("the buffer lacks the padding after its last record")
+    buf = np.frombuffer(buffer, dtype=np.uint8)
+    head = buf[starts[:, None] + np.arange(HEADER_SIZE)]
     ours = (
         (sizes >= HEADER_SIZE)
         & (head[:, 0] == MAGIC[0])
@@ -247,15 +252,15 @@ def decode_columns(values: Sequence[bytes], event_type: str) -> ColumnarBatch:
         & (np.ascontiguousarray(head[:, 2:]).view("<u8").reshape(-1) == np.uint64(fingerprint))
     )
     candidates = every[ours]
-    cursor = _Cursor(buf, starts[ours] + HEADER_SIZE, ends[ours])
+    cursor = Cursor(buf, starts[ours] + HEADER_SIZE, ends[ours])
     parts = _read(fields, cursor)
-    buffer = pa.py_buffer(joined)
+    arrow_buffer = pa.py_buffer(buffer)
     good = ~cursor.bad
     try:
-        columns = _columns(fields, parts, good, buf, buffer)
+        columns = _columns(fields, parts, good, buf, arrow_buffer)
     except pa.ArrowInvalid:
         good &= _utf8_rows(fields, parts, buf)
-        columns = _columns(fields, parts, good, buf, buffer)
+        columns = _columns(fields, parts, good, buf, arrow_buffer)
     table = pa.table(columns, schema=schema)
     fast = candidates[good]
     slow = np.setdiff1d(every, fast, assume_unique=True)

@@ -12,16 +12,14 @@ written. At most two batches are in flight: one being prepared, one being writte
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
@@ -29,8 +27,8 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
+from ingest.kafka.batches import RecordBatch, read_record_batches
 from ingest.kafka.client import consumer
-from ingest.pipeline.batch import PartitionRecords
 from ingest.pipeline.worker import IngestWorker
 from ingest.progress import Progress
 from ingest.store.segments import StoreWriteError
@@ -110,16 +108,17 @@ class Ingestor:
         self.topic_kinds = {settings.topic(kind): kind for kind in EVENT_KINDS}
         self.summary = IngestSummary()
         self.stopping = False
-        self._pending: dict[TopicPartition, list[Any]] = {}
+        self._pending: dict[TopicPartition, list[RecordBatch]] = {}
         self._pending_count = 0
         self._revoked: set[TopicPartition] = set()
         self._assigned = False
         self._end_offsets: dict[TopicPartition, int] | None = None
         self._consumer: KafkaConsumer | None = None
         self._worker: IngestWorker | None = None
-        # Batches handed to the worker, oldest first: the offsets to commit once each is
-        # written, and how many records it holds.
-        self._in_flight: deque[tuple[dict[tuple[str, int], int], int]] = deque()
+        # Record batches seen and the records they held: how many to ask ``poll`` for.
+        self._fetched = [0, 0]
+        # Batches handed to the worker, oldest first: the offsets to commit once each is written.
+        self._in_flight: deque[dict[tuple[str, int], int]] = deque()
         # Offsets written but refused by the group coordinator during a rebalance.
         self._refused: dict[TopicPartition, int] = {}
 
@@ -149,18 +148,13 @@ class Ingestor:
                 self.settings,
                 [],
                 self.group,
-                max_poll_records=self.batch_size,
                 client_id="dlrw-ingest",
                 **FETCH_LIMITS,
             )
+            read_record_batches(self._consumer)
         except BaseException:
             self._worker.close()
             raise
-        # Polled records are short-lived and acyclic; frequent cyclic GC passes over a full
-        # batch of them cost more than the collection they would ever do.
-        gc.freeze()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(100_000, 50, 100)
         try:
             # Fetch the topics' metadata before joining: a group leader that does not know a
             # topic's partitions yet assigns none of them, which ``once`` takes for caught up.
@@ -196,8 +190,6 @@ class Ingestor:
             # After a failure the batch in flight may still be writing: let it end, uncommitted.
             self._worker.close()
             self._in_flight.clear()
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()
             self._close()
             self.summary.seconds = self.summary.seconds or time.monotonic() - started
         return self.summary
@@ -222,19 +214,28 @@ class Ingestor:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
+            # ``poll`` counts record batches: ask for about as many as fill the batch.
+            batches, records = self._fetched
+            wanted = (self.batch_size - self._pending_count) * max(batches, 1) // max(records, 1)
             polled = self._consumer.poll(
-                timeout_ms=int(remaining * 1000), max_records=self.batch_size - self._pending_count
+                timeout_ms=int(remaining * 1000), max_records=max(wanted, 1)
             )
             if not polled:
                 break
-            for tp, records in polled.items():
+            for tp, fetched in polled.items():
                 held = self._pending.setdefault(tp, [])
-                if held and records[0].offset <= held[-1].offset:
-                    # A rebalance rewound this partition to its committed offset: drop what
-                    # the batch already holds.
-                    records = [r for r in records if r.offset > held[-1].offset]
-                held.extend(records)
-                self._pending_count += len(records)
+                if held and fetched[0].first <= held[-1].last:
+                    # A rebalance rewound this partition to its committed offset: keep only
+                    # the records the batch does not hold yet.
+                    after = held[-1].last + 1
+                    fetched = [
+                        replace(b, first=max(b.first, after)) for b in fetched if b.last >= after
+                    ]
+                held.extend(fetched)
+                span = sum(b.span for b in fetched)
+                self._pending_count += span
+                self._fetched[0] += len(fetched)
+                self._fetched[1] += span
 
     def _flush(self) -> None:
         """Hand the pending batch to the worker, once no more than one batch before it is still
@@ -250,19 +251,14 @@ class Ingestor:
         now = datetime.now(UTC)
         # Whole milliseconds: the store's timestamp-millis must equal the warehouse's value.
         ingested_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        partitions = [
-            PartitionRecords.of(tp.topic, tp.partition, records)
-            for tp, records in self._pending.items()
-            if records
-        ]
-        next_offsets = {(p.topic, p.partition): p.offsets[-1] + 1 for p in partitions}
-        count = self._pending_count
+        partitions = [batches for batches in self._pending.values() if batches]
+        next_offsets = {(b[-1].topic, b[-1].partition): b[-1].last + 1 for b in partitions}
         self._pending.clear()
         self._pending_count = 0
         self._finish_in_flight(keep=_MAX_IN_FLIGHT - 1)
         assert self._worker is not None
         self._worker.submit(partitions, ingested_at)
-        self._in_flight.append((next_offsets, count))
+        self._in_flight.append(next_offsets)
 
     def _finish_in_flight(self, keep: int = 0) -> None:
         """Wait for the oldest batches in flight to be written (raising a failure), committing
@@ -271,7 +267,7 @@ class Ingestor:
             self._commit_written()
 
     def _commit_written(self) -> None:
-        next_offsets, count = self._in_flight.popleft()
+        next_offsets = self._in_flight.popleft()
         assert self._worker is not None and self._consumer is not None
         written = self._worker.result()
         self._commit({TopicPartition(*tp): offset for tp, offset in next_offsets.items()})
@@ -279,7 +275,7 @@ class Ingestor:
         self.summary.dead_letters += written.dead_letters
         self.summary.batches += 1
         if self.progress is not None:
-            self.progress.advance(count)
+            self.progress.advance(sum(written.events.values()) + written.dead_letters)
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit written offsets. One refused during a rebalance is kept and committed again
@@ -317,7 +313,7 @@ class Ingestor:
         revoked, self._revoked = self._revoked, set()
         owned = self._consumer.assignment()
         for tp in revoked - owned:
-            self._pending_count -= len(self._pending.pop(tp, []))
+            self._pending_count -= sum(b.span for b in self._pending.pop(tp, []))
 
     def _caught_up(self) -> bool:
         """Whether the group has read everything up to the end offsets seen at the last

@@ -38,9 +38,11 @@ from typing import Any
 
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
+from ingest.kafka.batches import RecordBatch
 from ingest.kafka.client import producer
 from ingest.kafka.deadletter import dead_letter_headers
-from ingest.pipeline.batch import PartitionRecords, PreparedBatch, prepare_batch
+from ingest.pipeline.batch import PreparedBatch, prepare_batch
+from ingest.pipeline.records import PartitionRecords
 from ingest.store.segments import SegmentBatch
 from ingest.warehouse.connection import Warehouse, open_warehouse
 
@@ -100,8 +102,9 @@ class IngestWorker:
             self._receive()
             self._ready = True
 
-    def submit(self, partitions: list[PartitionRecords], ingested_at: datetime) -> None:
-        """Hand over a batch; ``ingested_at`` (UTC, whole milliseconds) stamps its rows."""
+    def submit(self, partitions: list[list[RecordBatch]], ingested_at: datetime) -> None:
+        """Hand over a batch: each topic partition's record batches in offset order;
+        ``ingested_at`` (UTC, whole milliseconds) stamps its rows."""
         self.wait_ready()
         self._conn.send((partitions, ingested_at))
 
@@ -193,7 +196,11 @@ def _serve(
                 raise job
             partitions, ingested_at = job
             prepared = prepare_batch(
-                partitions, topic_kinds, settings.store_dir, ingested_at, ingested_at
+                [PartitionRecords.from_batches(batches) for batches in partitions],
+                topic_kinds,
+                settings.store_dir,
+                ingested_at,
+                ingested_at,
             )
             writes.submit(write, prepared)
     except EOFError:

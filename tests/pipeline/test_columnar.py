@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.pipeline.batch import PartitionRecords, SourceRecord, prepare_batch
-from ingest.pipeline.columnar import decode_columns
+from ingest.pipeline.batch import prepare_batch
+from ingest.pipeline.columnar import PADDING, ColumnarBatch, decode_columns
+from ingest.pipeline.records import PartitionRecords, SourceRecord
 from ingest.pipeline.screen import suspects
 from ingest.warehouse.tables import LINEAGE_COLUMNS, RAW_TABLES, arrow_schema
 from models.events import event_problem
@@ -39,6 +40,13 @@ def _event_schema(kind: str) -> pa.Schema:
     return pa.schema([f.with_nullable(True) for f in full if f.name not in LINEAGE_COLUMNS])
 
 
+def _columns_of(values: list[bytes], kind: str) -> ColumnarBatch:
+    """Decode ``values`` laid end to end in one padded buffer, as the pipeline lays them."""
+    sizes = np.array([len(v) for v in values], dtype=np.int64)
+    starts = np.cumsum(sizes) - sizes
+    return decode_columns(b"".join([*values, bytes(PADDING)]), starts, sizes, kind)
+
+
 def _reference(values: list[bytes], kind: str) -> pa.Table:
     """The records decoded one at a time by fastavro, as a table."""
     return pa.Table.from_pylist([decode(v)[1] for v in values], schema=_event_schema(kind))
@@ -46,7 +54,7 @@ def _reference(values: list[bytes], kind: str) -> pa.Table:
 
 def _assert_fast_rows_match(values: list[bytes], kind: str) -> np.ndarray:
     """Decode ``values``; the rows taken must equal fastavro's. Returns the indexes taken."""
-    out = decode_columns(values, kind)
+    out = _columns_of(values, kind)
     assert sorted([*out.fast.tolist(), *out.slow.tolist()]) == list(range(len(values)))
     assert out.table.num_rows == len(out.fast)
     if len(out.fast):
@@ -85,7 +93,7 @@ def test_records_it_cannot_take_are_left_out() -> None:
     bad_utf8 = encode("send", send(4).to_dict() | {"route_id": "R" * 20})
     bad_utf8 = bad_utf8.replace(b"R" * 20, b"\xff" * 20)
     values = [good, good[:-1], good + b"\x00", older, other_type, b"", bad_utf8, b"\xc3\x01"]
-    out = decode_columns(values, "send")
+    out = _columns_of(values, "send")
     assert out.fast.tolist() == [0]
     assert out.slow.tolist() == [1, 2, 3, 4, 5, 6, 7]
 
@@ -106,7 +114,7 @@ def test_out_of_range_union_enum_and_boolean_bytes_are_left_out() -> None:
         # The last field's union branch index (zig-zag 2 = branch 2 of two).
         encode("receipt", receipt(1).to_dict() | {"network_error_code": None})[:-1] + b"\x04",
     ]
-    out = decode_columns([encode_event(receipt(1)), *cases], "receipt")
+    out = _columns_of([encode_event(receipt(1)), *cases], "receipt")
     assert out.fast.tolist() == [0]
 
 
@@ -130,7 +138,7 @@ def _mutations() -> st.SearchStrategy[bytes]:
 @FUZZ
 @given(st.sampled_from(KINDS), st.lists(_mutations(), max_size=25))
 def test_mutated_records_are_decoded_exactly_or_left_out(kind: str, values: list[bytes]) -> None:
-    out = decode_columns(values, kind)
+    out = _columns_of(values, kind)
     assert sorted([*out.fast.tolist(), *out.slow.tolist()]) == list(range(len(values)))
     for row, i in zip(out.table.to_pylist(), out.fast.tolist(), strict=True):
         try:
@@ -221,7 +229,7 @@ _RECORDS = {kind: _records(kind) for kind in KINDS}
 def test_the_screen_flags_every_record_the_rules_reject(case: tuple[str, list[dict]]) -> None:
     kind, records = case
     values = [encode(kind, record) for record in records]
-    out = decode_columns(values, kind)
+    out = _columns_of(values, kind)
     flagged = suspects(kind, out.table, NOW)
     for i, flag in zip(out.fast.tolist(), flagged.tolist(), strict=True):
         problem = event_problem(kind, decode(values[i])[1], NOW)

@@ -168,8 +168,9 @@ def test_full_store_disk_is_a_clear_error_and_loses_nothing(
     broker_settings: Settings, small_disk: SmallDisk
 ) -> None:
     settings = broker_settings.model_copy(update={"store_dir": small_disk.path / "store"})
-    publish(settings, traffic(40_000))
-    expected = _published(40_000)
+    # More events than the 1 MiB store holds compressed.
+    publish(settings, traffic(80_000))
+    expected = _published(80_000)
 
     full = start_ingest(settings, "--once", "--batch-size", "2000")
     out, err = full.communicate(timeout=300)
@@ -183,7 +184,7 @@ def test_full_store_disk_is_a_clear_error_and_loses_nothing(
     # store holds: the failed batch was neither loaded nor committed.
     assert not [p for p in small_disk.path.rglob(".*.tmp")]
     loaded = _rows(settings)
-    assert loaded < 40_000
+    assert loaded < 80_000
     position = sum(committed(settings).values())
     assert position == loaded, "committed offsets are ahead of (or behind) the loaded rows"
 

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.adapters import PROVIDERS, ReceiptParseError, parse_receipts
-from ingest.pipeline.batch import PartitionRecords, SourceRecord, prepare_batch
+from ingest.pipeline.batch import prepare_batch
+from ingest.pipeline.records import PartitionRecords, SourceRecord
 from models.events import DeliveryReceipt
 from models.wire import HEADER_SIZE, UndecodableRecord, decode, encode_event, registry
 from tests.conftest import SAMPLES_DIR
