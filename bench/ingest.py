@@ -6,11 +6,12 @@ client options as ingest, reading every topic to the end without decoding; (b) `
 --once`` end to end into a fresh DuckDB warehouse and store. Two sizes show whether memory
 grows with the number of events.
 
-The bare rate runs from its first poll's return to its last (joining the group and closing
-excluded); ingest's from the start of its run (worker start, group join included) to the
-commit of its last batch, when everything read is durable and committed. "wall/s" is ingest
-from process start to exit: interpreter start-up, imports and closing down (the warehouse's
-last checkpoint) included. Peak RSS is of the whole process tree (ingest runs a worker).
+Both rates start once the group is joined: the bare one runs from its first poll's return to
+its last; ingest's (its summary line's) from its first records read to the commit of its last
+batch, when everything read is decoded, checked, stored, loaded and committed. "wall/s" is
+ingest from process start to exit: interpreter start-up, imports, the worker's start, the group
+join and closing down (the warehouse's last checkpoint) included. Peak RSS is of the whole
+process tree (ingest runs a worker).
 
     .venv/bin/python bench/ingest.py [--events N] [--small N]
 """
@@ -154,7 +155,7 @@ def measure(events: int) -> dict[str, float]:
         env,
     )
     assert out.startswith("ingested"), out
-    # The summary's own rate excludes interpreter start-up and imports, as the bare figure does.
+    # The summary's own rate starts at the first records read, as the bare figure does.
     ingest_rate = float(out.rsplit("(", 1)[1].split()[0].replace(",", ""))
     store_mb = sum(p.stat().st_size for p in (data_dir / "store").rglob("*.avro")) / 2**20
     return {

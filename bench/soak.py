@@ -2,7 +2,7 @@
 sampled, on the local broker and a fresh DuckDB warehouse.
 
 1. Probe: publish ``--probe-events`` events and time ``dlrw ingest --once`` on them: the maximum
-   rate (the summary line's records/s, which leaves out start-up).
+   rate (the summary line's records/s, from the first records read to the last commit).
 2. Soak: start ``dlrw ingest`` (continuous), publish at ``--load`` x that rate for ``--minutes``
    with a paced producer, read the resident memory of the ingest process and its worker from
    /proc every ``--sample-s`` seconds and the group's committed offsets (what ingest has

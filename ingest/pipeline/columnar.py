@@ -34,6 +34,7 @@ _VARINT_MAX = 10
 _K = np.arange(_VARINT_MAX, dtype=np.int64)
 _SHIFTS = (7 * _K).astype(np.uint64)
 _INLINE = 12  # an Arrow string view holds up to 12 bytes inline
+_INLINE_POSITIONS = np.arange(_INLINE)[None, :]
 # Bytes a buffer holds after its last record, so reads at a record's end (a varint's ten bytes,
 # a string view's inline bytes) never leave it.
 PADDING = 16 + _INLINE
@@ -111,6 +112,10 @@ class Cursor:
 
     def __init__(self, buf: np.ndarray, pos: np.ndarray, end: np.ndarray) -> None:
         self.buf = buf
+        # Every ten-byte window of the buffer, as rows (no copy): what a varint may span.
+        self.windows = np.lib.stride_tricks.as_strided(
+            buf, shape=(len(buf) - _VARINT_MAX + 1, _VARINT_MAX), strides=(1, 1), writeable=False
+        )
         self.pos = pos
         self.end = end
         self.bad = np.zeros(len(pos), dtype=bool)
@@ -128,21 +133,22 @@ class Cursor:
             unsigned = first.astype(np.uint64)
             self.advance(live, 1)
         else:
-            window = self.buf[self.pos[:, None] + _K]
+            window = self.windows[self.pos]
             more = window >= 0x80
             size = np.argmin(more, axis=1) + 1
             # Ten bytes would hold values past 2**62; leave those to the exact decoder.
             self.bad |= live & (more.all(axis=1) | (size >= _VARINT_MAX))
-            low = (window & 0x7F).astype(np.uint64)
-            low[_K[None, :] >= size[:, None]] = 0
-            unsigned = (low << _SHIFTS).sum(axis=1, dtype=np.uint64)
+            width = int(size.max())
+            low = (window[:, :width] & 0x7F).astype(np.uint64)
+            low *= _K[None, :width] < size[:, None]
+            unsigned = (low << _SHIFTS[:width]).sum(axis=1, dtype=np.uint64)
             self.advance(live, size)
         one = np.uint64(1)
         return (unsigned >> one).astype(np.int64) ^ -(unsigned & one).astype(np.int64)
 
     def fixed(self, live: np.ndarray, size: int) -> np.ndarray:
-        """``size`` raw bytes at each record's position, as an (n, size) array."""
-        window = self.buf[self.pos[:, None] + np.arange(size)]
+        """``size`` raw bytes (up to ten) at each record's position, as an (n, size) array."""
+        window = self.windows[self.pos, :size]
         self.advance(live, size)
         return window
 
@@ -154,15 +160,19 @@ def _string_column(
     for text that is not UTF-8."""
     n = len(start)
     length = np.where(valid, length, 0)
-    views = np.zeros((n, 16), dtype=np.uint8)
-    views[:, :4] = length.astype("<i4").view(np.uint8).reshape(n, 4)
-    inline = buf[start[:, None] + np.arange(_INLINE)]
-    inline[np.arange(_INLINE)[None, :] >= length[:, None]] = 0
-    short = length <= _INLINE
-    views[short, 4:] = inline[short]
-    long_ = ~short
-    views[long_, 4:8] = inline[long_, :4]
-    views[long_, 12:] = start[long_].astype("<i4").view(np.uint8).reshape(-1, 4)
+    # Every 12-byte window of the buffer, as rows (no copy): a string's row is its inline bytes.
+    windows = np.lib.stride_tricks.as_strided(
+        buf, shape=(len(buf) - _INLINE + 1, _INLINE), strides=(1, 1), writeable=False
+    )
+    views = np.empty((n, 16), dtype=np.uint8)
+    # Bytes 4-15: the string's bytes (zero past its end) if it fits, else its first four...
+    np.multiply(windows[start], _INLINE_POSITIONS < length[:, None], out=views[:, 4:])
+    words = views.view("<i4")
+    words[:, 0] = length
+    # ...then, for a longer one, buffer 0 and its offset in it.
+    long_ = length > _INLINE
+    words[:, 2] = np.where(long_, 0, words[:, 2])
+    words[:, 3] = np.where(long_, start, words[:, 3])
     bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
     view = pa.Array.from_buffers(pa.binary_view(), n, [bitmap, pa.py_buffer(views), buffer])
     return view.cast(pa.string())

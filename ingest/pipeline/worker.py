@@ -1,12 +1,13 @@
-"""The ingest worker: a child process that prepares and writes the batches the consumer reads.
+"""The ingest worker: a child process that writes the batches the consumer has read and
+prepared.
 
-The consumer's process reads Kafka and commits offsets; the worker decodes and checks each batch
-and writes the store, the dead letters and the warehouse. Reading Kafka and the per-record work
-then run on a core each instead of taking turns on one interpreter lock. Between the two the
-ingest contract holds as before: a batch's offsets are committed only after the worker reports
-the batch written, and a failure the worker reports ends the run with them uncommitted.
+The consumer's process reads Kafka, decodes and checks each batch, and commits offsets; the
+worker writes the store, the dead letters and the warehouse. Preparing one batch and writing the
+one before it then run on a core each instead of taking turns on one interpreter lock. Between
+the two the ingest contract holds as before: a batch's offsets are committed only after the
+worker reports the batch written, and a failure the worker reports ends the run with them
+uncommitted.
 
-Up to two batches are in the worker at once: one prepared while the other is written.
 The worker is a fresh interpreter (spawned, not forked: a fork would inherit the caller's
 threads and sockets, such as Kafka clients a host process already runs); it starts while the
 consumer joins its group. It ignores SIGINT and SIGTERM (the consumer decides when to stop and
@@ -28,21 +29,16 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
-from ingest.kafka.batches import RecordBatch
 from ingest.kafka.client import producer
 from ingest.kafka.deadletter import dead_letter_headers
-from ingest.pipeline.batch import PreparedBatch, prepare_batch
-from ingest.pipeline.records import PartitionRecords
+from ingest.pipeline.batch import PreparedBatch
 from ingest.store.segments import SegmentBatch
 from ingest.warehouse.connection import Warehouse, open_warehouse
 
@@ -77,7 +73,6 @@ class IngestWorker:
         self,
         settings: Settings,
         warehouse_url: str,
-        topic_kinds: Mapping[str, str],
         lock_wait_s: float = 0.0,
     ) -> None:
         context = multiprocessing.get_context("spawn")
@@ -86,7 +81,7 @@ class IngestWorker:
         self._stopping: Synchronized[int] = context.RawValue("b", 0)
         self._process = context.Process(
             target=_serve,
-            args=(child, settings, warehouse_url, dict(topic_kinds), lock_wait_s, self._stopping),
+            args=(child, settings, warehouse_url, lock_wait_s, self._stopping),
             name="dlrw-ingest-worker",
             daemon=True,
         )
@@ -102,11 +97,19 @@ class IngestWorker:
             self._receive()
             self._ready = True
 
-    def submit(self, partitions: list[list[RecordBatch]], ingested_at: datetime) -> None:
-        """Hand over a batch: each topic partition's record batches in offset order;
-        ``ingested_at`` (UTC, whole milliseconds) stamps its rows."""
+    def submit(self, prepared: PreparedBatch) -> None:
+        """Hand over a batch to write."""
         self.wait_ready()
-        self._conn.send((partitions, ingested_at))
+        # Pickled here, not by ``send``: its pickler grows a BytesIO, several times slower for
+        # a batch's ~15MB.
+        payload = pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._conn.send_bytes(payload)
+        except OSError:
+            # The worker stopped at a failure while batches were still coming: raise what it
+            # reported (the batches it wrote before are not committed; they are replayed).
+            while True:
+                self._receive()
 
     def result(self) -> BatchWritten:
         """Wait for the oldest batch not reported yet to be written; raises what made it (or
@@ -124,7 +127,7 @@ class IngestWorker:
         """Let the batch being written end, then stop the worker."""
         self._stopping.value = 1
         with contextlib.suppress(OSError):  # unless it has gone already
-            self._conn.send(None)
+            self._conn.send_bytes(pickle.dumps(None))
         self._process.join()
         self._conn.close()
 
@@ -146,69 +149,43 @@ def _serve(
     conn: Connection,
     settings: Settings,
     warehouse_url: str,
-    topic_kinds: dict[str, str],
     lock_wait_s: float,
     stopping: Synchronized[int],
 ) -> None:
-    """The worker process: open the warehouse, then prepare batches as they arrive and write
-    them in order on a writer thread (a batch is prepared while the one before it is written),
+    """The worker process: open the warehouse, then write batches in the order they arrive,
     reporting each as soon as it is written; the first failure is reported and ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
-    sending = threading.Lock()
-    failed = threading.Event()
 
     def report(kind: str, payload: Any) -> None:
-        with sending, contextlib.suppress(OSError):  # unless the consumer has gone
+        with contextlib.suppress(OSError):  # unless the consumer has gone
             conn.send((kind, payload))
-
-    def fail(exc: BaseException) -> None:
-        if not failed.is_set():
-            failed.set()
-            report("error", _portable(exc))
-
-    def write(prepared: PreparedBatch) -> None:
-        if failed.is_set():
-            return  # a batch before this one failed: it is not reported, nor written
-        try:
-            writer.write(prepared)
-        except BaseException as exc:
-            fail(exc)
-            return
-        report("done", BatchWritten(prepared.events, len(prepared.dead_letters)))
 
     try:
         writer = _Writer(settings, open_warehouse(warehouse_url, lock_wait_s), stopping)
     except BaseException as exc:
-        fail(exc)
+        report("error", _portable(exc))
         conn.close()
         return
     report("ready", None)
     # Batches are read off the pipe as soon as they are sent, so the consumer never waits for
-    # this process to finish preparing the batch before.
+    # this process to finish writing the batch before.
     jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=_receive_jobs, args=(conn, jobs), daemon=True).start()
-    writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlrw-ingest-writer")
     try:
-        while not failed.is_set() and (job := jobs.get()) is not None:
-            if isinstance(job, BaseException):
-                raise job
-            partitions, ingested_at = job
-            prepared = prepare_batch(
-                [PartitionRecords.from_batches(batches) for batches in partitions],
-                topic_kinds,
-                settings.store_dir,
-                ingested_at,
-                ingested_at,
-            )
-            writes.submit(write, prepared)
+        while (prepared := jobs.get()) is not None:
+            if isinstance(prepared, BaseException):
+                raise prepared
+            writer.write(prepared)
+            report("done", BatchWritten(prepared.events, len(prepared.dead_letters)))
     except EOFError:
         pass  # the consumer is gone; nothing is waiting for a report
     except BaseException as exc:
-        fail(exc)
+        # The first failure ends the worker: the batches after it are neither written nor
+        # reported, and their offsets stay uncommitted.
+        report("error", _portable(exc))
     finally:
-        writes.shutdown(wait=True)
         writer.close()
         conn.close()
 
@@ -218,7 +195,7 @@ def _receive_jobs(conn: Connection, jobs: queue.SimpleQueue[Any]) -> None:
     (EOFError, put on the queue for the worker to raise)."""
     while True:
         try:
-            job = conn.recv()
+            job = pickle.loads(conn.recv_bytes())
         except BaseException as exc:
             jobs.put(exc)
             return

@@ -12,6 +12,7 @@ concatenation, not re-encoding; the container framing follows the Avro 1.11 spec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -139,7 +140,8 @@ class SegmentBatch:
                 os.fsync(handle.fileno())
         except OSError as exc:
             # A partly written file would hold on to the space that just ran out.
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # e.g. its folder could not be made
+                tmp.unlink(missing_ok=True)
             raise _write_error(path, exc) from exc
         self._staged.append((tmp, path))
 

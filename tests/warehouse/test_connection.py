@@ -229,3 +229,26 @@ def test_a_duckdb_sharing_cores_runs_one_thread_after_a_reconnect_too(tmp_path: 
         assert warehouse._execute(threads) == [(1,)]
         warehouse.reconnect()
         assert warehouse._execute(threads) == [(1,)]
+
+
+def test_duckdb_stores_payloads_and_identifiers_with_zstandard(tmp_path: Path) -> None:
+    with open_warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}") as warehouse:
+        warehouse.ensure_tables()
+        warehouse._run(
+            "INSERT INTO raw_receipts (event_id, provider, provider_message_id, status, is_final,"
+            " received_at, raw, _topic, _partition, _offset, _ingested_at)"
+            " SELECT 'rcpt-' || i, 'twilio', 'SM' || md5(i::text), 'delivered', true,"
+            " TIMESTAMP '2026-11-20', 'MessageStatus=delivered&SmsSid=SM' || md5(i::text),"
+            " 't', 0, i, TIMESTAMP '2026-11-20' FROM range(20000) AS r(i)"
+        )
+        warehouse._run("CHECKPOINT")
+        methods = dict(
+            warehouse._execute(
+                "SELECT column_name, string_agg(DISTINCT compression, ',')"
+                " FROM pragma_storage_info('raw_receipts') WHERE segment_type = 'VARCHAR'"
+                " GROUP BY column_name"
+            )
+        )
+    for column in ("raw", "event_id", "provider_message_id"):
+        assert methods[column] == "ZSTD", (column, methods[column])
+    assert "ZSTD" not in methods["provider"]  # short repeated text keeps DuckDB's own choice
