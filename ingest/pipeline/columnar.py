@@ -166,7 +166,7 @@ def _string_column(
     )
     views = np.empty((n, 16), dtype=np.uint8)
     # Bytes 4-15: the string's bytes (zero past its end) if it fits, else its first four...
-    np.multiply(windows[start], _INLINE_POSITIONS < length[:, None], out=views[:, 4:])
+    np.multiply(windows[start], length[:, None] > _INLINE_POSITIONS, out=views[:, 4:])
     words = views.view("<i4")
     words[:, 0] = length
     # ...then, for a longer one, buffer 0 and its offset in it.
