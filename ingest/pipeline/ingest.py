@@ -174,15 +174,15 @@ class Ingestor:
                     "create them with `dlrw topics create`"
                 )
             self._consumer.subscribe(topics, listener=_Rebalance(self))
-            # The group is joined on the first poll, while the worker opens the warehouse.
-            self._collect()
-            self._worker.wait_ready()
+            # The group is joined, and the first batch read and prepared, while the worker
+            # opens the warehouse; the first hand-over waits for it.
             while not self.stopping:
-                self._collect()
+                self._collect(once)
                 self._flush()
                 if once and self._caught_up():
                     break
             self._finish_in_flight()
+            self._worker.wait_ready()  # a worker that could not start fails even an idle run
             # Everything read is written and committed: what follows is closing down.
             self.summary.seconds = time.monotonic() - (self._first_read or started)
         except StoreWriteError as exc:
@@ -216,11 +216,14 @@ class Ingestor:
             # Leaving the group now lets the other members take over without a session timeout.
             self._consumer.close(autocommit=False)
 
-    def _collect(self) -> None:
-        """Poll until a full batch, the time budget, a quiet poll or a stop request."""
+    def _collect(self, once: bool = False) -> None:
+        """Poll until a full batch, the time budget, a quiet poll or a stop request; with
+        ``once``, also until this process's partitions are read to their end offsets."""
         assert self._consumer is not None
         deadline = time.monotonic() + self.batch_wait_s
         while self._pending_count < self.batch_size and not self.stopping:
+            if once and self._read_to_end():
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -334,16 +337,12 @@ class Ingestor:
         for tp in revoked - owned:
             self._pending_count -= sum(b.span for b in self._pending.pop(tp, []))
 
-    def _caught_up(self) -> bool:
-        """Whether the group has read everything up to the end offsets seen at the last
-        assignment: this process's partitions by their positions, the others by the group's
-        committed offsets. A partition held by another member is not done until that member
-        commits it; one held by a member that died keeps ``--once`` waiting until its session
-        expires and the partition is reassigned, rather than ending with it unread."""
+    def _read_to_end(self) -> bool:
+        """Whether this process has read its partitions up to the end offsets seen at the last
+        assignment (False until the group has assigned them)."""
         assert self._consumer is not None
-        if not self._assigned or self._refused:
+        if not self._assigned:
             return False
-        assignment = self._consumer.assignment()
         if self._end_offsets is None:
             every = [
                 TopicPartition(topic, partition)
@@ -351,8 +350,22 @@ class Ingestor:
                 for partition in sorted(self._consumer.partitions_for_topic(topic) or ())
             ]
             self._end_offsets = self._consumer.end_offsets(every)
-        if any(self._consumer.position(tp) < self._end_offsets.get(tp, 0) for tp in assignment):
+        return all(
+            self._consumer.position(tp) >= self._end_offsets.get(tp, 0)
+            for tp in self._consumer.assignment()
+        )
+
+    def _caught_up(self) -> bool:
+        """Whether the group has read everything up to the end offsets seen at the last
+        assignment: this process's partitions by their positions, the others by the group's
+        committed offsets. A partition held by another member is not done until that member
+        commits it; one held by a member that died keeps ``--once`` waiting until its session
+        expires and the partition is reassigned, rather than ending with it unread."""
+        assert self._consumer is not None
+        if self._refused or not self._read_to_end():
             return False
+        assert self._end_offsets is not None
+        assignment = self._consumer.assignment()
         return all(
             (self._consumer.committed(tp) or 0) >= end
             for tp, end in self._end_offsets.items()
