@@ -144,7 +144,8 @@ def _prepare_kind(
     suspect = np.zeros(len(decoded.fast), dtype=bool)
     if len(decoded.fast):
         suspect = suspects(kind, decoded.table, now)
-        tables.append(decoded.table.filter(pa.array(~suspect)).cast(_EVENT_ARROW[kind]))
+        passed = decoded.table.filter(pa.array(~suspect)) if suspect.any() else decoded.table
+        tables.append(pa.Table.from_arrays(passed.columns, schema=_EVENT_ARROW[kind]))
         rows.append(decoded.fast[~suspect])
     # Store bodies of rows re-encoded from an older schema version, by record index.
     bodies: dict[int, bytes] = {}

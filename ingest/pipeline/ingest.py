@@ -6,9 +6,9 @@ A crash anywhere before the commit replays the batch, and every write is idempot
 record's (topic, partition, offset), so nothing is lost and nothing is counted twice.
 
 This process reads each batch from Kafka as whole record batches, decodes and checks it
-(``records``, ``batch``) and hands it to a worker process (``worker``) that writes it while this
-one reads and prepares the next; a batch's offsets are committed once the worker reports it
-written. At most three batches are handed over and not yet written: one being written, the
+(``records``, ``batch``), stages its store segments (fsynced temporary files) and hands it to a
+worker process (``worker``) that writes it while this one reads and prepares the next; a batch's
+offsets are committed once the worker reports it written. At most three batches are handed over and not yet written: one being written, the
 next ones waiting, so the writer seldom idles while this process prepares.
 """
 
@@ -35,7 +35,7 @@ from ingest.pipeline.batch import prepare_batch
 from ingest.pipeline.records import PartitionRecords
 from ingest.pipeline.worker import IngestWorker
 from ingest.progress import Progress
-from ingest.store.segments import StoreWriteError
+from ingest.store.segments import SegmentBatch, StoreWriteError
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
 
@@ -277,9 +277,16 @@ class Ingestor:
             ingested_at,
             ingested_at,
         )
+        try:
+            # Store segments are written (to temporary files) here, beside the worker's loads.
+            segments = SegmentBatch.staged(prepared.segments, {"dlrw.writer": "ingest"})
+        except StoreWriteError:
+            # The batches before this one are sound: let them be written and committed.
+            self._finish_in_flight()
+            raise
         self._finish_in_flight(keep=_MAX_IN_FLIGHT - 1)
         assert self._worker is not None
-        self._worker.submit(prepared)
+        self._worker.submit(segments, prepared)
         self._in_flight.append(next_offsets)
 
     def _finish_in_flight(self, keep: int = 0) -> None:

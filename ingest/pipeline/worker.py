@@ -1,12 +1,12 @@
 """The ingest worker: a child process that writes the batches the consumer has read and
 prepared.
 
-The consumer's process reads Kafka, decodes and checks each batch, and commits offsets; the
-worker writes the store, the dead letters and the warehouse. Preparing one batch and writing the
-one before it then run on a core each instead of taking turns on one interpreter lock. Between
-the two the ingest contract holds as before: a batch's offsets are committed only after the
-worker reports the batch written, and a failure the worker reports ends the run with them
-uncommitted.
+The consumer's process reads Kafka, decodes and checks each batch, writes its store segments to
+temporary files (fsynced) and commits offsets; the worker moves the segments into place, sends
+the dead letters and loads the warehouse. Preparing one batch and writing the one before it then
+run on a core each instead of taking turns on one interpreter lock. Between the two the ingest
+contract holds as before: a batch's offsets are committed only after the worker reports the
+batch written, and a failure the worker reports ends the run with them uncommitted.
 
 The worker is a fresh interpreter (spawned, not forked: a fork would inherit the caller's
 threads and sockets, such as Kafka clients a host process already runs); it starts while the
@@ -29,7 +29,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
@@ -97,12 +97,13 @@ class IngestWorker:
             self._receive()
             self._ready = True
 
-    def submit(self, prepared: PreparedBatch) -> None:
-        """Hand over a batch to write."""
+    def submit(self, segments: SegmentBatch, prepared: PreparedBatch) -> None:
+        """Hand over a batch to write: its store segments staged (``SegmentBatch.staged``, in
+        this process), which the worker moves into place, then the rest of ``prepared``."""
         self.wait_ready()
         # Pickled here, not by ``send``: its pickler grows a BytesIO, several times slower for
-        # a batch's ~15MB.
-        payload = pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)
+        # a batch's ~8MB. The segments' records are in their staged files already.
+        payload = pickle.dumps((segments, replace(prepared, segments=[])), pickle.HIGHEST_PROTOCOL)
         try:
             self._conn.send_bytes(payload)
         except OSError:
@@ -174,10 +175,11 @@ def _serve(
     jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=_receive_jobs, args=(conn, jobs), daemon=True).start()
     try:
-        while (prepared := jobs.get()) is not None:
-            if isinstance(prepared, BaseException):
-                raise prepared
-            writer.write(prepared)
+        while (job := jobs.get()) is not None:
+            if isinstance(job, BaseException):
+                raise job
+            segments, prepared = job
+            writer.write(segments, prepared)
             report("done", BatchWritten(prepared.events, len(prepared.dead_letters)))
     except EOFError:
         pass  # the consumer is gone; nothing is waiting for a report
@@ -248,11 +250,8 @@ class _Writer:
             self.producer.close()
         self.warehouse.close()
 
-    def write(self, prepared: PreparedBatch) -> None:
-        segments = SegmentBatch()
+    def write(self, segments: SegmentBatch, prepared: PreparedBatch) -> None:
         try:
-            for segment in prepared.segments:
-                segments.add(segment.path, segment.kind, segment.bodies, {"dlrw.writer": "ingest"})
             segments.commit()
         except BaseException:
             segments.abort()

@@ -124,6 +124,19 @@ class SegmentBatch:
         self._staged: list[tuple[Path, Path]] = []
         self._new_dirs: set[Path] = set()
 
+    @classmethod
+    def staged(cls, segments: Iterable[Any], metadata: dict[str, str]) -> SegmentBatch:
+        """A batch with ``segments`` (each with a ``path``, ``kind`` and ``bodies``) staged; after
+        a failure none of them is left behind."""
+        batch = cls()
+        try:
+            for segment in segments:
+                batch.add(segment.path, segment.kind, segment.bodies, metadata)
+        except BaseException:
+            batch.abort()
+            raise
+        return batch
+
     def add(self, path: Path, kind: str, bodies: Sequence[bytes], metadata: dict[str, str]) -> None:
         """Stage one segment holding ``bodies`` (store records in Avro binary form)."""
         directory = path.parent

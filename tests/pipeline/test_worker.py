@@ -12,7 +12,7 @@ from ingest.config import Settings
 from ingest.pipeline.batch import prepare_batch
 from ingest.pipeline.records import PartitionRecords, SourceRecord
 from ingest.pipeline.worker import IngestWorker
-from ingest.store.segments import StoreWriteError
+from ingest.store.segments import SegmentBatch, StoreWriteError
 from models.wire import encode_event
 from tests.pipeline.conftest import traffic
 
@@ -22,21 +22,23 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 def test_batches_sent_after_a_failure_get_the_failure_not_a_broken_pipe(
     settings: Settings, tmp_path: Path
 ) -> None:
-    blocked = tmp_path / "not-a-directory"
-    blocked.write_text("the store cannot be created under a file")
     records = [
         SourceRecord("t.s", 0, offset, 0, None, encode_event(event))
         for offset, event in enumerate(e for e in traffic(6000) if e.event_type == "send")
     ]
     prepared = prepare_batch(
-        [PartitionRecords.of("t.s", 0, records)], {"t.s": "send"}, blocked / "store", NOW, NOW
+        [PartitionRecords.of("t.s", 0, records)], {"t.s": "send"}, tmp_path / "store", NOW, NOW
     )
+    first = SegmentBatch.staged(prepared.segments, {})
+    for segment in prepared.segments:
+        segment.path.mkdir(parents=True)  # a folder where the segment should go: moving fails
     worker = IngestWorker(settings, f"duckdb:///{tmp_path / 'w.duckdb'}")
     try:
         with pytest.raises(StoreWriteError, match="cannot write the store"):
-            # The first batch fails; the worker stops and the next sends find the pipe closed.
+            worker.submit(first, prepared)
+            # The worker stops at that failure; these sends find its end of the pipe closed.
             for _ in range(50):
-                worker.submit(prepared)
+                worker.submit(SegmentBatch.staged(prepared.segments, {}), prepared)
             worker.result()
     finally:
         worker.close()
