@@ -8,8 +8,9 @@ record's (topic, partition, offset), so nothing is lost and nothing is counted t
 This process reads each batch from Kafka as whole record batches, decodes and checks it
 (``records``, ``batch``), stages its store segments (fsynced temporary files) and hands it to a
 worker process (``worker``) that writes it while this one reads and prepares the next; a batch's
-offsets are committed once the worker reports it written. At most three batches are handed over and not yet written: one being written, the
-next ones waiting, so the writer seldom idles while this process prepares.
+offsets are committed once the worker reports it written. At most three batches are handed
+over and not yet written: one being written, the next ones waiting, so the writer seldom idles
+while this process prepares.
 """
 
 from __future__ import annotations
