@@ -1,8 +1,8 @@
 """Reading a topic partition as the record batches the broker sends, not record by record.
 
-kafka-python decodes every record into a Python object: about 6 µs a record, most of what a
-consumer costs. The ingest pipeline decodes whole columns at once in its worker process
-(``ingest.pipeline.records``), so its consumer hands over each v2 record batch as it arrived —
+kafka-python decodes every record into a Python object: about 6 of the 7.5 µs of CPU a plain
+consumer spends per record here. The ingest pipeline decodes a batch's records a column at a
+time (``ingest.pipeline.records``), so its consumer takes each v2 record batch as it arrived —
 checked against its CRC, control batches dropped — and kafka-python still does everything else:
 group membership, fetching, positions and commits.
 

@@ -1,6 +1,6 @@
 """One topic partition's records of a batch, as columns over one byte buffer.
 
-The ingest consumer hands the worker whole Kafka record batches (``ingest.kafka.batches``);
+The ingest consumer reads whole Kafka record batches (``ingest.kafka.batches``);
 ``PartitionRecords.from_batches`` decodes their records together with numpy, the way
 ``columnar`` decodes Avro: each record's length prefix is walked in one Python loop, then its
 fields (timestamp and offset deltas, key, value, header count: zig-zag varints as in Avro) are
