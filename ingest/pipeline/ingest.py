@@ -133,10 +133,12 @@ class Ingestor:
         self._consumer: KafkaConsumer | None = None
         self._worker: IngestWorker | None = None
         # Record batches seen and the records they held: how many to ask ``poll`` for.
-        self._fetched = [0, 0]
+        self._batches_seen = 0
+        self._records_seen = 0
         self._first_read: float | None = None
-        # Batches handed to the worker, oldest first: the offsets to commit once each is written.
-        self._in_flight: deque[dict[tuple[str, int], int]] = deque()
+        # Batches handed to the worker, oldest first: the offsets to commit once each is written,
+        # and its staged store segments (removed if the worker stops before moving them).
+        self._in_flight: deque[tuple[dict[tuple[str, int], int], SegmentBatch]] = deque()
         # Offsets written but refused by the group coordinator during a rebalance.
         self._refused: dict[TopicPartition, int] = {}
 
@@ -203,8 +205,11 @@ class Ingestor:
                 "offsets after the last written batch were not committed"
             ) from exc
         finally:
-            # After a failure the batch in flight may still be writing: let it end, uncommitted.
+            # After a failure the batch in flight may still be writing: let it end, uncommitted;
+            # the staged segments of batches the worker never wrote go.
             self._worker.close()
+            for _, segments in self._in_flight:
+                segments.abort()
             self._in_flight.clear()
             self._close()
             self.summary.seconds = self.summary.seconds or (
@@ -236,8 +241,11 @@ class Ingestor:
             if remaining <= 0:
                 break
             # ``poll`` counts record batches: ask for about as many as fill the batch.
-            batches, records = self._fetched
-            wanted = (self.batch_size - self._pending_count) * max(batches, 1) // max(records, 1)
+            wanted = (
+                (self.batch_size - self._pending_count)
+                * max(self._batches_seen, 1)
+                // max(self._records_seen, 1)
+            )
             polled = self._consumer.poll(
                 timeout_ms=int(remaining * 1000), max_records=max(wanted, 1)
             )
@@ -257,12 +265,12 @@ class Ingestor:
                 held.extend(fetched)
                 span = sum(b.span for b in fetched)
                 self._pending_count += span
-                self._fetched[0] += len(fetched)
-                self._fetched[1] += span
+                self._batches_seen += len(fetched)
+                self._records_seen += span
 
     def _flush(self) -> None:
-        """Hand the pending batch to the worker, once no more than one batch before it is still
-        being written."""
+        """Prepare the pending batch, stage its store segments and hand it to the worker, once
+        fewer than ``_MAX_IN_FLIGHT`` batches before it are still being written."""
         self._drop_revoked()
         self._retry_refused()
         if not self._pending_count:
@@ -295,7 +303,7 @@ class Ingestor:
         self._finish_in_flight(keep=_MAX_IN_FLIGHT - 1)
         assert self._worker is not None
         self._worker.submit(segments, prepared)
-        self._in_flight.append(next_offsets)
+        self._in_flight.append((next_offsets, segments))
 
     def _finish_in_flight(self, keep: int = 0) -> None:
         """Wait for the oldest batches in flight to be written (raising a failure), committing
@@ -304,7 +312,7 @@ class Ingestor:
             self._commit_written()
 
     def _commit_written(self) -> None:
-        next_offsets = self._in_flight.popleft()
+        next_offsets, _ = self._in_flight.popleft()
         assert self._worker is not None and self._consumer is not None
         written = self._worker.result()
         self._commit({TopicPartition(*tp): offset for tp, offset in next_offsets.items()})
