@@ -145,13 +145,14 @@ def main() -> int:
     args = parser.parse_args()
 
     from ingest.config import Settings
-    from ingest.kafka.topics import create_topics
+    from ingest.kafka.topics import create_topics, delete_topics
 
     with tempfile.TemporaryDirectory(prefix="dlrw-bench-") as tmp, _database() as url:
         data_dir = Path(tmp) / "data"
         prefix = f"bench-{uuid.uuid4().hex[:8]}."
         env = _env(data_dir, prefix, url)
-        create_topics(Settings(data_dir=data_dir, topic_prefix=prefix), partitions=3)
+        topics = Settings(data_dir=data_dir, topic_prefix=prefix)
+        create_topics(topics, partitions=3)
         events, pre, incident = (Path(tmp) / n for n in ("all.jsonl", "pre.jsonl", "inc.jsonl"))
         spec = (
             f"operator=40410,start={INCIDENT[0].isoformat()},"
@@ -218,6 +219,7 @@ def main() -> int:
         finally:
             _stop(alerts)
             _stop(ingest)
+            delete_topics(topics)
 
 
 if __name__ == "__main__":

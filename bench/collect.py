@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from ingest.config import Settings  # noqa: E402
 from ingest.kafka.client import consumer  # noqa: E402
-from ingest.kafka.topics import create_topics  # noqa: E402
+from ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
 
 INFOBIP = {
     "results": [
@@ -230,6 +230,7 @@ def main() -> int:
     )
     if settings is not None:
         on_topic = _records_on_topic(settings)
+        delete_topics(settings)
         expected = statuses[200] + args.warmup
         print(
             f"receipts on {settings.topic('receipt')}: {on_topic:,} "

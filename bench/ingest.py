@@ -36,7 +36,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.proc import tree_rss_kib  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.kafka.producer import EventPublisher  # noqa: E402
-from ingest.kafka.topics import create_topics  # noqa: E402
+from ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
 from ingest.pipeline.ingest import DEFAULT_BATCH_SIZE, FETCH_LIMITS  # noqa: E402
 from ingest.progress import Progress  # noqa: E402
 from ingest.simulate import SimulationConfig, Simulator  # noqa: E402
@@ -116,13 +116,22 @@ def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
 
 
 def measure(events: int) -> dict[str, float]:
-    """Produce ``events`` to fresh topics; measure both consumers; return the figures."""
-    data_dir = Path(tempfile.mkdtemp(prefix="dlrw-bench-"))
-    settings = Settings(
-        data_dir=data_dir,
-        topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
-        hash_key="bench-hash-key",
-    )
+    """Produce ``events`` to fresh topics; measure both consumers; return the figures. The
+    topics and the data dir are deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="dlrw-bench-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
+            hash_key="bench-hash-key",
+        )
+        try:
+            return _measure(settings, events)
+        finally:
+            delete_topics(settings)
+
+
+def _measure(settings: Settings, events: int) -> dict[str, float]:
+    data_dir = settings.data_dir
     create_topics(settings, partitions=6)
     _produce(settings, events)
     # Write the broker's log to disk now: otherwise the kernel's write-back of it runs during

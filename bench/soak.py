@@ -32,7 +32,7 @@ from bench.proc import tree_rss_kib  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.kafka.client import committed_total  # noqa: E402
 from ingest.kafka.producer import EventPublisher  # noqa: E402
-from ingest.kafka.topics import create_topics  # noqa: E402
+from ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
 from ingest.simulate import SimulationConfig, Simulator  # noqa: E402
 from models.wire import encode_event  # noqa: E402
 
@@ -180,17 +180,21 @@ def main() -> int:
     parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between samples")
     args = parser.parse_args()
 
-    settings = Settings(
-        data_dir=Path(tempfile.mkdtemp(prefix="dlrw-soak-")),
-        topic_prefix=f"soak-{uuid.uuid4().hex[:8]}.",
-        hash_key="soak-hash-key",
-    )
-    create_topics(settings, partitions=6)
-    pool = _pool(settings, 200_000)
-    group = f"soak-{uuid.uuid4().hex[:8]}"
-    max_rate = probe(settings, pool, args.probe_events, group)
-    print(f"max ingest rate    {max_rate:>12,.0f} events/s ({args.probe_events:,} events)")
-    soak(settings, pool, max_rate * args.load, args.minutes, args.sample_s, group)
+    with tempfile.TemporaryDirectory(prefix="dlrw-soak-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            topic_prefix=f"soak-{uuid.uuid4().hex[:8]}.",
+            hash_key="soak-hash-key",
+        )
+        create_topics(settings, partitions=6)
+        try:
+            pool = _pool(settings, 200_000)
+            group = f"soak-{uuid.uuid4().hex[:8]}"
+            max_rate = probe(settings, pool, args.probe_events, group)
+            print(f"max ingest rate    {max_rate:>12,.0f} events/s ({args.probe_events:,} events)")
+            soak(settings, pool, max_rate * args.load, args.minutes, args.sample_s, group)
+        finally:
+            delete_topics(settings)
     return 0
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from ingest.config import Settings
 from ingest.errors import DlrwError
-from ingest.kafka.client import admin_client
+from ingest.kafka.topics import delete_topics
 from ingest.warehouse.connection import connect_engine
 
 __all__ = ["configure"]
@@ -35,16 +35,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=3, help="days of traffic")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed")
     parser.set_defaults(handler=run)
-
-
-def _drop_old_demo_topics(settings: Settings) -> None:
-    admin = admin_client(settings)
-    try:
-        old = [t for t in admin.list_topics() if t.startswith(DEMO_TOPIC_PREFIX)]
-        if old:
-            admin.delete_topics(old)
-    finally:
-        admin.close()
 
 
 def _step(title: str, argv: list[str], env: Settings) -> None:
@@ -101,7 +91,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         topic_prefix=f"{DEMO_TOPIC_PREFIX}{int(time.time())}.",
         hash_key=settings.hash_key,
     )
-    _drop_old_demo_topics(settings)
+    delete_topics(settings, DEMO_TOPIC_PREFIX)
     start = datetime.combine(
         (datetime.now(UTC) - timedelta(days=args.days)).date(), datetime.min.time()
     )

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ingest.config import Settings
-from ingest.kafka.topics import create_topics
+from ingest.kafka.topics import create_topics, delete_topics
 
 KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
 # The server `make services` starts; each test that asks gets a database of its own in it.
@@ -37,13 +37,23 @@ def _reachable(host_port: str) -> bool:
         return False
 
 
+@pytest.fixture(scope="session")
+def topic_prefix() -> Iterator[Callable[..., str]]:
+    """``topic_prefix(kind="")``: a fresh topic prefix. The topics under all the prefixes it
+    gave are deleted when the session ends, so runs do not pile topics up on the broker."""
+    session = f"test-{uuid.uuid4().hex[:6]}-"
+    yield lambda kind="": f"{session}{kind}{uuid.uuid4().hex[:8]}."
+    if _reachable(KAFKA_BOOTSTRAP):
+        delete_topics(Settings(kafka_bootstrap=KAFKA_BOOTSTRAP), session)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, topic_prefix: Callable[..., str]) -> Settings:
     """Settings with a private data dir, DuckDB warehouse and topic prefix."""
     return Settings(
         data_dir=tmp_path / "data",
         kafka_bootstrap=KAFKA_BOOTSTRAP,
-        topic_prefix=f"test-{uuid.uuid4().hex[:10]}.",
+        topic_prefix=topic_prefix(),
         hash_key="test-hash-key",
     )
 

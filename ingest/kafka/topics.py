@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from ingest.config import TOPICS, Settings
 from ingest.errors import ConfigError
 from ingest.kafka.client import admin_client
 
-__all__ = ["DEFAULT_PARTITIONS", "create_topics", "topic_names"]
+__all__ = ["DEFAULT_PARTITIONS", "create_topics", "delete_topics", "topic_names"]
 
 DEFAULT_PARTITIONS = 6
+# Topics per delete request, to keep each request well inside the broker's timeout.
+_DELETE_CHUNK = 100
 
 
 def topic_names(settings: Settings) -> list[str]:
@@ -41,5 +43,23 @@ def create_topics(
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
         return {name: name not in existing for name in wanted}
+    finally:
+        admin.close()
+
+
+def delete_topics(settings: Settings, prefix: str | None = None) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (the configured topic prefix by
+    default); returns their names. The broker removes their data in the background."""
+    prefix = settings.topic_prefix if prefix is None else prefix
+    if not prefix:
+        raise ConfigError("refusing to delete topics by an empty prefix: it matches every topic")
+    admin = admin_client(settings)
+    try:
+        doomed = sorted(name for name in admin.list_topics() if name.startswith(prefix))
+        for start in range(0, len(doomed), _DELETE_CHUNK):
+            # Another process may delete some of them meanwhile; that is fine.
+            with contextlib.suppress(UnknownTopicOrPartitionError):
+                admin.delete_topics(doomed[start : start + _DELETE_CHUNK])
+        return doomed
     finally:
         admin.close()

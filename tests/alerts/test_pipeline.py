@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -46,12 +45,16 @@ def _spec(mcc_mnc: str, period: tuple[datetime, datetime], effect: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory, run_dlrw_module: RunDlrw) -> Settings:
+def pipeline(
+    tmp_path_factory: pytest.TempPathFactory,
+    run_dlrw_module: RunDlrw,
+    topic_prefix: Callable[..., str],
+) -> Settings:
     """Settings of a warehouse built from the simulated traffic."""
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("alerts-pipeline") / "data",
         kafka_bootstrap=KAFKA_BOOTSTRAP,
-        topic_prefix=f"test-{uuid.uuid4().hex[:10]}.",
+        topic_prefix=topic_prefix(),
         hash_key=SecretStr("test-hash-key"),
     )
     create_topics(settings, partitions=3)

@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -134,7 +134,11 @@ def expected_cells(truth: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[st
 
 
 @pytest.fixture(scope="module")
-def truth_build(warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> TruthBuild:
+def truth_build(
+    warehouse: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    topic_prefix: Callable[..., str],
+) -> TruthBuild:
     """Simulate, produce to fresh topics, ingest once, build; read the truth and the marts."""
     if not _reachable(KAFKA_BOOTSTRAP):
         pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
@@ -142,7 +146,7 @@ def truth_build(warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -
     settings = warehouse.model_copy(
         update={
             "kafka_bootstrap": KAFKA_BOOTSTRAP,
-            "topic_prefix": f"test-truth-{uuid.uuid4().hex[:10]}.",
+            "topic_prefix": topic_prefix("truth-"),
             "store_dir": work / "store",
         }
     )

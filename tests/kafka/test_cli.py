@@ -3,35 +3,50 @@
 from __future__ import annotations
 
 import socket
-import uuid
 from pathlib import Path
 
 import pytest
 
 from ingest.config import Settings
+from ingest.errors import ConfigError
 from ingest.kafka.client import admin_client
-from ingest.kafka.topics import topic_names
+from ingest.kafka.topics import create_topics, delete_topics, topic_names
 
 
 @pytest.mark.broker
 def test_topics_create_is_idempotent(settings: Settings, run_dlrw, dlrw_env) -> None:
-    settings = settings.model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:10]}."})
     env = dlrw_env(settings)
-    try:
-        first = run_dlrw(["topics", "create", "--partitions", "2"], env)
-        second = run_dlrw(["topics", "create"], env)
-    finally:
-        admin = admin_client(settings)
-        try:
-            existing = set(admin.list_topics())
-            admin.delete_topics([t for t in topic_names(settings) if t in existing])
-        finally:
-            admin.close()
+    first = run_dlrw(["topics", "create", "--partitions", "2"], env)
+    second = run_dlrw(["topics", "create"], env)
     names = topic_names(settings)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [f"{name}: created" for name in names]
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines() == [f"{name}: exists" for name in names]
+
+
+@pytest.mark.broker
+def test_delete_topics_deletes_only_those_under_the_prefix(broker_settings: Settings) -> None:
+    neighbour = broker_settings.model_copy(
+        update={"topic_prefix": broker_settings.topic_prefix.rstrip(".") + "x."}
+    )
+    create_topics(neighbour, partitions=1)
+
+    deleted = delete_topics(broker_settings)
+
+    assert deleted == sorted(topic_names(broker_settings))
+    admin = admin_client(broker_settings)
+    try:
+        remaining = set(admin.list_topics())
+    finally:
+        admin.close()
+    assert not remaining & set(deleted)
+    assert set(topic_names(neighbour)) <= remaining
+
+
+def test_delete_topics_refuses_an_empty_prefix(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="empty prefix"):
+        delete_topics(settings, prefix="")
 
 
 def test_broker_status_without_broker_exits_1_with_one_line(

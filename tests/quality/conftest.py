@@ -21,7 +21,6 @@ from sqlalchemy import text
 
 from ingest.cli import run_command
 from ingest.config import Settings
-from ingest.kafka.client import admin_client
 from ingest.kafka.topics import create_topics
 from ingest.quality.runner import CheckRun, run_checks
 from ingest.quality.thresholds import Thresholds, load_thresholds
@@ -74,16 +73,18 @@ def _reachable(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def published_events(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def published_events(
+    tmp_path_factory: pytest.TempPathFactory, topic_prefix: Callable[..., str]
+) -> Settings:
     """`dlrw simulate --out` with the receipt-loss incident, then `dlrw produce` onto fresh
-    topics; yields settings naming those topics, and deletes every topic under their prefix."""
+    topics; returns settings naming those topics."""
     tmp = tmp_path_factory.mktemp("simulated")
     out = tmp / "events.jsonl"
     settings = Settings(
         data_dir=tmp / "data",
         hash_key="test-hash-key",
         kafka_bootstrap=KAFKA_BOOTSTRAP,
-        topic_prefix=f"test-dq-{uuid.uuid4().hex[:8]}.",
+        topic_prefix=topic_prefix("dq-"),
     )
     host, _, port = KAFKA_BOOTSTRAP.split(",")[0].rpartition(":")
     if not _reachable(host or "localhost", int(port)):
@@ -97,17 +98,8 @@ def published_events(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setti
     )  # fmt: skip
     assert code == 0
     create_topics(settings, partitions=3)
-    try:
-        assert run_command(["produce", str(out)], settings) == 0
-        yield settings
-    finally:
-        admin = admin_client(settings)
-        try:
-            ours = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
-            if ours:
-                admin.delete_topics(ours)
-        finally:
-            admin.close()
+    assert run_command(["produce", str(out)], settings) == 0
+    return settings
 
 
 @pytest.fixture(scope="session")
