@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import pickle
+import random
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from ingest.errors import ServiceUnavailable
@@ -252,3 +257,74 @@ def test_duckdb_stores_payloads_and_identifiers_with_zstandard(tmp_path: Path) -
     for column in ("raw", "event_id", "provider_message_id"):
         assert methods[column] == "ZSTD", (column, methods[column])
     assert "ZSTD" not in methods["provider"]  # short repeated text keeps DuckDB's own choice
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["a.sends", "b.receipts", "c"]), st.integers(0, 5)),
+        min_size=1,
+        max_size=60,
+    ),
+    seed=st.randoms(use_true_random=False),
+    cut=st.integers(0, 3),
+    chunked=st.booleans(),
+)
+def test_watermarks_follow_every_topic_partition_in_any_row_order(
+    rows: list[tuple[str, int]], seed: random.Random, cut: int, chunked: bool, tmp_path_factory
+) -> None:
+    # Offsets count up per (topic, partition); the rows arrive shuffled, in chunks, and as a
+    # slice of a larger table (its arrays start at an offset in their buffers).
+    numbered: list[tuple[str, int, int]] = []
+    taken: Counter[tuple[str, int]] = Counter()
+    for topic, partition in rows:
+        numbered.append((topic, partition, 1000 + taken[(topic, partition)]))
+        taken[(topic, partition)] += 1
+    seed.shuffle(numbered)
+    padding = [("pad", 9, 0)] * cut
+    table = pa.Table.from_pylist(
+        [
+            {
+                "_topic": topic,
+                "_partition": partition,
+                "_offset": offset,
+                "_ingested_at": datetime(2026, 1, 1),
+                "key": None,
+                "payload": b"",
+                "error_class": "UndecodableRecord",
+                "reason": "r",
+            }
+            for topic, partition, offset in padding + numbered
+        ],
+        schema=arrow_schema(QUARANTINE),
+    ).slice(cut)
+    if chunked:
+        half = table.num_rows // 2
+        table = pa.concat_tables([table.slice(0, half), table.slice(half)])
+    path = tmp_path_factory.mktemp("marks") / "w.duckdb"
+    with open_warehouse(f"duckdb:///{path}") as warehouse:
+        warehouse.ensure_tables()
+        warehouse.load({"raw_quarantine": table})
+        assert _watermarks(warehouse) == {tp: 1000 + n for tp, n in taken.items()}
+
+
+def test_loading_leaves_pandas_unimported(tmp_path: Path) -> None:
+    """The ingest worker gets its batches pickled and only loads them: pandas, which pyarrow
+    imports on first use of many of its functions, would cost it about 40MB."""
+    batch = tmp_path / "batch.pickle"
+    batch.write_bytes(pickle.dumps(_quarantine_rows(datetime(2026, 1, 1), "r"), protocol=5))
+    script = f"""
+import pickle, sys
+from ingest.warehouse.connection import open_warehouse
+table = pickle.loads(open({str(batch)!r}, "rb").read())
+with open_warehouse("duckdb:///{tmp_path / "w.duckdb"}") as warehouse:
+    warehouse.ensure_tables()
+    warehouse.load({{"raw_quarantine": table}})
+    loaded = warehouse._execute("SELECT count(*) FROM raw_quarantine")[0][0]
+print(loaded, "pandas" in sys.modules)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "False"]
