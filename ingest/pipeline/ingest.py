@@ -189,7 +189,7 @@ class Ingestor:
             while not self.stopping:
                 self._collect(once)
                 self._flush()
-                if once and self._caught_up():
+                if once and not self._pending_count and self._caught_up():
                     break
             self._finish_in_flight()
             self._worker.wait_ready()  # a worker that could not start fails even an idle run
@@ -240,10 +240,11 @@ class Ingestor:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            # ``poll`` counts record batches: ask for about as many as fill the batch.
+            # ``poll`` counts record batches: ask for about as many as fill the batch, going by
+            # the records per record batch seen so far (one to begin with, to learn it).
             wanted = (
                 (self.batch_size - self._pending_count)
-                * max(self._batches_seen, 1)
+                * self._batches_seen
                 // max(self._records_seen, 1)
             )
             polled = self._consumer.poll(
@@ -282,10 +283,8 @@ class Ingestor:
         now = datetime.now(UTC)
         # Whole milliseconds: the store's timestamp-millis must equal the warehouse's value.
         ingested_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        fetched = [batches for batches in self._pending.values() if batches]
+        fetched = self._take_batch()
         next_offsets = {(b[-1].topic, b[-1].partition): b[-1].last + 1 for b in fetched}
-        self._pending.clear()
-        self._pending_count = 0
         prepared = prepare_batch(
             [PartitionRecords.from_batches(batches) for batches in fetched],
             self.topic_kinds,
@@ -304,6 +303,27 @@ class Ingestor:
         assert self._worker is not None
         self._worker.submit(segments, prepared)
         self._in_flight.append((next_offsets, segments))
+
+    def _take_batch(self) -> list[list[RecordBatch]]:
+        """Take whole record batches off the pending ones, partition by partition, until they
+        hold ``batch_size`` records; the rest wait for the next batch. (``poll`` counts record
+        batches, whose sizes vary, so it may return more records than a batch takes.)"""
+        taken: list[list[RecordBatch]] = []
+        count = 0
+        for tp, held in list(self._pending.items()):
+            n = 0
+            while n < len(held) and count < self.batch_size:
+                count += held[n].span
+                n += 1
+            if n:
+                taken.append(held[:n])
+            if n == len(held):
+                del self._pending[tp]
+            else:
+                self._pending[tp] = held[n:]
+                break
+        self._pending_count -= count
+        return taken
 
     def _finish_in_flight(self, keep: int = 0) -> None:
         """Wait for the oldest batches in flight to be written (raising a failure), committing
