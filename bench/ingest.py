@@ -4,7 +4,9 @@ Produces realistic events (the simulator's) to a fresh topic prefix — not time
 each as a subprocess so its peak RSS can be read: (a) a bare kafka-python consumer with the same
 client options as ingest, reading every topic to the end without decoding; (b) ``dlrw ingest
 --once`` end to end into a fresh DuckDB warehouse and store. Two sizes show whether memory
-grows with the number of events.
+grows with the number of events. The two take turns, three runs each by default; the table
+shows median rates (a two-second run on a shared machine varies by a fifth from run to run),
+their spread, and the highest peak RSS.
 
 Both rates start once the group is joined: the bare one runs from its first poll's return to
 its last, over the records read after that first poll (which already returns up to a batch of
@@ -15,7 +17,7 @@ ingest from process start to exit: interpreter start-up, imports, the worker's s
 join and closing down (the warehouse's last checkpoint) included. Peak RSS is of the whole
 process tree (ingest runs a worker).
 
-    .venv/bin/python bench/ingest.py [--events N] [--small N]
+    .venv/bin/python bench/ingest.py [--events N] [--small N] [--repeat N]
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
+from typing import Any
 
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the
 # ``ingest`` package; look in the project root instead.
@@ -118,9 +122,9 @@ def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
         return out.read(), seconds, peak // 1024
 
 
-def measure(events: int) -> dict[str, float]:
-    """Produce ``events`` to fresh topics; measure both consumers; return the figures. The
-    topics and the data dir are deleted afterwards."""
+def measure(events: int, repeat: int) -> dict[str, Any]:
+    """Produce ``events`` to fresh topics; measure both consumers ``repeat`` times, taking
+    turns; return the figures. The topics and the data dir are deleted afterwards."""
     with tempfile.TemporaryDirectory(prefix="dlrw-bench-") as tmp:
         settings = Settings(
             data_dir=Path(tmp),
@@ -128,18 +132,21 @@ def measure(events: int) -> dict[str, float]:
             hash_key="bench-hash-key",
         )
         try:
-            return _measure(settings, events)
+            create_topics(settings, partitions=6)
+            _produce(settings, events)
+            # Write the broker's log to disk now: otherwise the kernel's write-back of it runs
+            # during the measurements and slows whichever of them fsyncs (ingest).
+            os.sync()
+            runs = [_measure_once(settings, events, run) for run in range(repeat)]
         finally:
             delete_topics(settings)
+    return {"events": events, **{key: [run[key] for run in runs] for key in runs[0]}}
 
 
-def _measure(settings: Settings, events: int) -> dict[str, float]:
-    data_dir = settings.data_dir
-    create_topics(settings, partitions=6)
-    _produce(settings, events)
-    # Write the broker's log to disk now: otherwise the kernel's write-back of it runs during
-    # the measurements and slows whichever of them fsyncs (ingest), not the reader alone.
-    os.sync()
+def _measure_once(settings: Settings, events: int, run: int) -> dict[str, float]:
+    # Each ingest run starts from an empty warehouse and store, in a group of its own (groups
+    # are broker-wide and another ingest may be running).
+    data_dir = settings.data_dir / f"run-{run}"
     env = dict(
         os.environ,
         DLRW_DATA_DIR=str(data_dir),
@@ -156,29 +163,18 @@ def _measure(settings: Settings, events: int) -> dict[str, float]:
     assert int(count) == events, f"bare consumer read {count} of {events}"
     bare_rate = (events - int(untimed)) / float(seconds)
 
-    out, ingest_wall, ingest_rss = _child(
-        # A group of its own: groups are broker-wide and another ingest may be running.
-        [
-            sys.executable,
-            "-m",
-            "ingest.cli",
-            "ingest",
-            "--once",
-            "--group",
-            f"bench-{uuid.uuid4()}",
-        ],
-        env,
-    )
+    group = f"bench-{uuid.uuid4()}"
+    ingest = [sys.executable, "-m", "ingest.cli", "ingest", "--once", "--group", group]
+    out, ingest_wall, ingest_rss = _child(ingest, env)
     assert out.startswith("ingested"), out
     # The summary's own rate starts at the first records read, as the bare figure does.
     ingest_rate = float(out.rsplit("(", 1)[1].split()[0].replace(",", ""))
     store_mb = sum(p.stat().st_size for p in (data_dir / "store").rglob("*.avro")) / 2**20
     return {
-        "events": events,
         "bare_rate": bare_rate,
         "bare_rss": bare_rss,
         "ingest_rate": ingest_rate,
-        "ingest_wall": ingest_wall,
+        "ingest_wall": events / ingest_wall,
         "ingest_rss": ingest_rss,
         "store_mb": store_mb,
     }
@@ -188,24 +184,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="the large size")
     parser.add_argument("--small", type=int, default=None, help="the small size (default 1/5)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each consumer per size")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     sizes = [args.small or max(1, args.events // 5), args.events]
-    rows = [measure(n) for n in sizes]
-    print()
+    rows = [measure(n, args.repeat) for n in sizes]
+    print(f"\nmedians of {args.repeat} runs each (the spread of the rates below)")
     print(
         f"{'events':>10} {'bare/s':>10} {'ingest/s':>10} {'ratio':>6} {'wall/s':>8} "
         f"{'bare RSS':>9} {'ingest RSS':>11} {'store':>8}"
     )
     for r in rows:
+        bare, ingest = median(r["bare_rate"]), median(r["ingest_rate"])
         print(
-            f"{r['events']:>10,.0f} {r['bare_rate']:>10,.0f} {r['ingest_rate']:>10,.0f} "
-            f"{r['ingest_rate'] / r['bare_rate']:>6.2f} {r['events'] / r['ingest_wall']:>8,.0f} "
-            f"{r['bare_rss']:>7.0f}MB "
-            f"{r['ingest_rss']:>9.0f}MB {r['store_mb']:>6.0f}MB"
+            f"{r['events']:>10,.0f} {bare:>10,.0f} {ingest:>10,.0f} {ingest / bare:>6.2f} "
+            f"{median(r['ingest_wall']):>8,.0f} {max(r['bare_rss']):>7.0f}MB "
+            f"{max(r['ingest_rss']):>9.0f}MB {median(r['store_mb']):>6.0f}MB"
         )
-    growth = rows[-1]["ingest_rss"] / rows[0]["ingest_rss"]
+        print(
+            f"{'':>10} {_spread(r['bare_rate']):>10} {_spread(r['ingest_rate']):>10} "
+            f"{_spread([i / b for i, b in zip(r['ingest_rate'], r['bare_rate'], strict=True)])}"
+        )
+    growth = max(rows[-1]["ingest_rss"]) / max(rows[0]["ingest_rss"])
     print(f"ingest peak RSS x{growth:.2f} for x{sizes[-1] / sizes[0]:.0f} events (goal: flat)")
     return 0
+
+
+def _spread(values: list[float]) -> str:
+    """The lowest and highest of ``values``, compactly."""
+    low, high = min(values), max(values)
+    if high >= 100:
+        return f"{low / 1000:.0f}k-{high / 1000:.0f}k"
+    return f"{low:.2f}-{high:.2f}"
 
 
 if __name__ == "__main__":
