@@ -6,7 +6,9 @@ temporary files (fsynced) and commits offsets; the worker moves the segments int
 the dead letters and loads the warehouse. Preparing one batch and writing the one before it then
 run on a core each instead of taking turns on one interpreter lock. Between the two the ingest
 contract holds as before: a batch's offsets are committed only after the worker reports the
-batch written, and a failure the worker reports ends the run with them uncommitted.
+batch written, and a failure the worker reports ends the run with them uncommitted. Each batch
+travels in a shared memory block named over the pipe; the worker removes a block once it has
+read it, and closing the worker removes those it never read.
 
 The worker is a fresh interpreter (spawned, not forked: a fork would inherit the caller's
 threads and sockets, such as Kafka clients a host process already runs); it starts while the
@@ -28,8 +30,9 @@ import signal
 import threading
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, replace
+from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
@@ -88,6 +91,8 @@ class IngestWorker:
         self._process.start()
         child.close()
         self._ready = False
+        # The shared memory blocks of the batches handed over and not reported written yet.
+        self._blocks: deque[str] = deque()
 
     def wait_ready(self) -> None:
         """Wait until the worker has opened the warehouse and made its tables, raising why it
@@ -101,11 +106,19 @@ class IngestWorker:
         """Hand over a batch to write: its store segments staged (``SegmentBatch.staged``, in
         this process), which the worker moves into place, then the rest of ``prepared``."""
         self.wait_ready()
-        # Pickled here, not by ``send``: its pickler grows a BytesIO, several times slower for
-        # a batch's ~8MB. The segments' records are in their staged files already.
+        # The segments' records are in their staged files already. The rest (~8MB) goes through
+        # shared memory: through the pipe the worker would read it 200KB at a time, each read
+        # waiting for its interpreter lock, which held the consumer up for 10-40ms a batch.
         payload = pickle.dumps((segments, replace(prepared, segments=[])), pickle.HIGHEST_PROTOCOL)
+        block = shared_memory.SharedMemory(create=True, size=len(payload))
         try:
-            self._conn.send_bytes(payload)
+            assert block.buf is not None  # until closed
+            block.buf[: len(payload)] = payload
+        finally:
+            block.close()
+        self._blocks.append(block.name)
+        try:
+            self._conn.send((block.name, len(payload)))
         except OSError:
             # The worker stopped at a failure while batches were still coming: raise what it
             # reported (the batches it wrote before are not committed; they are replayed).
@@ -117,6 +130,7 @@ class IngestWorker:
         the worker) fail."""
         done = self._receive()
         assert isinstance(done, BatchWritten)
+        self._blocks.popleft()  # the worker read and removed it
         return done
 
     def stop_waiting(self) -> None:
@@ -128,9 +142,13 @@ class IngestWorker:
         """Let the batch being written end, then stop the worker."""
         self._stopping.value = 1
         with contextlib.suppress(OSError):  # unless it has gone already
-            self._conn.send_bytes(pickle.dumps(None))
+            self._conn.send(None)
         self._process.join()
         self._conn.close()
+        # Batches the worker never reported written may still be in shared memory.
+        while self._blocks:
+            with contextlib.suppress(FileNotFoundError):
+                shared_memory.SharedMemory(name=self._blocks.popleft()).unlink()
 
     def _receive(self) -> Any:
         try:
@@ -193,17 +211,30 @@ def _serve(
 
 
 def _receive_jobs(conn: Connection, jobs: queue.SimpleQueue[Any]) -> None:
-    """Move batches from the pipe to ``jobs`` until the stop request (None) or the pipe's end
-    (EOFError, put on the queue for the worker to raise)."""
+    """Move batches from their shared memory blocks (named on the pipe) to ``jobs`` until the
+    stop request (None) or the pipe's end (EOFError, put on the queue for the worker to raise)."""
     while True:
         try:
-            job = pickle.loads(conn.recv_bytes())
+            handed = conn.recv()
+            job = None if handed is None else _take(*handed)
         except BaseException as exc:
             jobs.put(exc)
             return
         jobs.put(job)
         if job is None:
             return
+
+
+def _take(name: str, size: int) -> Any:
+    """Unpickle a batch from its shared memory block, and remove the block."""
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        assert block.buf is not None  # until closed
+        with block.buf[:size] as payload:
+            return pickle.loads(payload)
+    finally:
+        block.close()
+        block.unlink()
 
 
 def _die_with_parent() -> None:
