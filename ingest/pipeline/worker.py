@@ -27,6 +27,7 @@ import os
 import pickle
 import queue
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -53,6 +54,10 @@ log = logging.getLogger(__name__)
 _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 15.0
 _PR_SET_PDEATHSIG = 1
+# Where Linux keeps shared memory blocks, and the room a batch's block wants there: blocks of
+# the batches before it may not be read yet.
+_SHARED_MEMORY_DIR = "/dev/shm"
+_SHARED_MEMORY_MARGIN = 4
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,10 @@ class IngestWorker:
         self._process.start()
         child.close()
         self._ready = False
-        # The shared memory blocks of the batches handed over and not reported written yet.
-        self._blocks: deque[str] = deque()
+        # The shared memory blocks of the batches handed over and not reported written yet
+        # (None for one sent through the pipe).
+        self._blocks: deque[str | None] = deque()
+        self._warned = False
 
     def wait_ready(self) -> None:
         """Wait until the worker has opened the warehouse and made its tables, raising why it
@@ -110,6 +117,30 @@ class IngestWorker:
         # shared memory: through the pipe the worker would read it 200KB at a time, each read
         # waiting for its interpreter lock, which held the consumer up for 10-40ms a batch.
         payload = pickle.dumps((segments, replace(prepared, segments=[])), pickle.HIGHEST_PROTOCOL)
+        try:
+            self._conn.send(self._hand_over(payload))
+        except OSError:
+            # The worker stopped at a failure while batches were still coming: raise what it
+            # reported (the batches it wrote before are not committed; they are replayed).
+            while True:
+                self._receive()
+
+    def _hand_over(self, payload: bytes) -> tuple[str, int] | bytes:
+        """The message that hands over ``payload``: its shared memory block's name and size, or
+        the payload itself where shared memory has no room for it (a container's /dev/shm is
+        64MB by default; a write past its end would kill this process)."""
+        if _shared_memory_free() < _SHARED_MEMORY_MARGIN * len(payload):
+            if not self._warned:
+                log.warning(
+                    "shared memory (%s) is short of room for a batch of %.0fMB: batches go "
+                    "through a pipe, more slowly; give it more (docker run --shm-size) or "
+                    "lower --batch-size",
+                    _SHARED_MEMORY_DIR,
+                    len(payload) / 2**20,
+                )
+                self._warned = True
+            self._blocks.append(None)
+            return payload
         block = shared_memory.SharedMemory(create=True, size=len(payload))
         try:
             assert block.buf is not None  # until closed
@@ -117,13 +148,7 @@ class IngestWorker:
         finally:
             block.close()
         self._blocks.append(block.name)
-        try:
-            self._conn.send((block.name, len(payload)))
-        except OSError:
-            # The worker stopped at a failure while batches were still coming: raise what it
-            # reported (the batches it wrote before are not committed; they are replayed).
-            while True:
-                self._receive()
+        return block.name, len(payload)
 
     def result(self) -> BatchWritten:
         """Wait for the oldest batch not reported yet to be written; raises what made it (or
@@ -146,9 +171,10 @@ class IngestWorker:
         self._process.join()
         self._conn.close()
         # Batches the worker never reported written may still be in shared memory.
-        while self._blocks:
+        for name in filter(None, self._blocks):
             with contextlib.suppress(FileNotFoundError):
-                shared_memory.SharedMemory(name=self._blocks.popleft()).unlink()
+                shared_memory.SharedMemory(name=name).unlink()
+        self._blocks.clear()
 
     def _receive(self) -> Any:
         try:
@@ -216,13 +242,25 @@ def _receive_jobs(conn: Connection, jobs: queue.SimpleQueue[Any]) -> None:
     while True:
         try:
             handed = conn.recv()
-            job = None if handed is None else _take(*handed)
+            if isinstance(handed, bytes):
+                job = pickle.loads(handed)
+            else:
+                job = None if handed is None else _take(*handed)
         except BaseException as exc:
             jobs.put(exc)
             return
         jobs.put(job)
         if job is None:
             return
+
+
+def _shared_memory_free() -> int:
+    """Bytes free for shared memory blocks (unbounded where it is not a mounted tmpfs)."""
+    try:
+        stats = os.statvfs(_SHARED_MEMORY_DIR)
+    except OSError:
+        return sys.maxsize
+    return stats.f_bavail * stats.f_frsize
 
 
 def _take(name: str, size: int) -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest.config import Settings
+from ingest.pipeline import worker as worker_module
 from ingest.pipeline.batch import PreparedBatch, prepare_batch
 from ingest.pipeline.records import PartitionRecords, SourceRecord
 from ingest.pipeline.worker import IngestWorker
@@ -54,6 +55,26 @@ def test_batches_are_written_and_their_shared_memory_removed(
     assert [w.events["send"] for w in written] == [sends] * 3
     with open_warehouse(url) as warehouse:
         assert warehouse._execute("SELECT count(*) FROM raw_sends") == [(3 * sends,)]
+
+
+def test_without_room_in_shared_memory_batches_go_through_the_pipe(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    monkeypatch.setattr(worker_module, "_shared_memory_free", lambda: 0)
+    monkeypatch.setattr(worker_module, "shared_memory", None)  # any use fails
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    worker = IngestWorker(settings, url)
+    try:
+        for start in (0, 6000):
+            prepared = _prepared(tmp_path / "store", first_offset=start)
+            worker.submit(SegmentBatch.staged(prepared.segments, {}), prepared)
+        written = [worker.result() for _ in range(2)]
+    finally:
+        worker.close()
+    assert [w.events["send"] for w in written] == [prepared.events["send"]] * 2
+    warnings = [r.getMessage() for r in caplog.records if "shared memory" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "--shm-size" in warnings[0]
 
 
 def test_batches_sent_after_a_failure_get_the_failure_not_a_broken_pipe(
