@@ -134,9 +134,6 @@ def measure(events: int, repeat: int) -> dict[str, Any]:
         try:
             create_topics(settings, partitions=6)
             _produce(settings, events)
-            # Write the broker's log to disk now: otherwise the kernel's write-back of it runs
-            # during the measurements and slows whichever of them fsyncs (ingest).
-            os.sync()
             runs = [_measure_once(settings, events, run) for run in range(repeat)]
         finally:
             delete_topics(settings)
@@ -157,12 +154,16 @@ def _measure_once(settings: Settings, events: int, run: int) -> dict[str, float]
     env.pop("DLRW_WAREHOUSE_URL", None)
     env.pop("DLRW_STORE_DIR", None)
 
+    # Write what waits for the disk (the broker's log, the last run's files) now: otherwise the
+    # kernel's write-back of it runs during a measurement and slows whichever fsyncs (ingest).
+    os.sync()
     options = json.dumps({**FETCH_LIMITS, "max_poll_records": DEFAULT_BATCH_SIZE})
     out, _, bare_rss = _child([sys.executable, "-c", _BARE_CONSUMER, options], env)
     count, untimed, seconds = out.split()
     assert int(count) == events, f"bare consumer read {count} of {events}"
     bare_rate = (events - int(untimed)) / float(seconds)
 
+    os.sync()
     group = f"bench-{uuid.uuid4()}"
     ingest = [sys.executable, "-m", "ingest.cli", "ingest", "--once", "--group", group]
     out, ingest_wall, ingest_rss = _child(ingest, env)
