@@ -12,10 +12,9 @@ Both rates start once the group is joined: the bare one runs from its first poll
 its last, over the records read after that first poll (which already returns up to a batch of
 them, read and decoded); ingest's (its summary line's) from its first records read to the
 commit of its last batch, when everything read is decoded, checked, stored, loaded and
-committed. "wall/s" is
-ingest from process start to exit: interpreter start-up, imports, the worker's start, the group
-join and closing down (the warehouse's last checkpoint) included. Peak RSS is of the whole
-process tree (ingest runs a worker).
+committed. "wall/s" is ingest from process start to exit: interpreter start-up, imports, the
+worker's start, the group join and closing down (the warehouse's last checkpoint) included.
+Peak RSS is of the whole process tree (ingest runs a worker).
 
     .venv/bin/python bench/ingest.py [--events N] [--small N] [--repeat N]
 """

@@ -241,11 +241,7 @@ def _receive_jobs(conn: Connection, jobs: queue.SimpleQueue[Any]) -> None:
     stop request (None) or the pipe's end (EOFError, put on the queue for the worker to raise)."""
     while True:
         try:
-            handed = conn.recv()
-            if isinstance(handed, bytes):
-                job = pickle.loads(handed)
-            else:
-                job = None if handed is None else _take(*handed)
+            job = _take(conn.recv())
         except BaseException as exc:
             jobs.put(exc)
             return
@@ -263,8 +259,14 @@ def _shared_memory_free() -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-def _take(name: str, size: int) -> Any:
-    """Unpickle a batch from its shared memory block, and remove the block."""
+def _take(handed: tuple[str, int] | bytes | None) -> Any:
+    """The batch a message hands over: unpickled from the shared memory block it names (name
+    and size; the block is removed) or from the message itself; None, the stop request, as is."""
+    if handed is None:
+        return None
+    if isinstance(handed, bytes):
+        return pickle.loads(handed)
+    name, size = handed
     block = shared_memory.SharedMemory(name=name)
     try:
         assert block.buf is not None  # until closed
