@@ -231,11 +231,14 @@ class Ingestor:
 
     def _collect(self, once: bool = False) -> None:
         """Poll until a full batch, the time budget, a quiet poll or a stop request; with
-        ``once``, also until this process's partitions are read to their end offsets."""
+        ``once``, also until this process's partitions are read to their end offsets and it
+        holds records to write. With none held it still polls: ``--once`` is then waiting for
+        partitions another member holds, and only ``poll`` rejoins the group when that member
+        dies and they are reassigned."""
         assert self._consumer is not None
         deadline = time.monotonic() + self.batch_wait_s
         while self._pending_count < self.batch_size and not self.stopping:
-            if once and self._read_to_end():
+            if once and self._pending_count and self._read_to_end():
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:

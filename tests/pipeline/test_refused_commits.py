@@ -1,7 +1,7 @@
 """Offsets whose commit the group coordinator refused during a rebalance: kept, committed again
 once the group has settled for the partitions still held and behind, and ``--once`` does not
-end while any are pending. A stand-in consumer stages the refusal, which a real broker gives
-only by chance of timing."""
+end while any are pending, nor stop polling while another member holds partitions. A stand-in
+consumer stages the refusal and the group, which a real broker gives only by chance of timing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from ingest.config import Settings
 from ingest.pipeline.ingest import Ingestor
 
-A, B = TopicPartition("t.sends", 0), TopicPartition("t.sends", 1)
+A, B = TopicPartition("t.sms.sends", 0), TopicPartition("t.sms.sends", 1)
 
 
 class _Consumer:
@@ -21,6 +21,7 @@ class _Consumer:
         self.refuse = True
         self.held = {A, B}
         self.group_committed: dict[TopicPartition, int] = {}
+        self.polls = 0
 
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         if self.refuse:
@@ -42,6 +43,10 @@ class _Consumer:
 
     def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return dict.fromkeys(partitions, 100)
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[object]]:
+        self.polls += 1
+        return {}
 
 
 def _ingestor(fake: _Consumer) -> Ingestor:
@@ -77,3 +82,15 @@ def test_partitions_taken_or_moved_ahead_are_left_to_the_group() -> None:
     ingestor._retry_refused()
     assert fake.group_committed == {A: 120}, "an older offset must not be committed over it"
     assert not ingestor._refused
+
+
+def test_once_keeps_polling_while_another_member_holds_partitions() -> None:
+    """Its own partitions read to the end, ``--once`` waits for B, held by another member. If
+    that member died, B comes back only at a rebalance, which this member joins in ``poll``."""
+    fake = _Consumer()
+    fake.refuse = False
+    fake.held = {A}
+    ingestor = _ingestor(fake)
+    assert ingestor._read_to_end() and not ingestor._caught_up()
+    ingestor._collect(once=True)
+    assert fake.polls == 1
