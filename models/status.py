@@ -70,6 +70,8 @@ _INFOBIP_GROUPS = {
     "EXPIRED": Status.EXPIRED,
     "REJECTED": Status.REJECTED,
 }
+# Names whose group says more than they do: reaching the operator is not reaching the handset.
+_INFOBIP_NAMES = {"DELIVERED_TO_OPERATOR": Status.ENROUTE}
 
 _VONAGE = {
     "delivered": Status.DELIVERED,
@@ -100,7 +102,11 @@ def twilio_status(value: str) -> Status:
 
 
 def infobip_status(name: str, group_name: str | None = None) -> Status:
-    """Map an Infobip status ``name`` (e.g. ``DELIVERED_TO_HANDSET``), else its ``groupName``."""
+    """Map an Infobip status ``name`` (e.g. ``DELIVERED_TO_HANDSET``), else its ``groupName``.
+    ``DELIVERED_TO_OPERATOR`` is ENROUTE: the operator has it, the handset may not."""
+    named = _INFOBIP_NAMES.get(name.strip().upper())
+    if named is not None:
+        return named
     for candidate in (name, group_name or ""):
         group = candidate.strip().upper().split("_", 1)[0]
         if group in _INFOBIP_GROUPS:

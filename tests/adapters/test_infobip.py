@@ -143,7 +143,7 @@ def test_infobip_recipient_is_redacted_in_place(received_at: datetime) -> None:
     ("status_name", "status"),
     [
         ("DELIVERED_TO_HANDSET", Status.DELIVERED),
-        ("DELIVERED_TO_OPERATOR", Status.DELIVERED),
+        ("DELIVERED_TO_OPERATOR", Status.ENROUTE),
         ("PENDING_ENROUTE", Status.ENROUTE),
         ("PENDING_ACCEPTED", Status.ENROUTE),
         ("UNDELIVERABLE_REJECTED_OPERATOR", Status.UNDELIVERABLE),
@@ -156,6 +156,20 @@ def test_infobip_status_groups_map_as_the_design_table_says(
 ) -> None:
     report = _report(status={"name": status_name})
     assert _parse(_document(report), received_at).status is status
+
+
+def test_infobip_delivered_to_operator_is_enroute_not_delivered(received_at: datetime) -> None:
+    """The contract: the operator has the message, the handset may never get it."""
+    status = {
+        "groupId": 3,
+        "groupName": "DELIVERED",
+        "id": 2,
+        "name": "DELIVERED_TO_OPERATOR",
+        "description": "Message delivered to operator",
+    }
+    receipt = _parse(_document(_report(status=status)), received_at)
+    assert receipt.status is Status.ENROUTE
+    assert not receipt.is_final
 
 
 @pytest.mark.parametrize(

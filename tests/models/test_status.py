@@ -38,7 +38,7 @@ S = Status
         (twilio_status, "scheduled", S.ACCEPTED),
         (twilio_status, "canceled", S.DELETED),
         (infobip_status, "DELIVERED_TO_HANDSET", S.DELIVERED),
-        (infobip_status, "DELIVERED_TO_OPERATOR", S.DELIVERED),
+        (infobip_status, "DELIVERED_TO_OPERATOR", S.ENROUTE),
         (infobip_status, "PENDING_ENROUTE", S.ENROUTE),
         (infobip_status, "UNDELIVERABLE_NOT_DELIVERED", S.UNDELIVERABLE),
         (infobip_status, "EXPIRED_EXPIRED", S.EXPIRED),
