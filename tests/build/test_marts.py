@@ -33,6 +33,7 @@ MARTS = (
     "dim_routes",
     "fct_conversions_by_segment",
     "agg_error_codes_daily",
+    "agg_failure_causes_daily",
 )
 T0 = datetime(2025, 5, 1, 10, 0, 0)
 

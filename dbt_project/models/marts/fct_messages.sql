@@ -118,6 +118,25 @@ with_outcome as (
 
 ),
 
+failure_causes as (
+
+    {{ failure_causes('with_outcome') }}
+
+),
+
+with_failure_cause as (
+
+    -- failure_cause: NULL unless the message failed ('unknown' when no code row matches)
+    select
+        with_outcome.*,
+        failure_causes.failure_cause,
+        failure_causes.is_permanent_failure
+    from with_outcome
+    left join failure_causes
+        on with_outcome.message_id = failure_causes.message_id
+
+),
+
 final as (
 
     select
@@ -127,7 +146,7 @@ final as (
         outcome = 'pending' as is_pending,
         receipt_count > 0 as has_receipt,
         {{ latency_seconds('submitted_at', 'done_at') }} as latency_s
-    from with_outcome
+    from with_failure_cause
 
 )
 

@@ -1,0 +1,57 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
+    )
+}}
+
+-- Failed messages per UTC day of submission x country x mcc_mnc x operator x route tier x provider
+-- x failure cause (seed failure_codes): per cell, messages summed over causes = failed in
+-- agg_deliverability_daily. Incremental runs delete and rebuild every day holding a message
+-- rebuilt since this model last ran, from all of that day's failed messages.
+
+with
+
+messages as (
+
+    select * from {{ ref('fct_messages') }}
+    where
+        is_failed
+        {% if is_incremental() %}
+        and submitted_date in (
+            select distinct touched.submitted_date
+            from {{ ref('fct_messages') }} as touched
+            where touched.message_id in ({{ changed_message_ids() }})
+        )
+        {% endif %}
+
+),
+
+aggregated as (
+
+    select
+        submitted_date as period_date,
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        provider,
+        failure_cause,
+        count(*) as messages,
+        sum(cost) as cost
+    from messages
+    group by
+        submitted_date,
+        country,
+        mcc_mnc,
+        operator_name,
+        route_tier,
+        provider,
+        failure_cause
+
+)
+
+select * from aggregated
