@@ -13,9 +13,13 @@ from typing import Any, ClassVar, Self
 from models.status import Status
 
 __all__ = [
+    "AMOUNT_FIELDS",
     "EARLIEST_TIME",
     "EVENT_TYPES",
     "FUTURE_SLACK",
+    "MAX_AMOUNT",
+    "MAX_TEXT_LENGTH",
+    "PAYLOAD_FIELDS",
     "ConversionEvent",
     "DeliveryReceipt",
     "Event",
@@ -38,6 +42,13 @@ _MCC_MNC = re.compile(r"^\d{5,6}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # Avro ``int`` fields: a value outside 32 bits cannot be encoded.
 _INT32_FIELDS = ("route_tier", "segments", "segments_submitted", "segments_delivered")
+# Amounts become DECIMAL(18, 6) in the marts (macro money): 12 integer digits, one kept spare
+# because PostgreSQL rounds a double to 15 significant digits before the cast.
+MAX_AMOUNT = 1e11
+AMOUNT_FIELDS = ("price", "value")
+# Text the marts join on or group by; only the provider's raw payload is free text.
+MAX_TEXT_LENGTH = 200
+PAYLOAD_FIELDS = frozenset({"raw"})
 
 
 def parse_timestamp(value: Any, field: str = "timestamp") -> datetime:
@@ -96,6 +107,9 @@ def event_problem(
         problem = _check_time(record, field, now)
         if problem:
             return problem
+    for field, text in record.items():
+        if isinstance(text, str) and field not in PAYLOAD_FIELDS and len(text) > MAX_TEXT_LENGTH:
+            return f"{field}: {len(text)} characters, more than {MAX_TEXT_LENGTH}"
     for field in _INT32_FIELDS:
         count = record.get(field)
         if count is not None and not -(2**31) <= count < 2**31:
@@ -106,9 +120,12 @@ def event_problem(
     currency = record.get("currency")
     if currency is not None and not _CURRENCY.match(currency):
         return f"currency: {currency!r} is not an ISO 4217 code"
-    price = record.get("price")
-    if price is not None and not price >= 0:
-        return f"price: {price!r} is negative"
+    for field in AMOUNT_FIELDS:
+        amount = record.get(field)
+        if amount is not None and amount < 0:
+            return f"{field}: {amount!r} is negative"
+        if amount is not None and not amount < MAX_AMOUNT:
+            return f"{field}: {amount!r} is not a finite amount below {MAX_AMOUNT:g}"
     if event_type == "send":
         if not _COUNTRY.match(record["country"]):
             return f"country: {record['country']!r} is not an ISO alpha-2 code"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from datetime import UTC, datetime
 
 import pytest
 
 from models import DeliveryReceipt, InvalidEvent, SendEvent, Status, event_problem
+from models.events import EVENT_TYPES, MAX_AMOUNT, MAX_TEXT_LENGTH, ConversionEvent
+from models.wire import registry
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -78,11 +82,60 @@ def test_receipt_status_must_be_in_the_status_model():
         ({"segments": 0}, "segments"),
         ({"segments": 2**31}, "segments: 2147483648 does not fit a 32-bit int"),
         ({"price": -1.0}, "price"),
+        ({"price": float("inf")}, "price: inf is not a finite amount below 1e+11"),
+        ({"price": float("nan")}, "price: nan"),
+        ({"price": 1e12}, "price: 1000000000000.0"),
+        ({"price": MAX_AMOUNT}, "price"),
         ({"currency": "euro"}, "currency"),
+        ({"message_id": "m" * 201}, "message_id: 201 characters, more than 200"),
+        ({"provider_message_id": "p" * 201}, "provider_message_id"),
+        ({"route_id": "r" * 201}, "route_id"),
+        ({"campaign_id": "c" * 201}, "campaign_id"),
     ],
 )
 def test_impossible_sends_are_named(changes, reason):
     assert event_problem("send", _send(**changes).to_dict(), NOW).startswith(reason)
+
+
+def test_amounts_and_text_at_their_bounds_are_fine():
+    """The largest amount below the bound survives the money cast on every warehouse."""
+    largest = math.nextafter(MAX_AMOUNT, 0)
+    assert _send(price=largest, message_id="m" * MAX_TEXT_LENGTH).problem(NOW) is None
+    assert _send(price=0.0, provider_message_id="é" * MAX_TEXT_LENGTH).problem(NOW) is None
+
+
+def test_conversion_value_is_a_bounded_amount():
+    conversion = ConversionEvent(
+        event_id="c-1", message_id="m-1", kind="purchase", occurred_at=NOW, value=12.5
+    )
+    assert conversion.problem(NOW) is None
+    for value, reason in ((float("inf"), "not a finite amount"), (-0.5, "negative"), (1e11, "not")):
+        problem = dataclasses.replace(conversion, value=value).problem(NOW)
+        assert (problem or "").startswith(f"value: {value!r} is {reason}"), value
+    overlong = dataclasses.replace(conversion, device_os="x" * 201).problem(NOW)
+    assert overlong == "device_os: 201 characters, more than 200"
+
+
+def test_every_timestamp_field_of_every_schema_is_range_checked():
+    for kind, cls in EVENT_TYPES.items():
+        fields = registry().latest[kind].parsed["fields"]
+        stamps = {f["name"] for f in fields if "timestamp-millis" in json.dumps(f["type"])}
+        assert stamps == set(cls.time_fields), kind
+
+
+def test_the_raw_payload_alone_is_free_text():
+    receipt = DeliveryReceipt(
+        event_id="x",
+        provider="p",
+        provider_message_id="1",
+        status=Status.DELIVERED,
+        is_final=True,
+        received_at=NOW,
+        raw="payload " * 1000,
+    )
+    assert receipt.problem(NOW) is None
+    too_long = dataclasses.replace(receipt, error_code="E" * 201).problem(NOW)
+    assert too_long == "error_code: 201 characters, more than 200"
 
 
 def test_a_valid_send_has_no_problem():

@@ -5,6 +5,7 @@ out the same as decoding and checking its records one at a time."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from ingest.pipeline.columnar import PADDING, ColumnarBatch, decode_columns
 from ingest.pipeline.records import PartitionRecords, SourceRecord
 from ingest.pipeline.screen import suspects
 from ingest.warehouse.tables import LINEAGE_COLUMNS, RAW_TABLES, arrow_schema
-from models.events import event_problem
+from models.events import MAX_AMOUNT, MAX_TEXT_LENGTH, event_problem
 from models.status import Status
 from models.wire import UndecodableRecord, decode, encode, encode_event, registry
 from tests.pipeline.conftest import conversion, receipt, send, traffic
@@ -154,10 +155,13 @@ def test_mutated_records_are_decoded_exactly_or_left_out(kind: str, values: list
 
 # -- the screen ---------------------------------------------------------------------------------
 
+# Text at and past the length bound, in one-byte and two-byte characters.
+_LONG = ["x" * MAX_TEXT_LENGTH, "é" * MAX_TEXT_LENGTH, "x" * (MAX_TEXT_LENGTH + 1)]
 _TEXT = st.one_of(
-    st.sampled_from(["x", "", " ", "\t", "\u3000", "\x85", " a", "a ", "\x1c", "ok"]),
+    st.sampled_from(["x", "", " ", "\t", "\u3000", "\x85", " a", "a ", "\x1c", "ok", *_LONG]),
     st.text(max_size=4),
 )
+_OPTIONAL_TEXT = st.one_of(st.none(), st.sampled_from(["", "E1", *_LONG]))
 _TIMES = st.one_of(
     st.sampled_from(
         [
@@ -177,7 +181,11 @@ _CODES = st.one_of(
     st.sampled_from(["310260", "23415", "1234", "1234567", "٣١٠٢٦٠", "31026\n", "EUR", "usd"]),
     st.text(max_size=7),
 )
-_PRICES = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))
+_PRICES = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([MAX_AMOUNT, math.nextafter(MAX_AMOUNT, 0), 1e12, -0.0, 0.0, -1e-300]),
+)
 
 
 _TEXT_FIELDS = {
@@ -194,6 +202,9 @@ _OTHER_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "route_tier": st.integers(-2, 6),
         "segments": st.integers(-2, 3),
         "submitted_at": _TIMES,
+        "provider_message_id": _OPTIONAL_TEXT,
+        "campaign_id": _OPTIONAL_TEXT,
+        "template_id": _OPTIONAL_TEXT,
     },
     "receipt": {
         "status": st.sampled_from([s.value for s in Status]),
@@ -204,8 +215,16 @@ _OTHER_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "mcc_mnc": _CODES,
         "currency": _CODES,
         "price": _PRICES,
+        "message_id": _OPTIONAL_TEXT,
+        "error_code": _OPTIONAL_TEXT,
+        "network_error_code": _OPTIONAL_TEXT,
     },
-    "conversion": {"currency": _CODES, "occurred_at": _TIMES},
+    "conversion": {
+        "currency": _CODES,
+        "occurred_at": _TIMES,
+        "value": _PRICES,
+        "device_os": _OPTIONAL_TEXT,
+    },
 }
 _EXAMPLES = {"send": send, "receipt": receipt, "conversion": conversion}
 
