@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
 from ingest.kafka.pii import hash_destination
+from ingest.simulate.failures import FailureCodes, load_failure_codes
 from ingest.simulate.incidents import Incident
 from ingest.simulate.receipts import ReceiptFactory
 from ingest.simulate.truth import TruthRow, fold_receipts
@@ -29,7 +30,7 @@ from ingest.simulate.world import PROVIDERS, Campaign, Country, Route, World, lo
 from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
 from models.status import INTERMEDIATE_STATUSES, Status
 
-__all__ = ["CURRENCY", "SimulationConfig", "Simulator"]
+__all__ = ["CURRENCY", "FAILURE_CAUSES", "SimulationConfig", "Simulator"]
 
 CURRENCY = "EUR"  # one currency everywhere: Vonage reports prices in EUR only
 _SECOND = 1000
@@ -54,18 +55,17 @@ _OS_CLICK = {"ios": 1.3, "android": 1.0, "other": 0.5}
 _TIER_CLICK = (1.0, 0.95, 0.8, 0.6)
 _SEGMENTS = {"GSM7": (0.82, 0.97, 1.0), "UCS2": (0.5, 0.85, 1.0)}
 
-# Error codes by cause, in each provider's vocabulary.
-_ERRORS: dict[str, dict[str, str]] = {
-    "smpp": {"dnd": "045", "abandoned": "001", "phone_off": "027", "network": "034",
-             "route_drop": "069", "incident": "034", "expired": "000"},
-    "twilio": {"dnd": "30007", "abandoned": "30005", "phone_off": "30003", "network": "30008",
-               "route_drop": "30006", "incident": "30008", "expired": "30003"},
-    "infobip": {"dnd": "EC_DND_BLOCKED", "abandoned": "1", "phone_off": "27", "network": "34",
-                "route_drop": "EC_ROUTE_FAILURE", "incident": "34",
-                "expired": "EC_VALIDITY_EXPIRED"},
-    "vonage": {"dnd": "6", "abandoned": "3", "phone_off": "2", "network": "8",
-               "route_drop": "11", "incident": "8", "expired": "0"},
-}  # fmt: skip
+# What the network did -> the failure cause (seed failure_codes) its report carries; the
+# provider's code for it comes from the seed. Any EXPIRED report carries "expired".
+FAILURE_CAUSES = {
+    "dnd": "dnd_or_opt_out",
+    "abandoned": "unknown_subscriber",
+    "phone_off": "absent_subscriber",
+    "network": "network_or_route",
+    "route_drop": "network_or_route",
+    "incident": "network_or_route",
+    "expired": "expired",
+}
 # Statuses a provider cannot express are reported as the nearest one it can.
 _EXPRESSIBLE: dict[str, dict[Status, Status]] = {
     "smpp": {},
@@ -99,7 +99,7 @@ _SEND_FIELDS = (
 if tuple(f.name for f in fields(SendEvent)) != _SEND_FIELDS:
     raise ImportError("SendEvent's fields changed: update ingest.simulate.engine")
 
-# A provider's report: status, when it happened (epoch ms), error cause (None: no error).
+# A provider's report: status, when it happened (epoch ms), failure cause (None: no error).
 _Report = tuple[Status, int, str | None]
 
 
@@ -173,6 +173,7 @@ class Simulator:
         hash_key: bytes,
         world: World | None = None,
         verify_receipts: int = 200,
+        failure_codes: FailureCodes | None = None,
     ) -> None:
         """``verify_receipts``: check the first receipt of each provider, status and error
         code and every n-th one against the adapters' rendering and parsing, and fail on any
@@ -180,6 +181,7 @@ class Simulator:
         self.config = config
         self.receipts = ReceiptFactory(verify_receipts)
         self.world = world or load_world()
+        self.failure_codes = failure_codes or load_failure_codes()
         self.hash_key = hash_key
         self.rng = random.Random(config.seed)
         self.counts: Counter[str] = Counter()
@@ -403,24 +405,30 @@ class Simulator:
         if status is Status.DELIVERED and delivery < 1.0 and random() >= delivery:
             status, cause = Status.UNDELIVERABLE, "incident"
 
-        # The reports the provider makes, in the order they happen: (status, done, error cause).
+        # The reports the provider makes, in the order they happen: (status, done, failure cause).
         reports: list[_Report] = []
         if status is not Status.REJECTED and (buffered or random() < _INTERMEDIATE[provider]):
             inter = Status.ENROUTE if buffered or random() < 0.5 else Status.ACCEPTED
             reports.append((inter, submitted_ms + 50 + int(random() * latency * 0.5), None))
         if first_attempt_ms is not None:
-            reports.append((Status.UNDELIVERABLE, first_attempt_ms, "phone_off"))
-        if status is not None:
-            reports.append((status, done_ms, None if status is Status.DELIVERED else cause))
+            reports.append((Status.UNDELIVERABLE, first_attempt_ms, FAILURE_CAUSES["phone_off"]))
+        if status is Status.EXPIRED:
+            reports.append((status, done_ms, FAILURE_CAUSES["expired"]))
+        elif status is not None:
+            failure = None if status is Status.DELIVERED else FAILURE_CAUSES[cause]
+            reports.append((status, done_ms, failure))
 
         receipts = []
-        for (st, done, err), received_ms in self._receive(reports, route, receipt_share):
+        failure_causes: dict[str, str] = {}  # event id -> the failure cause it carries
+        for (st, done, failure), received_ms in self._receive(reports, route, receipt_share):
             receipt = self._receipt(
-                provider, pmid, message_id, send, submitted_ms, sub.network, st, done, err,
-                received_ms,
+                provider, route.route_id, pmid, message_id, send, submitted_ms, sub.network, st,
+                done, failure, received_ms,
             )  # fmt: skip
             self._push(received_ms, receipt)
             receipts.append(receipt)
+            if failure is not None:
+                failure_causes[receipt.event_id] = failure
 
         delivered_ms = done_ms if status is Status.DELIVERED else None
         converted = 0
@@ -433,6 +441,7 @@ class Simulator:
         on_truth(
             fold_receipts(
                 receipts,
+                failure_causes,
                 message_id=message_id,
                 provider=provider,
                 provider_message_id=pmid,
@@ -448,6 +457,7 @@ class Simulator:
                 currency=CURRENCY,
                 network_status=status.value if status is not None else None,
                 cause=cause,
+                a2p_retry=sub.a2p_retry,
                 conversions=converted,
             )
         )
@@ -481,6 +491,7 @@ class Simulator:
     def _receipt(
         self,
         provider: str,
+        route_id: str | None,
         pmid: str,
         message_id: str | None,
         send: SendEvent | None,
@@ -488,11 +499,15 @@ class Simulator:
         network: str | None,
         status: Status,
         done_ms: int,
-        cause: str | None,
+        failure: str | None,
         received_ms: int,
     ) -> DeliveryReceipt:
-        """One report as the provider sends it, and as the adapters read it."""
+        """One report as the provider sends it, and as the adapters read it; a failure cause
+        becomes the provider's code for it on this route (seed failure_codes)."""
         status = _EXPRESSIBLE[provider].get(status, status)
+        code = None
+        if failure is not None:
+            code = self.failure_codes.code_for(provider, route_id, status.value, failure, pmid)
         final = status not in INTERMEDIATE_STATUSES
         segments = send.segments if send is not None else None
         delivered = None  # segments delivered, on final receipts of our own messages
@@ -504,7 +519,7 @@ class Simulator:
             status,
             received_ms,
             message_id,
-            _ERRORS[provider][cause] if cause else None,
+            code,
             network,
             submitted_ms,
             # Twilio's "sent" / "queued" callbacks carry no done date.
@@ -557,11 +572,11 @@ class Simulator:
         provider = PROVIDERS[int(rng.random() * len(PROVIDERS))]
         status = Status.DELIVERED if rng.random() < 0.8 else Status.UNDELIVERABLE
         done_ms = now_ms + int(rng.random() * 30 * _SECOND)
-        cause = None if status is Status.DELIVERED else "network"
+        failure = None if status is Status.DELIVERED else FAILURE_CAUSES["network"]
         received_ms = done_ms + 500 + int(rng.random() * 5000)
         pmid = self._provider_message_id(provider)
         receipt = self._receipt(
-            provider, pmid, None, None, None, None, status, done_ms, cause, received_ms
+            provider, None, pmid, None, None, None, None, status, done_ms, failure, received_ms
         )
         self.counts["orphan"] += 1
         self._push(received_ms, receipt)

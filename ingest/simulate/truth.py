@@ -22,6 +22,13 @@ milliseconds (``2026-01-02T10:00:00.123Z``). Columns:
   final_status when receipts were lost or a provider could not express it.
 - cause: why (delivered, delivered_after_retry, dnd, abandoned, phone_off, expired,
   route_drop, network, incident).
+- failure_cause: the failure cause (seed failure_codes) the deciding receipt carries, which
+  the marts must give the message; empty unless outcome is failed. It is what ``cause`` maps to
+  (engine.FAILURE_CAUSES) unless the deciding receipt tells something else: ``expired`` for a
+  message lost on its route that ran out its validity, ``absent_subscriber`` for a failed first
+  attempt whose delivery was never reported.
+- a2p_retry: whether the operator of mcc_mnc retries a phone that is off (no retry: the
+  message fails absent_subscriber at once instead of waiting for the phone).
 - conversions: conversion events emitted for the message (clicks and purchases).
 """
 
@@ -37,6 +44,7 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from ingest.errors import ConfigError
+from ingest.simulate.failures import UNKNOWN
 from models.events import DeliveryReceipt
 from models.status import FAILED_STATUSES, Status
 
@@ -67,6 +75,8 @@ class TruthRow:
     done_at: datetime | None
     network_status: str | None
     cause: str
+    failure_cause: str | None
+    a2p_retry: bool
     conversions: int
 
 
@@ -88,8 +98,11 @@ def deciding_receipt(receipts: Iterable[DeliveryReceipt]) -> DeliveryReceipt | N
     )
 
 
-def fold_receipts(receipts: list[DeliveryReceipt], **send: Any) -> TruthRow:
-    """The truth row of one message: its send fields plus the fold of its emitted receipts."""
+def fold_receipts(
+    receipts: list[DeliveryReceipt], failure_causes: dict[str, str], **send: Any
+) -> TruthRow:
+    """The truth row of one message: its send fields plus the fold of its emitted receipts;
+    ``failure_causes``: the failure cause each failure receipt carries, by event id."""
     decider = deciding_receipt(receipts)
     status = decider.status if decider is not None else None
     if status is Status.DELIVERED:
@@ -103,6 +116,9 @@ def fold_receipts(receipts: list[DeliveryReceipt], **send: Any) -> TruthRow:
         receipts=len({r.event_id for r in receipts}),
         final_status=status.value if status is not None else None,
         outcome=outcome,
+        failure_cause=failure_causes.get(decider.event_id, UNKNOWN)
+        if decider is not None and outcome == "failed"
+        else None,
         done_at=decider.done_at if decider is not None else None,
         **send,
     )

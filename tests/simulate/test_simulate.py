@@ -21,14 +21,18 @@ from kafka import KafkaConsumer, TopicPartition
 
 from ingest.adapters import parse_receipts, render_receipt
 from ingest.config import Settings
+from ingest.errors import ConfigError
 from ingest.simulate.cli import config_from_args, write_events
 from ingest.simulate.cli import run as run_simulate
-from ingest.simulate.engine import SimulationConfig, Simulator
+from ingest.simulate.engine import FAILURE_CAUSES, SimulationConfig, Simulator
+from ingest.simulate.failures import load_failure_codes
 from ingest.simulate.incidents import parse_incident
 from ingest.simulate.receipts import ReceiptFactory
-from ingest.simulate.truth import TruthRow
+from ingest.simulate.truth import TruthRow, deciding_receipt
+from ingest.simulate.world import load_world
 from models.events import EVENT_TYPES, ConversionEvent, DeliveryReceipt, Event, SendEvent
-from models.status import Status
+from models.status import FAILED_STATUSES, Status
+from tests.conftest import SAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
@@ -464,3 +468,113 @@ def test_default_destination_publishes_every_event_to_kafka(broker_settings: Set
     finally:
         consumer.close()
     assert published == dict(expected)
+
+
+# --- failure causes (seed failure_codes) ---------------------------------------------------
+
+FAILURE_CODES = load_failure_codes()
+OVERRIDE_ROUTE = "r-IN-t1-a"  # the seed renumbers its SMSC's err: values (Twilio SMPP's)
+
+
+def _routes(run: Run) -> dict[tuple[str, str], str]:
+    return {(s.provider, s.provider_message_id): s.route_id for s in run.sends}
+
+
+def _failure_cause(receipt: DeliveryReceipt, route_id: str | None) -> str:
+    return FAILURE_CODES.cause_of(
+        receipt.provider, route_id, receipt.error_code, receipt.status.value
+    )
+
+
+def test_every_failure_code_the_simulator_emits_has_a_cause(run: Run) -> None:
+    routes = _routes(run)
+    failures = [r for r in run.receipts if r.status in FAILED_STATUSES]
+    unmapped = {
+        (r.provider, r.error_code, r.status.value)
+        for r in failures
+        if _failure_cause(r, routes.get((r.provider, r.provider_message_id))) == "unknown"
+    }
+    assert unmapped == set()
+    codes = {(r.provider, r.error_code) for r in failures if r.error_code is not None}
+    assert {provider for provider, _ in codes} == {"smpp", "twilio", "infobip", "vonage"}
+    assert len(codes) > 30, "codes are drawn from the seed, several per cause"
+
+
+def test_every_failure_code_in_the_provider_samples_has_a_cause() -> None:
+    files = {
+        "smpp.txt": "smpp",
+        "twilio.txt": "twilio",
+        "infobip.jsonl": "infobip",
+        "vonage.txt": "vonage",
+    }
+    failures = [
+        receipt
+        for name, provider in files.items()
+        for line in SAMPLES_DIR.joinpath(name).read_text(encoding="utf-8").splitlines()
+        for receipt in parse_receipts(provider, line, START)
+        if receipt.status in FAILED_STATUSES
+    ]
+    assert {(r.provider, r.error_code, _failure_cause(r, None)) for r in failures} == {
+        ("smpp", "001", "unknown_subscriber"),  # GSM MAP unknownSubscriber
+        ("smpp", None, "expired"),  # stat:EXPIRED err:000
+        ("twilio", "30005", "unknown_subscriber"),
+    }
+
+
+def test_truth_failure_cause_is_the_cause_the_deciding_receipt_carries(run: Run) -> None:
+    routes = _routes(run)
+    by_message: dict[tuple[str, str], list[DeliveryReceipt]] = defaultdict(list)
+    for receipt in run.receipts:
+        by_message[(receipt.provider, receipt.provider_message_id)].append(receipt)
+    carried: Counter[str] = Counter()
+    for row in run.truth:
+        if row.outcome != "failed":
+            assert row.failure_cause is None
+            continue
+        decider = deciding_receipt(by_message[(row.provider, row.provider_message_id)])
+        assert decider is not None
+        assert row.failure_cause == _failure_cause(
+            decider, routes[(decider.provider, row.provider_message_id)]
+        )
+        if row.network_status == "EXPIRED":
+            assert row.failure_cause == "expired"
+        elif row.cause != "delivered_after_retry":  # its failed first attempt decided
+            assert row.failure_cause == FAILURE_CAUSES[row.cause]
+            carried[row.failure_cause] += 1
+    assert set(carried) == {
+        "dnd_or_opt_out",
+        "unknown_subscriber",
+        "absent_subscriber",
+        "network_or_route",
+    }
+
+
+def test_a_route_override_renumbers_that_routes_codes(run: Run) -> None:
+    """001 is absent_subscriber on the override route (Twilio SMPP), unknown_subscriber (GSM
+    MAP) on every other SMPP route; each route's receipts say what happened in its numbering."""
+    routes = _routes(run)
+    on_route: dict[str, str] = {}
+    elsewhere: dict[str, str] = {}
+    for r in run.receipts:
+        if r.provider != "smpp" or r.status is not Status.UNDELIVERABLE or r.error_code is None:
+            continue
+        if (r.provider, r.provider_message_id) not in routes:
+            continue  # an orphan: no route
+        route = routes[(r.provider, r.provider_message_id)]
+        seen = on_route if route == OVERRIDE_ROUTE else elsewhere
+        seen[r.error_code] = _failure_cause(r, route)
+    assert on_route["001"] == "absent_subscriber"
+    assert elsewhere["001"] == "unknown_subscriber"
+    assert on_route["005"] == "unknown_subscriber"
+
+
+def test_truth_keeps_each_operators_retry_behaviour(run: Run) -> None:
+    world = load_world()
+    retry = {op.mcc_mnc: op.a2p_retry for c in world.countries for op in c.operators}
+    assert all(row.a2p_retry is retry[row.mcc_mnc] for row in run.truth)
+    assert {row.a2p_retry for row in run.truth} == {True, False}
+
+
+def test_a_cause_a_provider_has_no_code_for_is_a_readable_error() -> None:
+    with pytest.raises(ConfigError, match="has no smpp code for provider_rejected"):
+        FAILURE_CODES.code_for("smpp", None, "REJECTED", "provider_rejected", "x")
