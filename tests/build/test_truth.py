@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,14 +22,20 @@ import pytest
 from ingest.build.runner import DBT_PROJECT_DIR, warehouse_engine
 from ingest.config import Settings
 from ingest.kafka.topics import create_topics
-from tests.build.compare import daily_differences, mart_schema, message_differences, read_rows
+from tests.build.compare import (
+    CELL,
+    daily_differences,
+    mart_schema,
+    message_differences,
+    read_rows,
+)
 
 pytestmark = pytest.mark.broker
 
 KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
 SIMULATION = ("--messages", "3000", "--days", "2", "--seed", "11", "--start", "2026-01-05")
 # What the truth file and fct_messages both say per message (ingest/simulate/truth.py).
-COMPARED = ("final_status", "outcome", "has_receipt", "receipt_count", "done_at")
+COMPARED = ("final_status", "outcome", "has_receipt", "receipt_count", "done_at", "failure_cause")
 
 
 @dataclass
@@ -38,6 +45,7 @@ class TruthBuild:
     truth: list[dict[str, Any]]
     messages: list[dict[str, Any]]
     daily: list[dict[str, Any]]
+    causes: list[dict[str, Any]]
 
 
 def _reachable(host_port: str) -> bool:
@@ -100,6 +108,7 @@ def read_truth(path: Path) -> list[dict[str, Any]]:
                     "operator_name": operators.get(row["mcc_mnc"], "unknown"),
                     "route_tier": int(row["route_tier"]),
                     "provider": row["provider"],
+                    "route_id": row["route_id"],
                     # UNKNOWN is final but no outcome: pending in the truth and in the marts.
                     "final_status": row["final_status"] or None,
                     "outcome": outcome,
@@ -107,6 +116,7 @@ def read_truth(path: Path) -> list[dict[str, Any]]:
                     "receipt_count": int(row["receipts"]),
                     # fct_messages keeps done_at for delivered messages only
                     "done_at": _time(row["done_at"]) if outcome == "delivered" else None,
+                    "failure_cause": row["failure_cause"] or None,
                 }
             )
     return rows
@@ -160,9 +170,10 @@ def truth_build(
         schema = mart_schema(settings)
         messages = read_rows(engine, schema, "fct_messages")
         daily = read_rows(engine, schema, "agg_deliverability_daily")
+        causes = read_rows(engine, schema, "agg_failure_causes_daily")
     finally:
         engine.dispose()
-    return TruthBuild(read_truth(work / "truth.csv"), messages, daily)
+    return TruthBuild(read_truth(work / "truth.csv"), messages, daily, causes)
 
 
 def test_every_message_outcome_equals_the_truth(truth_build: TruthBuild) -> None:
@@ -182,3 +193,31 @@ def test_the_simulation_exercises_every_outcome(truth_build: TruthBuild) -> None
     assert outcomes == {"delivered", "failed", "pending"}
     assert any(not m["has_receipt"] for m in truth_build.truth)
     assert any(m["has_receipt"] and m["final_status"] is None for m in truth_build.truth)
+
+
+def test_every_daily_failure_cause_cell_equals_the_truth(truth_build: TruthBuild) -> None:
+    """Failures per day x country x operator x route tier x provider x cause, exactly."""
+    expected: Counter[tuple[Any, ...]] = Counter(
+        (
+            m["submitted_at"].date(),
+            m["country"],
+            m["mcc_mnc"],
+            m["operator_name"],
+            m["route_tier"],
+            m["provider"],
+            m["failure_cause"],
+        )
+        for m in truth_build.truth
+        if m["outcome"] == "failed"
+    )
+    got: Counter[tuple[Any, ...]] = Counter()
+    for r in truth_build.causes:
+        day = r["period_date"]
+        cell = (*(r[c] for c in CELL[1:]), r["failure_cause"])
+        got[(day.date() if isinstance(day, datetime) else day, *cell)] += int(r["messages"])
+    assert got == expected
+    # the override route's own numbering and every cause the simulator makes are in the data
+    causes = {cell[-1] for cell in expected}
+    assert {"dnd_or_opt_out", "unknown_subscriber", "absent_subscriber"} <= causes
+    assert {"network_or_route", "expired"} <= causes
+    assert any(m["failure_cause"] and m["route_id"] == "r-IN-t1-a" for m in truth_build.truth)
