@@ -1,13 +1,16 @@
 """Raw rows for build tests, and an independent Python fold giving the expected marts.
 
 The fold here is written from DESIGN.md, not from the SQL: dedupe by event_id, match by the
-echoed message_id when it names a send, else by provider + provider_message_id; among final
-receipts the latest done_at (None oldest), then latest received_at, then highest event_id wins;
-without a final, the latest intermediate by the same order; UNKNOWN finals count as pending.
+echoed message_id when it names a send, else by provider + provider_message_id (a reused one: the
+send in use when the receipt came); among final receipts the latest done_at (None oldest), then
+latest received_at, then highest event_id wins; without a final, the latest intermediate by the
+same order; UNKNOWN finals count as pending. A message_id sent twice is one message, its earliest
+send deciding the cell.
 """
 
 from __future__ import annotations
 
+import csv
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ingest.build.runner import DBT_PROJECT_DIR
 from ingest.warehouse.tables import RAW_TABLES
 
 FINAL = {"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED", "UNKNOWN"}
@@ -129,14 +133,41 @@ class Batch:
                     conn.execute(RAW_TABLES[kind].insert(), rows)
 
 
+def seed_operators() -> dict[str, str]:
+    """Operator names by MCC-MNC, from the dbt seed."""
+    with (DBT_PROJECT_DIR / "seeds" / "operators.csv").open() as handle:
+        return {row["mcc_mnc"]: row["operator_name"] for row in csv.DictReader(handle)}
+
+
 def _precedence(receipt: dict[str, Any]) -> tuple[Any, ...]:
     return (receipt["done_at"] or datetime.min, receipt["received_at"], receipt["event_id"])
 
 
+def _in_use(candidates: list[dict[str, Any]], receipt: dict[str, Any]) -> str:
+    """The message a reused provider id named when the receipt came: the latest send submitted at
+    or before its received_at, else the earliest after; ties by message_id, then event_id."""
+    before = [s for s in candidates if s["submitted_at"] <= receipt["received_at"]]
+    if before:
+        latest = max(s["submitted_at"] for s in before)
+        chosen = min((s for s in before if s["submitted_at"] == latest), key=_send_order)
+    else:
+        chosen = min(candidates, key=lambda s: (s["submitted_at"], *_send_order(s)))
+    return str(chosen["message_id"])
+
+
+def _send_order(send: dict[str, Any]) -> tuple[str, str]:
+    return (send["message_id"], send["event_id"])
+
+
 def expected_messages(batches: list[Batch], operators: dict[str, str]) -> list[dict[str, Any]]:
     """One expected fct_messages row per message (the columns the comparison checks)."""
-    sends = {s["message_id"]: s for b in batches for s in b.sends}
-    by_key = {(s["provider"], s["provider_message_id"]): m for m, s in sends.items()}
+    every_send = {s["event_id"]: s for b in reversed(batches) for s in reversed(b.sends)}
+    sends: dict[str, dict[str, Any]] = {}
+    for send in sorted(every_send.values(), key=lambda s: (s["submitted_at"], s["event_id"])):
+        sends.setdefault(send["message_id"], send)  # a reused message_id: the earliest send
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for send in every_send.values():
+        by_key[(send["provider"], send["provider_message_id"])].append(send)
     receipts: dict[str, dict[str, Any]] = {}
     for batch in batches:
         for r in batch.receipts:
@@ -146,7 +177,7 @@ def expected_messages(batches: list[Batch], operators: dict[str, str]) -> list[d
         if r["message_id"] in sends:
             per_message[r["message_id"]].append(r)
         elif (r["provider"], r["provider_message_id"]) in by_key:
-            per_message[by_key[(r["provider"], r["provider_message_id"])]].append(r)
+            per_message[_in_use(by_key[(r["provider"], r["provider_message_id"])], r)].append(r)
     rows = []
     for message_id, send in sends.items():
         mine = per_message.get(message_id, [])

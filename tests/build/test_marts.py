@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
+from ingest.build.runner import ensure_raw_tables, run_build, warehouse_engine
 from ingest.cli import main
 from ingest.config import Settings
 from ingest.errors import DlrwError
@@ -23,7 +22,7 @@ from tests.build.compare import (
     read_rows,
     row_set,
 )
-from tests.build.events import Batch, expected_daily, expected_messages
+from tests.build.events import Batch, expected_daily, expected_messages, seed_operators
 
 MARTS = (
     "fct_messages",
@@ -36,11 +35,6 @@ MARTS = (
     "agg_failure_causes_daily",
 )
 T0 = datetime(2025, 5, 1, 10, 0, 0)
-
-
-def _operators() -> dict[str, str]:
-    with (DBT_PROJECT_DIR / "seeds" / "operators.csv").open() as handle:
-        return {row["mcc_mnc"]: row["operator_name"] for row in csv.DictReader(handle)}
 
 
 def _t(minutes: float) -> datetime:
@@ -187,7 +181,7 @@ def scenario(warehouse: Settings) -> Scenario:
     marts had failed), then build everything: the marts catch up. Load batch 3 (committed late)
     and build incrementally with a 1-hour lookback; build again with nothing new; full-refresh."""
     one, two, three = batch_one(), batch_two(), batch_three()
-    operators = _operators()
+    operators = seed_operators()
     result = Scenario(
         warehouse,
         expected_messages([one], operators),

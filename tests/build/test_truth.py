@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ingest.build.runner import DBT_PROJECT_DIR, warehouse_engine
+from ingest.build.runner import warehouse_engine
 from ingest.config import Settings
 from ingest.kafka.topics import create_topics
 from tests.build.compare import (
@@ -29,6 +29,7 @@ from tests.build.compare import (
     message_differences,
     read_rows,
 )
+from tests.build.events import seed_operators
 
 pytestmark = pytest.mark.broker
 
@@ -87,14 +88,9 @@ def _time(text: str) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
 
 
-def _operators() -> dict[str, str]:
-    with (DBT_PROJECT_DIR / "seeds" / "operators.csv").open() as handle:
-        return {row["mcc_mnc"]: row["operator_name"] for row in csv.DictReader(handle)}
-
-
 def read_truth(path: Path) -> list[dict[str, Any]]:
     """The truth CSV as fct_messages-shaped rows (the columns both sides carry)."""
-    operators = _operators()
+    operators = seed_operators()
     rows = []
     with path.open(newline="") as handle:
         for row in csv.DictReader(handle):

@@ -1,6 +1,7 @@
 -- Every deduplicated receipt with the message it belongs to: by message_id when the provider
 -- echoed one we know, else by provider + provider_message_id. Receipts matching no send are kept
--- as orphans (message_id NULL) so nothing disappears; a later send re-matches them.
+-- as orphans (message_id NULL) so nothing disappears; a later send re-matches them. Where several
+-- sends share the id (reuse), the one in use when the receipt came wins (ranked, below).
 -- Only the columns the status fold needs are kept (the raw table keeps the rest).
 -- Incremental (delete+insert on event_id): receipts with a copy not built yet that was ingested
 -- after the cutoff (newest built _ingested_at minus lookback_hours), and every receipt a send built
@@ -144,7 +145,9 @@ receipts as (
 
 {% endif %}
 
-matched as (
+-- every send a receipt may belong to: those with the message_id it echoes, else those of its
+-- provider with its provider_message_id (a provider may reuse an id for a later message)
+candidates as (
 
     select
         receipts.event_id,
@@ -160,15 +163,59 @@ matched as (
         receipts.done_at,
         receipts.received_at,
         receipts._ingested_at,
-        coalesce(by_message_id._ingested_at, by_provider_id._ingested_at) as send_ingested_at
+        coalesce(by_message_id._ingested_at, by_provider_id._ingested_at) as send_ingested_at,
+        coalesce(by_message_id.submitted_at, by_provider_id.submitted_at) as send_submitted_at,
+        coalesce(by_message_id.event_id, by_provider_id.event_id) as send_event_id
     from receipts
     -- int_sends twice rather than through one CTE, which would be materialized whole
     left join {{ ref('int_sends') }} as by_message_id
         on receipts.reported_message_id = by_message_id.message_id
     left join {{ ref('int_sends') }} as by_provider_id
         on
-            receipts.provider = by_provider_id.provider
+            by_message_id.message_id is null
+            and receipts.provider = by_provider_id.provider
             and receipts.provider_message_id = by_provider_id.provider_message_id
+
+),
+
+-- one send per receipt: the latest submitted at or before the receipt was received (the id's
+-- use at that time), else the earliest submitted after it; ties by message_id, then event_id
+ranked as (
+
+    select
+        candidates.*,
+        row_number() over (
+            partition by candidates.event_id
+            order by
+                case when candidates.send_submitted_at <= candidates.received_at then 0 else 1 end,
+                case
+                    when candidates.send_submitted_at <= candidates.received_at
+                        then candidates.send_submitted_at
+                end desc nulls last,
+                candidates.send_submitted_at asc,
+                candidates.message_id asc,
+                candidates.send_event_id asc
+        ) as candidate_rank
+    from candidates
+
+),
+
+matched as (
+
+    select
+        event_id,
+        message_id,
+        matched_by,
+        status,
+        is_final,
+        error_code,
+        mcc_mnc,
+        done_at,
+        received_at,
+        _ingested_at,
+        send_ingested_at
+    from ranked
+    where candidate_rank = 1
 
 ),
 

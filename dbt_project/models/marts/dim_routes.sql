@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='route_key',
+        unique_key=['route_id', 'route_tier', 'provider', 'country'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
@@ -71,7 +71,7 @@ routes as (
 final as (
 
     select
-        -- one non-NULL key for delete+insert (the route's columns are all part of the send)
+        -- for display: a '|' inside route_id or provider can make two routes' keys equal
         route_id || '|' || cast(route_tier as varchar) || '|' || provider || '|' || country
             as route_key,
         route_id,

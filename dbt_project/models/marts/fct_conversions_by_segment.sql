@@ -2,9 +2,9 @@
 -- Denominator: DELIVERED messages of the segment (country x mcc_mnc x operator x route tier) --
 -- an undelivered message cannot convert, so counting it would blame the sender's content for the
 -- route's losses. Numerator: those delivered messages with at least one conversion. A message's
--- device OS is that of its first conversion ('unknown' when not reported); non-converting
--- messages have no OS, so the per-OS rows share the segment's denominator and the row with
--- device_os = 'all' carries the segment total (present even when nothing converted).
+-- device OS is that of its first conversion ('unknown' when not reported, or reported as 'all');
+-- non-converting messages have no OS, so the per-OS rows share the segment's denominator and the
+-- row with device_os = 'all' carries the segment total (present even when nothing converted).
 
 with
 
@@ -64,7 +64,8 @@ converted as (
         delivered.mcc_mnc,
         delivered.operator_name,
         delivered.route_tier,
-        coalesce(first_conversion.device_os, 'unknown') as device_os,
+        -- 'all' names the segment total's row, so a device reported as 'all' is unknown
+        coalesce(nullif(first_conversion.device_os, 'all'), 'unknown') as device_os,
         conversion_totals.conversions,
         conversion_totals.conversion_value
     from {{ ref('fct_messages') }} as delivered

@@ -23,12 +23,23 @@ touched as (
 
 {% endif %}
 
+-- a message_id sent more than once (different event_ids) is one message: its earliest send
+-- (then the lowest event_id) gives the routing, period and cost; receipts of every send count
 sends as (
 
-    select * from {{ ref('int_sends') }}
-    {% if is_incremental() %}
-    where message_id in (select touched.message_id from touched)
-    {% endif %}
+    select ranked.* from (
+        select
+            int_sends.*,
+            row_number() over (
+                partition by int_sends.message_id
+                order by int_sends.submitted_at, int_sends.event_id
+            ) as send_rank
+        from {{ ref('int_sends') }} as int_sends
+        {% if is_incremental() %}
+        where int_sends.message_id in (select touched.message_id from touched)
+        {% endif %}
+    ) as ranked
+    where ranked.send_rank = 1
 
 ),
 
