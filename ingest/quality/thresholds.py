@@ -19,6 +19,7 @@ __all__ = [
     "Sanity",
     "SilentHours",
     "Thresholds",
+    "UnmappedFailureCodes",
     "load_thresholds",
 ]
 
@@ -68,6 +69,15 @@ class Reconciliation:
 
 
 @dataclass(frozen=True, slots=True)
+class UnmappedFailureCodes:
+    """Share of a provider's failures whose cause is unknown (no code, or one not in the seed)."""
+
+    lookback_hours: float
+    max_unknown_share: float
+    min_failures: int
+
+
+@dataclass(frozen=True, slots=True)
 class Sanity:
     """Row-level rules."""
 
@@ -83,6 +93,7 @@ class Thresholds:
     freshness: Freshness
     orphan_receipts: OrphanReceipts
     reconciliation: Reconciliation
+    unmapped_failure_codes: UnmappedFailureCodes
     sanity: Sanity
 
     @classmethod
@@ -107,6 +118,7 @@ _SECTIONS: dict[str, type] = {
     "freshness": Freshness,
     "orphan_receipts": OrphanReceipts,
     "reconciliation": Reconciliation,
+    "unmapped_failure_codes": UnmappedFailureCodes,
     "sanity": Sanity,
 }
 

@@ -101,7 +101,9 @@ def test_the_other_checks_pass_on_the_simulated_traffic(incident_run: CheckRun) 
         "silent_hours",
         "freshness",
         "orphan_receipts",
+        "reused_ids",
         "reconciliation",
+        "unmapped_failure_codes",
         "sanity",
     }
     reconciled = [f for f in incident_run.findings if f.check == "reconciliation"]
