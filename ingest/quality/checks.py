@@ -357,7 +357,95 @@ having count(*) >= {t.min_receipts}
     )
 
 
-# --- 5. reconciliation -----------------------------------------------------------------------
+# --- 5. reused ids ---------------------------------------------------------------------------
+
+# How many of the most used reused ids a failure line names.
+REUSED_ID_EXAMPLES = 3
+
+
+def _one_line(text: str) -> str:
+    """Text with its control characters escaped (ids may hold newlines)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def reused_ids(rel: Relations, th: Thresholds) -> FigureCheck:
+    """Ids that more than one send uses: a provider_message_id on several messages of a provider,
+    a message_id on several send events. Both are valid data the models resolve by a fixed rule
+    (README, the contract), which is right for an id reused long after and a guess otherwise."""
+    t = th.reused_ids
+    suite = gx.ExpectationSuite(name="reused_ids")
+    # A receipt for a reused id may land on the wrong message: a provider reusing ids fast, or a
+    # sender reusing message_ids, makes the per-message outcomes doubtful.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="reused",
+            min_value=0,
+            max_value=t.max_reused,
+            description=f"ids used by more than one send <= {t.max_reused}",
+        )
+    )
+    sends = rel.raw("raw_sends")
+    query = f"""
+with uses as (
+    select
+        'provider_message_id' as id_kind,
+        provider || ':' || provider_message_id as reused_id,
+        count(distinct message_id) as uses
+    from {sends}
+    where provider_message_id <> ''
+    group by provider, provider_message_id
+    having count(distinct message_id) > 1
+    union all
+    select
+        'message_id' as id_kind,
+        message_id as reused_id,
+        count(distinct event_id) as uses
+    from {sends}
+    group by message_id
+    having count(distinct event_id) > 1
+),
+ranked as (
+    select
+        id_kind,
+        reused_id,
+        uses,
+        row_number() over (partition by id_kind order by uses desc, reused_id) as example
+    from uses
+),
+kinds as (
+    select 'provider_message_id' as id_kind
+    union all
+    select 'message_id' as id_kind
+)
+select
+    kinds.id_kind as id,
+    count(ranked.reused_id) as reused,
+    string_agg(
+        case
+            when ranked.example <= {REUSED_ID_EXAMPLES}
+            then ranked.reused_id || ' (' || cast(ranked.uses as varchar) || ' uses)'
+        end,
+        ', ' order by ranked.example
+    ) as examples
+from kinds
+left join ranked
+    on ranked.id_kind = kinds.id_kind
+group by kinds.id_kind
+"""
+    return FigureCheck(
+        name="reused_ids",
+        query=query,
+        cell_columns=("id",),
+        figure="reused",
+        threshold=t.max_reused,
+        fails_when=">",
+        suite=suite,
+        detail_columns=("examples",),
+        detail=lambda r: f"(e.g. {_one_line(str(r['examples']))})" if r.get("examples") else "",
+    )
+
+
+# --- 6. reconciliation -----------------------------------------------------------------------
 
 # Store kind -> (raw table, column that dates its rows); the store uses the same columns.
 RECONCILED = {
@@ -435,7 +523,7 @@ full outer join warehouse
     )
 
 
-# --- 6. unmapped failure codes ---------------------------------------------------------------
+# --- 7. unmapped failure codes ---------------------------------------------------------------
 
 # How many of a provider's most frequent unmapped codes its failure line names.
 TOP_UNMAPPED_CODES = 3
@@ -534,12 +622,13 @@ def figure_checks(
         silent_hours(rel, ref, th),
         freshness(rel, ref, th),
         orphan_receipts(rel, ref, th),
+        reused_ids(rel, th),
         reconciliation(rel, th, store_counts),
         unmapped_failure_codes(rel, ref, th),
     ]
 
 
-# --- 7. sanity -------------------------------------------------------------------------------
+# --- 8. sanity -------------------------------------------------------------------------------
 
 STATUS_MODEL = sorted(s.value for s in Status)
 FINAL_STATUS_MODEL = sorted(s.value for s in FINAL_STATUSES)

@@ -16,6 +16,7 @@ __all__ = [
     "MissingReceipts",
     "OrphanReceipts",
     "Reconciliation",
+    "ReusedIds",
     "Sanity",
     "SilentHours",
     "Thresholds",
@@ -62,6 +63,13 @@ class OrphanReceipts:
 
 
 @dataclass(frozen=True, slots=True)
+class ReusedIds:
+    """Ids used by more than one send."""
+
+    max_reused: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reconciliation:
     """Avro store vs warehouse, per event type and day."""
 
@@ -92,6 +100,7 @@ class Thresholds:
     silent_hours: SilentHours
     freshness: Freshness
     orphan_receipts: OrphanReceipts
+    reused_ids: ReusedIds
     reconciliation: Reconciliation
     unmapped_failure_codes: UnmappedFailureCodes
     sanity: Sanity
@@ -117,6 +126,7 @@ _SECTIONS: dict[str, type] = {
     "silent_hours": SilentHours,
     "freshness": Freshness,
     "orphan_receipts": OrphanReceipts,
+    "reused_ids": ReusedIds,
     "reconciliation": Reconciliation,
     "unmapped_failure_codes": UnmappedFailureCodes,
     "sanity": Sanity,

@@ -101,6 +101,7 @@ def test_the_other_checks_pass_on_the_simulated_traffic(incident_run: CheckRun) 
         "silent_hours",
         "freshness",
         "orphan_receipts",
+        "reused_ids",
         "reconciliation",
         "unmapped_failure_codes",
         "sanity",
