@@ -7,12 +7,16 @@ Every parsed receipt has:
   depend on ``received_at``. Normalised: surrounding whitespace, CR/LF and control bytes
   stripped; for JSON formats, the (one) report as canonical JSON with sorted keys.
 - ``raw``: the payload, normalised the same way (PostgreSQL text cannot hold NUL bytes) and
-  with the recipient number (Twilio ``To``, Vonage ``msisdn``, Infobip ``to``) replaced by
-  ``REDACTED`` — raw numbers never reach the store. For an Infobip document with several
-  reports, each receipt's raw is a document holding only its own report. Re-parsing ``raw``
-  gives the same receipt.
+  with the recipient number (Twilio ``To``, Vonage ``msisdn``, Infobip ``to`` / ``recipient``)
+  replaced by ``REDACTED`` — raw numbers never reach the store. An Infobip receipt's raw is
+  ``{"results": [its report]}`` alone: nothing else of its document, so a document's raws add
+  up to about its size. Re-parsing ``raw`` gives the same receipt.
 - ``is_final`` = ``status.is_final``, statuses mapped by ``models.status`` (DESIGN.md's table),
   and no contract problem (``receipt.problem() is None``).
+
+Whatever the input, a parser returns receipts or raises ``ReceiptParseError`` with a one-line
+reason, never another exception; JSON payloads are read strictly (``ingest.strict_json``: no
+NaN or Infinity, no number past a float, nesting at most 32 deep).
 
 What each format carries is in the docstring of its module (``smpp``, ``twilio``, ``infobip``,
 ``vonage``) and of its ``render_*`` function.

@@ -1,14 +1,17 @@
-"""What every provider adapter shares: the parse error, payload normalisation, content-derived
-event ids, SMSC short dates and the final contract check."""
+"""What every provider adapter shares: the parse error, payload normalisation, strict JSON,
+content-derived event ids, SMSC short dates, numbers and the final contract check."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
 
+from ingest import strict_json
 from models.events import DeliveryReceipt
 from models.status import Status
 
@@ -20,9 +23,12 @@ __all__ = [
     "content_event_id",
     "finish_receipt",
     "format_short_date",
+    "load_json",
     "mcc_mnc_or_none",
     "normalise_payload",
+    "number_or_none",
     "parse_short_date",
+    "shown",
 ]
 
 REDACTED = "REDACTED"
@@ -30,7 +36,9 @@ REDACTED = "REDACTED"
 # Whitespace and C0/DEL control bytes that SMSCs and HTTP stacks leave around a payload.
 _EDGE_JUNK = "".join(chr(c) for c in range(0x21)) + "\x7f"
 _SHORT_DATE = re.compile(r"^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?$")
-_MCC_MNC = re.compile(r"^\d{5,6}$")
+_MCC_MNC = re.compile(r"[0-9]{5,6}")
+# A payload value quoted in a reason is cut to this, so a reason stays one readable line.
+_SHOWN_CHARS = 40
 
 
 class ReceiptParseError(ValueError):
@@ -40,6 +48,20 @@ class ReceiptParseError(ValueError):
 def normalise_payload(payload: str) -> str:
     """``payload`` without leading/trailing whitespace, CR/LF and control bytes."""
     return payload.strip(_EDGE_JUNK)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a reason, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
+def load_json(text: str) -> Any:
+    """``text`` as strict JSON (``ingest.strict_json``); anything else is a parse error."""
+    try:
+        return strict_json.load(text)
+    except strict_json.JSONRefused as exc:
+        raise ReceiptParseError(str(exc)) from None
 
 
 def content_event_id(provider: str, normalised: str) -> str:
@@ -61,14 +83,14 @@ def parse_short_date(value: str, label: str) -> datetime:
     """An SMSC date ``YYMMDDhhmm`` or ``YYMMDDhhmmss`` (UTC, years 2000-2099)."""
     match = _SHORT_DATE.match(value)
     if match is None:
-        raise ReceiptParseError(f"{label} {value!r} is not YYMMDDhhmm[ss]")
+        raise ReceiptParseError(f"{label} {shown(value)} is not YYMMDDhhmm[ss]")
     yy, mo, dd, hh, mi, ss = match.groups()
     try:
         return datetime(
             2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss or 0), tzinfo=UTC
         )
     except ValueError:
-        raise ReceiptParseError(f"{label} {value!r} is not a valid date") from None
+        raise ReceiptParseError(f"{label} {shown(value)} is not a valid date") from None
 
 
 def format_short_date(value: datetime, with_seconds: bool) -> str:
@@ -81,9 +103,23 @@ def mcc_mnc_or_none(value: Any, label: str) -> str | None:
     if value is None or value == "":
         return None
     text = str(value)
-    if not _MCC_MNC.match(text):
-        raise ReceiptParseError(f"{label} {text!r} is not 5-6 digits")
+    if not _MCC_MNC.fullmatch(text):
+        raise ReceiptParseError(f"{label} {shown(text)} is not 5-6 digits")
     return text
+
+
+def number_or_none(value: Any, label: str) -> float | None:
+    """A finite number given as a JSON number or decimal text, None when absent or empty;
+    anything else (``"NaN"``, ``"1e999"``, ``true``) is a parse error."""
+    if value is None or value == "":
+        return None
+    number = math.nan
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError, OverflowError):
+            number = float(value)
+    if not math.isfinite(number):
+        raise ReceiptParseError(f"{label} {shown(value)} is not a number")
+    return number
 
 
 def finish_receipt(

@@ -68,7 +68,8 @@ def parse_lines(
             reason = str(exc)
         else:
             for receipt in receipts:
-                out.write(json.dumps(receipt.to_json_dict(), ensure_ascii=False) + "\n")
+                record = receipt.to_json_dict()
+                out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
             continue
         bad += 1
         print(f"line {number}: {reason}", file=err)

@@ -6,12 +6,13 @@ id 0 = no error → None), mcc_mnc (``mccMnc`` or ``mccmnc``), submitted_at / do
 (``sentAt`` / ``doneAt``, e.g. ``2019-11-09T16:00:00.000+0000``, millisecond precision),
 segments_submitted (``smsCount``), price / currency (``price.pricePerMessage`` /
 ``price.currency``) and message_id (``callbackData``, where dlrw senders put their id). Not
-carried: segments_delivered. The recipient ``to`` is replaced by ``REDACTED`` in ``raw``.
+carried: segments_delivered. Each receipt's ``raw`` is its own report alone, as a one-report
+document: the document's other top-level keys are not kept (they would be copied into every
+report's raw). The recipient (``to``, or ``recipient``) is replaced by ``REDACTED`` in ``raw``.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +22,11 @@ from ingest.adapters._common import (
     canonical_json,
     compact_json,
     finish_receipt,
+    load_json,
     mcc_mnc_or_none,
     normalise_payload,
+    number_or_none,
+    shown,
 )
 from models.events import DeliveryReceipt
 from models.status import Status, infobip_status
@@ -32,6 +36,8 @@ __all__ = ["parse_infobip_reports", "render_infobip_report"]
 PROVIDER = "infobip"
 
 _RECIPIENT = "to"
+# Both spellings of the recipient's number that Infobip documents carry.
+_RECIPIENT_KEYS = (_RECIPIENT, "recipient")
 # One status per canonical status Infobip can express: (groupId, groupName, id, name).
 _STATUS_OBJECTS: dict[Status, tuple[int, str, int, str]] = {
     Status.ENROUTE: (1, "PENDING", 7, "PENDING_ENROUTE"),
@@ -48,10 +54,12 @@ def _timestamp(value: Any, label: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(str(value))
+        # Infobip times without an offset are UTC, like every provider time here.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
-        raise ReceiptParseError(f"{label} {value!r} is not an ISO-8601 time") from None
-    # Infobip times without an offset are UTC, like every provider time here.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        raise ReceiptParseError(f"{label} {shown(value)} is not an ISO-8601 time") from None
+    except OverflowError:
+        raise ReceiptParseError(f"{label} {shown(value)} is out of range in UTC") from None
 
 
 def _error_code(error: Any) -> str | None:
@@ -66,41 +74,39 @@ def _error_code(error: Any) -> str | None:
 
 def _price(report: dict[str, Any]) -> tuple[float | None, str | None]:
     price = report.get("price")
-    if not isinstance(price, dict) or price.get("pricePerMessage") is None:
+    if not isinstance(price, dict):
         return None, None
-    amount = price["pricePerMessage"]
-    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
-        raise ReceiptParseError(f"pricePerMessage {amount!r} is not a number")
-    try:
-        value = float(amount)
-    except ValueError:
-        raise ReceiptParseError(f"pricePerMessage {amount!r} is not a number") from None
-    return value, price.get("currency") or None
+    value = number_or_none(price.get("pricePerMessage"), "pricePerMessage")
+    currency = price.get("currency") or None
+    if currency is not None and not isinstance(currency, str):
+        raise ReceiptParseError(f"currency {shown(currency)} is not a currency code")
+    return (None, None) if value is None else (value, currency)
 
 
-def _parse_report(document: dict[str, Any], report: Any, received_at: datetime) -> DeliveryReceipt:
+def _parse_report(report: Any, received_at: datetime) -> DeliveryReceipt:
     if not isinstance(report, dict):
         raise ReceiptParseError("report is not a JSON object")
-    if _RECIPIENT in report:
-        report = {**report, _RECIPIENT: REDACTED}
+    report = {key: REDACTED if key in _RECIPIENT_KEYS else value for key, value in report.items()}
     message_id = report.get("messageId")
     if not message_id:
         raise ReceiptParseError("missing messageId")
     status_object = report.get("status")
     if not isinstance(status_object, dict):
         raise ReceiptParseError("missing status")
+    group_name = status_object.get("groupName")
     try:
         status = infobip_status(
-            str(status_object.get("name") or ""), status_object.get("groupName")
+            str(status_object.get("name") or ""),
+            group_name if isinstance(group_name, str) else None,
         )
     except ValueError as exc:
         raise ReceiptParseError(str(exc)) from None
     sms_count = report.get("smsCount")
     if sms_count is not None and (isinstance(sms_count, bool) or not isinstance(sms_count, int)):
-        raise ReceiptParseError(f"smsCount {sms_count!r} is not a whole number")
+        raise ReceiptParseError(f"smsCount {shown(sms_count)} is not a whole number")
     price, currency = _price(report)
     callback_data = report.get("callbackData")
-    raw = compact_json({**document, "results": [report]})
+    raw = compact_json({"results": [report]})
     return finish_receipt(
         PROVIDER,
         canonical_json(report),
@@ -122,22 +128,20 @@ def _parse_report(document: dict[str, Any], report: Any, received_at: datetime) 
 def parse_infobip_reports(payload: str, received_at: datetime) -> list[DeliveryReceipt]:
     """Every report of one Infobip document, in document order.
 
-    Each receipt's ``raw`` is a document of its own (the other top-level keys kept, ``results``
-    holding only its redacted report), so it re-parses to that one receipt; its event id is
-    derived from the report as canonical JSON (sorted keys), so key order does not matter.
-    A bad report fails the whole document, with its index in the reason.
+    Each receipt's ``raw`` is ``{"results": [its redacted report]}`` and nothing else of the
+    document, so the raws of a document add up to about its size, and each re-parses to that
+    one receipt; its event id is derived from the report as canonical JSON (sorted keys), so
+    key order does not matter. A bad report fails the whole document, with its index in the
+    reason.
     """
-    try:
-        document = json.loads(normalise_payload(payload))
-    except json.JSONDecodeError as exc:
-        raise ReceiptParseError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    document = load_json(normalise_payload(payload))
     results = document.get("results") if isinstance(document, dict) else None
     if not isinstance(results, list) or not results:
         raise ReceiptParseError("not an Infobip report: no results")
     receipts = []
     for index, report in enumerate(results):
         try:
-            receipts.append(_parse_report(document, report, received_at))
+            receipts.append(_parse_report(report, received_at))
         except ReceiptParseError as exc:
             raise ReceiptParseError(f"results[{index}]: {exc}") from None
     return receipts

@@ -19,6 +19,7 @@ from ingest.adapters._common import (
     format_short_date,
     normalise_payload,
     parse_short_date,
+    shown,
 )
 from models.events import DeliveryReceipt
 from models.status import Status, smpp_status
@@ -30,6 +31,10 @@ PROVIDER = "smpp"
 # The free-text field runs to the end of the line and may hold anything, so it is cut off first.
 _TEXT_FIELD = re.compile(r"(?:^|\s)text:", re.IGNORECASE)
 _FIELD = re.compile(r"(?:^|(?<=\s))(id|sub|dlvrd|submit date|done date|stat|err):(\S*)", re.I)
+# ASCII digits only: str.isdigit also takes "²", which int() refuses.
+_COUNT = re.compile(r"[0-9]+")
+# 2**31 has ten digits: a longer count breaks the contract, and int() refuses 4,300 digits.
+_COUNT_DIGITS = 10
 STAT_NAMES = {
     Status.DELIVERED: "DELIVRD",
     Status.UNDELIVERABLE: "UNDELIV",
@@ -46,8 +51,10 @@ def _count(fields: dict[str, str], name: str) -> int | None:
     value = fields.get(name)
     if value is None:
         return None
-    if not value.isdigit():
-        raise ReceiptParseError(f"{name} {value!r} is not a number")
+    if not _COUNT.fullmatch(value):
+        raise ReceiptParseError(f"{name} {shown(value)} is not a number")
+    if len(value.lstrip("0")) > _COUNT_DIGITS:
+        raise ReceiptParseError(f"{name} {shown(value)} has more than {_COUNT_DIGITS} digits")
     return int(value)
 
 

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ingest.adapters import parse_receipts
 from models.events import parse_timestamp
+from tests.adapters.hostile import HOSTILE_RECEIPTS, infobip_document
 
 PROJECT = Path(__file__).resolve().parents[2]
 RECEIVED_AT = "2024-03-12T11:00:00Z"
@@ -111,3 +114,49 @@ def test_cli_rejects_an_unknown_provider_and_a_bad_received_at(tmp_path: Path) -
     assert bad_time.returncode == 2
     assert "not an ISO-8601 timestamp: 'yesterday'" in bad_time.stderr
     assert "Traceback" not in unknown.stderr + bad_time.stderr
+
+
+@pytest.mark.parametrize("case", HOSTILE_RECEIPTS)
+def test_cli_reports_a_payload_that_crashed_the_parser_and_reads_on(
+    samples_dir: Path, tmp_path: Path, case: str
+) -> None:
+    provider, payload, reason = HOSTILE_RECEIPTS[case]
+    samples = {"infobip": "infobip.jsonl", "smpp": "smpp.txt", "vonage": "vonage.txt"}
+    good = samples_dir.joinpath(samples[provider]).read_text().splitlines()
+    before, after = good[0], good[-1]
+    source = tmp_path / "receipts.txt"
+    source.write_text("\n".join([before, payload, after]) + "\n")
+
+    result = _dlrw(
+        "--provider", provider, "--received-at", RECEIVED_AT, str(source), data_dir=tmp_path
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [f"line 2: {reason}"]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows == _expected(provider, [before, after])
+
+
+def test_cli_output_is_strict_json_and_a_non_finite_price_is_a_bad_line(tmp_path: Path) -> None:
+    finite = infobip_document(price={"pricePerMessage": 0.01, "currency": "EUR"})
+    lines = [
+        infobip_document(price={"pricePerMessage": "Infinity", "currency": "EUR"}),
+        finite.replace("0.01", "1e999"),
+        finite,
+    ]
+    source = tmp_path / "receipts.txt"
+    source.write_text("\n".join(lines) + "\n")
+
+    result = _dlrw("--provider", "infobip", str(source), data_dir=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "line 1: results[0]: pricePerMessage 'Infinity' is not a number",
+        "line 2: not JSON: number 1e999 is out of range",
+    ]
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    [row] = [json.loads(line, parse_constant=refuse) for line in result.stdout.splitlines()]
+    assert row["price"] == 0.01

@@ -139,6 +139,31 @@ def test_infobip_recipient_is_redacted_in_place(received_at: datetime) -> None:
     assert "41793026727" not in receipt.raw
 
 
+def test_infobip_recipient_key_is_redacted_in_the_report_and_not_kept_from_the_top_level(
+    received_at: datetime,
+) -> None:
+    document = {"recipient": "41793026728", "results": [_report(recipient="41793026729")]}
+    receipt = _parse(json.dumps(document), received_at)
+    assert json.loads(receipt.raw) == {"results": [_report(to="REDACTED", recipient="REDACTED")]}
+    assert "4179302672" not in receipt.raw
+    assert parse_receipts("infobip", receipt.raw, received_at) == [receipt]
+
+
+def test_infobip_raws_hold_only_their_own_report_whatever_the_document_carries(
+    received_at: datetime,
+) -> None:
+    reports = [_report(messageId=f"MSG-{n}", callbackData=f"m-{n}") for n in range(100)]
+    # A 0.5 MB document: 100 reports and a large top-level key beside them.
+    document = json.dumps({"results": reports, "padding": "x" * 500_000})
+    receipts = parse_receipts("infobip", document, received_at)
+    assert len(receipts) == 100
+    reports_size = len(json.dumps({"results": reports}, separators=(",", ":")))
+    assert sum(len(r.raw) for r in receipts) < reports_size + 100 * len('{"results":[]}')
+    for receipt, report in zip(receipts, reports, strict=True):
+        assert json.loads(receipt.raw) == {"results": [{**report, "to": "REDACTED"}]}
+        assert parse_receipts("infobip", receipt.raw, received_at) == [receipt]
+
+
 @pytest.mark.parametrize(
     ("status_name", "status"),
     [
@@ -197,6 +222,35 @@ def test_infobip_delivered_to_operator_is_enroute_not_delivered(received_at: dat
             "results[0]: price: -1.0 is negative",
         ),
         (_document(_report(smsCount="2")), "results[0]: smsCount '2' is not a whole number"),
+        (
+            _document(_report(sentAt="0001-01-01T00:00:00.000+0100")),
+            "results[0]: sentAt '0001-01-01T00:00:00.000+0100' is out of range in UTC",
+        ),
+        (
+            _document(_report(doneAt="9999-12-31T23:59:59.000-0100")),
+            "results[0]: doneAt '9999-12-31T23:59:59.000-0100' is out of range in UTC",
+        ),
+        ('{"results":' + "[" * 5000 + "]" * 5000 + "}", "JSON nested deeper than 32 levels"),
+        (
+            _document(_report(smsCount=0)).replace('"smsCount": 0', '"smsCount": ' + "9" * 5000),
+            "JSON integer longer than 4300 digits",
+        ),
+        (
+            _document(_report()).replace('"pricePerMessage": 0.01', '"pricePerMessage": 1e999'),
+            "not JSON: number 1e999 is out of range",
+        ),
+        (
+            _document(_report()).replace('"pricePerMessage": 0.01', '"pricePerMessage": NaN'),
+            "not JSON: NaN is not a JSON number",
+        ),
+        (
+            _document(_report(price={"pricePerMessage": "Infinity", "currency": "EUR"})),
+            "results[0]: pricePerMessage 'Infinity' is not a number",
+        ),
+        (
+            _document(_report(status={"name": "LOST", "groupName": ["DELIVERED"]})),
+            "results[0]: unknown Infobip status 'LOST'",
+        ),
     ],
 )
 def test_infobip_malformed_document_gives_its_reason(

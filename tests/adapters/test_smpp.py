@@ -56,6 +56,11 @@ def test_smpp_sub_and_dlvrd_are_segment_counts(received_at: datetime) -> None:
     assert (receipt.segments_submitted, receipt.segments_delivered) == (3, 2)
 
 
+def test_smpp_leading_zeros_do_not_count_as_digits_of_a_count(received_at: datetime) -> None:
+    payload = BASE.replace("sub:001 dlvrd:000", "sub:0000000000001234567890 dlvrd:000")
+    assert _parse(payload, received_at).segments_submitted == 1234567890
+
+
 @pytest.mark.parametrize("label", ["Text:", "TEXT:", "text:"])
 def test_smpp_text_field_is_recognised_in_any_case(received_at: datetime, label: str) -> None:
     receipt = _parse(BASE.replace("text:", label), received_at)
@@ -145,6 +150,13 @@ def test_smpp_every_stat_maps_to_its_status(
         ),
         (BASE.replace("sub:001", "sub:one"), "sub 'one' is not a number"),
         (BASE.replace("dlvrd:000", "dlvrd:-1"), "dlvrd '-1' is not a number"),
+        # Digits str.isdigit accepts: superscript (int() refuses it) and Arabic-Indic.
+        (BASE.replace("sub:001", "sub:\u00b2"), "sub '\u00b2' is not a number"),
+        (BASE.replace("dlvrd:000", "dlvrd:\u0663"), "dlvrd '\u0663' is not a number"),
+        (
+            BASE.replace("sub:001", "sub:" + "9" * 5000),
+            "sub '" + "9" * 38 + "\u2026 has more than 10 digits",
+        ),
     ],
 )
 def test_smpp_malformed_text_gives_its_reason(
