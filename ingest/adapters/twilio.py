@@ -5,14 +5,14 @@ Carried: provider_message_id (``MessageSid``), status (``MessageStatus``, else t
 ``SmsStatus``), error_code (``ErrorCode``; Twilio sends it only on failed / undelivered),
 done_at (``RawDlrDoneDate``, ``YYMMDDhhmm``, UTC, minute precision; absent → None). Not carried:
 message_id, mcc_mnc, submitted_at, segments, price, currency. Unknown fields are ignored
-(Twilio adds fields without notice). The recipient ``To`` is replaced by ``REDACTED`` in
-``raw``; every other field keeps its place and its encoding.
+(Twilio adds fields without notice); a repeated field is an error. The recipient ``To`` is
+replaced by ``REDACTED`` in ``raw``; every other field keeps its place and its encoding.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus
 
 from ingest.adapters._common import (
     REDACTED,
@@ -22,10 +22,17 @@ from ingest.adapters._common import (
     normalise_payload,
     parse_short_date,
 )
+from ingest.adapters.form import Form, read_form
 from models.events import DeliveryReceipt
 from models.status import Status, twilio_status
 
-__all__ = ["STATUS_VALUES", "parse_twilio_callback", "render_twilio_callback"]
+__all__ = [
+    "STATUS_VALUES",
+    "parse_twilio_callback",
+    "read_twilio_callback",
+    "render_twilio_callback",
+    "twilio_receipt",
+]
 
 PROVIDER = "twilio"
 
@@ -40,21 +47,19 @@ STATUS_VALUES = {
 }
 
 
-def parse_twilio_callback(payload: str, received_at: datetime) -> DeliveryReceipt:
-    """One Twilio status callback body as a canonical receipt.
+def read_twilio_callback(payload: str) -> Form:
+    """A Twilio status callback body as a form, read once for both the signature check and the
+    receipt; a repeated field raises ``ReceiptParseError``."""
+    return read_form(normalise_payload(payload))
+
+
+def twilio_receipt(form: Form, received_at: datetime) -> DeliveryReceipt:
+    """The canonical receipt of a callback read by ``read_twilio_callback``.
 
     ``raw`` is the redacted body without surrounding whitespace and control bytes; the event
-    id is derived from it. The first occurrence of a repeated field wins.
+    id is derived from it.
     """
-    pieces = normalise_payload(payload).split("&")
-    fields: dict[str, str] = {}
-    for index, piece in enumerate(pieces):
-        key, _, value = piece.partition("=")
-        key = unquote_plus(key)
-        if key == _RECIPIENT:
-            pieces[index] = f"{_RECIPIENT}={REDACTED}"
-            continue
-        fields.setdefault(key, unquote_plus(value))
+    fields = form.fields
     sid = fields.get("MessageSid")
     if not sid:
         raise ReceiptParseError("not a Twilio callback: no MessageSid")
@@ -66,7 +71,7 @@ def parse_twilio_callback(payload: str, received_at: datetime) -> DeliveryReceip
     except ValueError as exc:
         raise ReceiptParseError(str(exc)) from None
     done = fields.get("RawDlrDoneDate")
-    raw = "&".join(pieces)
+    raw = form.redacted_text(_RECIPIENT)
     return finish_receipt(
         PROVIDER,
         raw,
@@ -77,6 +82,11 @@ def parse_twilio_callback(payload: str, received_at: datetime) -> DeliveryReceip
         error_code=fields.get("ErrorCode") or None,
         done_at=parse_short_date(done, "RawDlrDoneDate") if done else None,
     )
+
+
+def parse_twilio_callback(payload: str, received_at: datetime) -> DeliveryReceipt:
+    """One Twilio status callback body as a canonical receipt (see ``twilio_receipt``)."""
+    return twilio_receipt(read_twilio_callback(payload), received_at)
 
 
 def render_twilio_callback(receipt: DeliveryReceipt) -> str:

@@ -7,15 +7,16 @@ with currency EUR (Vonage bills in EUR; no price → no currency) and message_id
 (``client-ref``, the sender's reference). Not carried: submitted_at, segments. Vonage's
 ``message-timestamp`` is when Vonage started pushing the receipt to us — neither submission nor
 delivery — so it stays in ``raw`` only; received_at is our own clock. The recipient ``msisdn``
-is replaced by ``REDACTED`` in ``raw``.
+is replaced by ``REDACTED`` in ``raw``; the signing fields (``sig``, ``timestamp``, ``nonce``)
+are left out of it. A repeated field is an error.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
 from ingest.adapters._common import (
     REDACTED,
@@ -24,19 +25,35 @@ from ingest.adapters._common import (
     compact_json,
     finish_receipt,
     format_short_date,
+    load_json,
     mcc_mnc_or_none,
     normalise_payload,
+    number_or_none,
     parse_short_date,
+    shown,
 )
+from ingest.adapters.form import Form, read_form
 from models.events import DeliveryReceipt
 from models.status import Status, vonage_status
 
-__all__ = ["CURRENCY", "STATUS_VALUES", "parse_vonage_receipt", "render_vonage_receipt"]
+__all__ = [
+    "CURRENCY",
+    "SIGNING_FIELDS",
+    "STATUS_VALUES",
+    "VonageCallback",
+    "parse_vonage_receipt",
+    "read_vonage_callback",
+    "render_vonage_receipt",
+    "vonage_receipt",
+]
 
 PROVIDER = "vonage"
 CURRENCY = "EUR"
 
 _RECIPIENT = "msisdn"
+# Fields Vonage adds to a signed callback: transport, not receipt, so a re-signed retry of a
+# receipt is the same event.
+SIGNING_FIELDS = ("sig", "timestamp", "nonce")
 STATUS_VALUES = {
     Status.DELIVERED: "delivered",
     Status.ENROUTE: "buffered",
@@ -48,54 +65,59 @@ STATUS_VALUES = {
 }
 
 
-def _json_fields(text: str) -> tuple[dict[str, Any], str, str]:
-    """Fields, redacted raw and event-id source of a JSON receipt."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReceiptParseError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+@dataclass(frozen=True, slots=True)
+class VonageCallback:
+    """A Vonage receipt read once, for both the signature check and the receipt: its fields,
+    each named once, and for a query string the form as written (kept in ``raw``)."""
+
+    fields: dict[str, Any]
+    form: Form | None = None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ReceiptParseError(f"field {shown(key)} given twice")
+        document[key] = value
+    return document
+
+
+def read_vonage_callback(payload: str) -> VonageCallback:
+    """A Vonage receipt (JSON object or query string) read into its fields; a repeated field
+    raises ``ReceiptParseError``."""
+    text = normalise_payload(payload)
+    if not text.startswith(("{", "[")):
+        form = read_form(text)
+        return VonageCallback(form.fields, form)
+    document = load_json(text)
     if not isinstance(document, dict):
         raise ReceiptParseError("not a Vonage receipt: JSON is not an object")
+    # Read again keeping every key (the text is known to be strict, shallow JSON by now).
+    json.loads(text, object_pairs_hook=_unique_keys)
+    return VonageCallback(document)
+
+
+def _raw_and_id_source(callback: VonageCallback) -> tuple[str, str]:
+    """Redacted raw and event-id source, without the signing fields."""
+    if callback.form is not None:
+        raw = callback.form.without(SIGNING_FIELDS).redacted_text(_RECIPIENT)
+        return raw, raw
+    document = {k: v for k, v in callback.fields.items() if k not in SIGNING_FIELDS}
     if _RECIPIENT in document:
         document[_RECIPIENT] = REDACTED
-    return document, compact_json(document), canonical_json(document)
+    return compact_json(document), canonical_json(document)
 
 
-def _query_fields(text: str) -> tuple[dict[str, Any], str, str]:
-    """Fields, redacted raw and event-id source of a query-string receipt."""
-    pieces = text.split("&")
-    fields: dict[str, Any] = {}
-    for index, piece in enumerate(pieces):
-        key, _, value = piece.partition("=")
-        key = unquote_plus(key)
-        if key == _RECIPIENT:
-            pieces[index] = f"{_RECIPIENT}={REDACTED}"
-            continue
-        fields.setdefault(key, unquote_plus(value))
-    raw = "&".join(pieces)
-    return fields, raw, raw
-
-
-def _price(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ReceiptParseError(f"price {value!r} is not a number") from None
-
-
-def parse_vonage_receipt(payload: str, received_at: datetime) -> DeliveryReceipt:
-    """One Vonage receipt (JSON object or query string) as a canonical receipt.
+def vonage_receipt(callback: VonageCallback, received_at: datetime) -> DeliveryReceipt:
+    """The canonical receipt of a callback read by ``read_vonage_callback``.
 
     ``raw`` is the redacted payload without surrounding whitespace and control bytes (JSON
-    re-written compactly, key order kept). The event id is derived from the redacted JSON with
-    sorted keys, or from the redacted query string.
+    re-written compactly, key order kept) and without the signing fields. The event id is
+    derived from the redacted JSON with sorted keys, or from the redacted query string.
     """
-    text = normalise_payload(payload)
-    fields, raw, id_source = (
-        _json_fields(text) if text.startswith(("{", "[")) else _query_fields(text)
-    )
+    fields = callback.fields
+    raw, id_source = _raw_and_id_source(callback)
     message_id = fields.get("messageId")
     if not message_id:
         raise ReceiptParseError("not a Vonage receipt: no messageId")
@@ -108,7 +130,7 @@ def parse_vonage_receipt(payload: str, received_at: datetime) -> DeliveryReceipt
         raise ReceiptParseError(str(exc)) from None
     err = str(fields.get("err-code") or "")
     scts = fields.get("scts")
-    price = _price(fields.get("price"))
+    price = number_or_none(fields.get("price"), "price")
     client_ref = fields.get("client-ref")
     return finish_receipt(
         PROVIDER,
@@ -124,6 +146,12 @@ def parse_vonage_receipt(payload: str, received_at: datetime) -> DeliveryReceipt
         price=price,
         currency=None if price is None else CURRENCY,
     )
+
+
+def parse_vonage_receipt(payload: str, received_at: datetime) -> DeliveryReceipt:
+    """One Vonage receipt (JSON object or query string) as a canonical receipt (see
+    ``vonage_receipt``)."""
+    return vonage_receipt(read_vonage_callback(payload), received_at)
 
 
 def render_vonage_receipt(receipt: DeliveryReceipt) -> str:

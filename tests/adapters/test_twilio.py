@@ -105,6 +105,7 @@ def test_twilio_trailing_crlf_is_stripped(received_at: datetime) -> None:
             UNDELIVERED.replace("RawDlrDoneDate=2403121020", "RawDlrDoneDate=2024-03-12"),
             "RawDlrDoneDate '2024-03-12' is not YYMMDDhhmm[ss]",
         ),
+        (UNDELIVERED + "&MessageStatus=delivered", "field 'MessageStatus' given twice"),
     ],
 )
 def test_twilio_malformed_body_gives_its_reason(

@@ -76,6 +76,18 @@ def test_vonage_msisdn_is_redacted_in_place(received_at: datetime, payload: str)
         assert list(json.loads(raw)) == list(json.loads(JSON_RECEIPT))
 
 
+@pytest.mark.parametrize("payload", [JSON_RECEIPT, QUERY_RECEIPT])
+def test_vonage_signing_fields_are_left_out_of_raw_and_the_event_id(
+    received_at: datetime, payload: str
+) -> None:
+    signing = {"timestamp": "1461605396", "nonce": "6d8b5f0c", "sig": "0f" * 32}
+    if payload is QUERY_RECEIPT:
+        signed = payload + "&" + "&".join(f"{k}={v}" for k, v in signing.items())
+    else:
+        signed = json.dumps(json.loads(payload) | signing)
+    assert _parse(signed, received_at) == _parse(payload, received_at)
+
+
 def test_vonage_unknown_fields_are_ignored(received_at: datetime) -> None:
     receipt = _parse(QUERY_RECEIPT + "&api-key=abc&sig=deadbeef&timestamp=1493724243", received_at)
     assert receipt.status is Status.DELIVERED
@@ -116,6 +128,11 @@ def test_vonage_every_status_maps_as_the_design_table_says(
         ("messageId=0C00&status=delivered&scts=17050213", "scts '17050213' is not YYMMDDhhmm[ss]"),
         ("messageId=0C00&status=delivered&price=free", "price 'free' is not a number"),
         ("messageId=0C00&status=delivered&network-code=UK", "network-code 'UK' is not 5-6 digits"),
+        ("messageId=0C00&status=failed&status=delivered", "field 'status' given twice"),
+        (
+            '{"messageId":"0C00","status":"failed","status":"delivered"}',
+            "field 'status' given twice",
+        ),
     ],
 )
 def test_vonage_malformed_receipt_gives_its_reason(
