@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ingest.config import Settings
+from ingest.config import Settings, load_settings
 from ingest.errors import DlrwError
 from models.events import InvalidEvent
 
@@ -74,15 +74,17 @@ def run_command(argv: Sequence[str], settings: Settings | None = None) -> int:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         handler: Handler = args.handler
-        return handler(args, settings or Settings())
+        return handler(args, settings or load_settings())
     except DlrwError as exc:
         print(f"dlrw {args_list[0] if args_list else ''}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except InvalidEvent as exc:
         print(f"dlrw: invalid event: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("dlrw: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # A command may say what it had done when interrupted (e.g. which lines are stored).
+        detail = f": {exc}" if str(exc) else ""
+        print(f"dlrw {args_list[0] if args_list else ''}: interrupted{detail}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); stop quietly, as other Unix tools do.

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["TOPICS", "Settings"]
+from ingest.errors import ConfigError
+
+__all__ = ["TOPICS", "Settings", "load_settings"]
 
 # The contract's topic names, by event type; DLRW_TOPIC_PREFIX is prepended to each.
 TOPICS = {
@@ -21,6 +24,9 @@ TOPICS = {
     "deadletter": "sms.deadletter",
     "alert": "sms.alerts",
 }
+# Kafka's rules for topic names: these characters, at most 249 of them with the prefix.
+_TOPIC_CHARACTERS = re.compile(r"[A-Za-z0-9._-]*")
+_MAX_PREFIX = 249 - max(len(name) for name in TOPICS.values())
 
 
 class Settings(BaseSettings):
@@ -31,6 +37,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     kafka_bootstrap: str = "localhost:9092"
     topic_prefix: str = ""
+    # Seconds a producer waits for Kafka to acknowledge a record before it gives up.
+    kafka_delivery_timeout: float = Field(default=120.0, ge=1, le=3600, allow_inf_nan=False)
     warehouse_url: str = ""
     store_dir: Path = Path()
     hash_key: SecretStr | None = None
@@ -39,6 +47,16 @@ class Settings(BaseSettings):
     vonage_signature_secret: SecretStr | None = None
     collect_shared_secret: SecretStr | None = None
     collect_public_url: str = ""
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _valid_topic_prefix(cls, prefix: str) -> str:
+        if not _TOPIC_CHARACTERS.fullmatch(prefix) or len(prefix) > _MAX_PREFIX:
+            raise ValueError(
+                f"{prefix!r} cannot start a Kafka topic name: use at most {_MAX_PREFIX} "
+                "ASCII letters, digits, '.', '_' and '-'"
+            )
+        return prefix
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Self:
@@ -69,3 +87,14 @@ class Settings(BaseSettings):
     def topic(self, event_type: str) -> str:
         """Full topic name for an event type ('send', 'receipt', 'conversion', ...)."""
         return f"{self.topic_prefix}{TOPICS[event_type]}"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a wrong value is a ``ConfigError`` naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = f"DLRW_{str(error['loc'][0]).upper()}" if error["loc"] else "settings"
+        reason = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {reason}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -48,3 +49,42 @@ def test_user_error_is_one_line_and_non_zero(tmp_path, capsys):
     assert code != 0
     assert len(err.strip().splitlines()) == 1
     assert "missing.txt" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "DLRW_TOPIC_PREFIX",
+            "team a.",
+            "'team a.' cannot start a Kafka topic name: use at most 234 ASCII letters, digits, "
+            "'.', '_' and '-'",
+        ),
+        (
+            "DLRW_TOPIC_PREFIX",
+            "équipe.",
+            "'équipe.' cannot start a Kafka topic name: use at most 234 ASCII letters, digits, "
+            "'.', '_' and '-'",
+        ),
+        (
+            "DLRW_TOPIC_PREFIX",
+            "p" * 235,
+            f"'{'p' * 235}' cannot start a Kafka topic name: use at most 234 ASCII letters, "
+            "digits, '.', '_' and '-'",
+        ),
+        ("DLRW_KAFKA_DELIVERY_TIMEOUT", "0", "Input should be greater than or equal to 1"),
+        ("DLRW_KAFKA_DELIVERY_TIMEOUT", "nan", "Input should be a finite number"),
+        (
+            "DLRW_KAFKA_DELIVERY_TIMEOUT",
+            "soon",
+            "Input should be a valid number, unable to parse string as a number",
+        ),
+    ],
+    ids=["space", "non-ascii", "too-long", "timeout-zero", "timeout-nan", "timeout-text"],
+)
+def test_a_bad_setting_exits_2_with_one_line(variable, value, message, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
+    env.update({"DLRW_DATA_DIR": str(tmp_path), variable: value})
+    result = _dlrw("topics", "create", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"dlrw topics: error: {variable}: {message}"]

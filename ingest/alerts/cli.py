@@ -15,6 +15,9 @@ from ingest.errors import ConfigError, DlrwError
 
 __all__ = ["configure", "parse_now", "rules_from_args", "run"]
 
+# A longer interval is a typo, not a watch.
+_MAX_WATCH_S = 7 * 86400.0
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``alerts`` options and handler to its sub-parser."""
@@ -40,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--watch", type=float, default=None, metavar="SECONDS",
-        help="refresh fct_messages and re-evaluate every SECONDS until interrupted",
+        help="refresh fct_messages and re-evaluate every SECONDS (up to a week) until stopped",
     )  # fmt: skip
     parser.add_argument(
         "--now", default=None, metavar="ISO",
@@ -119,8 +122,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate once (exit 0 whether or not anything fired) or keep watching."""
     rules = rules_from_args(args)
     fixed_now = parse_now(args.now)
-    if args.watch is not None and args.watch <= 0:
-        raise ConfigError(f"--watch: {args.watch:g} is not a positive number of seconds")
+    _check_periods(rules, fixed_now)
+    if args.watch is not None and not 0 < args.watch <= _MAX_WATCH_S:
+        raise ConfigError(
+            f"--watch: {args.watch:g} is not a number of seconds between 0 and {_MAX_WATCH_S:g}"
+        )
     sink = make_sink(args.sink, settings)
     try:
         if args.watch is None:
@@ -131,6 +137,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         sink.close()
+
+
+def _check_periods(rules: Rules, fixed_now: datetime | None) -> None:
+    """``ConfigError`` if the window and baseline reach before the calendar's first day."""
+    try:
+        rules.periods(fixed_now or datetime.now(UTC))
+    except OverflowError:
+        at = f"--now {fixed_now.isoformat()}" if fixed_now else "now"
+        raise ConfigError(
+            f"{at} minus --settle, --window and --baseline is before the year 1"
+        ) from None
 
 
 def _watch(

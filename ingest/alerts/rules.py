@@ -77,7 +77,11 @@ def parse_duration(text: str, option: str) -> timedelta:
     match = _DURATION.match(text or "")
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(f"{option}: {text!r} is not a duration like 90s, 30m, 1h, 7d or 2w")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    except OverflowError:
+        longest = f"{timedelta.max.days:,} days"
+        raise ConfigError(f"{option}: {text!r} is longer than {longest}") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -81,7 +81,19 @@ def configure_produce(parser: argparse.ArgumentParser) -> None:
         "is hashed (HMAC-SHA256 with DLRW_HASH_KEY) before publishing. Invalid lines are "
         "reported as 'line N: reason' and not published; the exit code is then 1."
     )
+    parser.epilog = (
+        "Kafka has DLRW_KAFKA_DELIVERY_TIMEOUT seconds to acknowledge each event. If it does "
+        "not, or on Ctrl-C, the error names the last line N up to which every event is stored; "
+        "rerun with --skip-lines N to publish exactly the rest."
+    )
     parser.add_argument("file", metavar="FILE.jsonl", help="the events; '-' reads stdin")
+    parser.add_argument(
+        "--skip-lines",
+        type=int,
+        default=0,
+        metavar="N",
+        help="read past the first N lines without publishing them (default %(default)s)",
+    )
     parser.set_defaults(handler=_produce)
 
 
@@ -155,6 +167,8 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.kafka.produce import produce_lines
     from ingest.kafka.producer import EventPublisher
 
+    if args.skip_lines < 0:
+        raise ConfigError(f"--skip-lines must not be negative, got {args.skip_lines}")
     source = "stdin" if args.file == "-" else args.file
     total = None if args.file == "-" else _count_lines(Path(args.file))
     progress = Progress(f"produce {source}", unit="lines", total=total)
@@ -168,7 +182,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 
     with _open_lines(args.file) as lines, EventPublisher(settings) as publisher:
         report = produce_lines(
-            lines, publisher, settings.hash_secret(), report_bad, progress.advance
+            lines, publisher, settings.hash_secret(), report_bad, progress.advance, args.skip_lines
         )
     if progress.elapsed >= progress.every_s:
         progress.close()

@@ -22,7 +22,9 @@ def _unreachable(settings: Settings, exc: Exception) -> ServiceUnavailable:
 
 
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
-    """A producer that waits for all in-sync replicas and batches for throughput."""
+    """A producer that waits for all in-sync replicas and batches for throughput; it retries
+    until DLRW_KAFKA_DELIVERY_TIMEOUT, and no call of it blocks for longer."""
+    timeout_ms = int(settings.kafka_delivery_timeout * 1000)
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
@@ -32,7 +34,11 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "batch_size": 256 * 1024,
         "max_request_size": 4 * 1024 * 1024,
         "compression_type": None,
-        "retries": 5,
+        "delivery_timeout_ms": timeout_ms,
+        # Kafka wants delivery_timeout_ms >= linger_ms + request_timeout_ms.
+        "request_timeout_ms": min(30_000, timeout_ms // 2),
+        "max_block_ms": timeout_ms,
+        "bootstrap_timeout_ms": min(30_000, timeout_ms),
         "client_id": "dlrw-producer",
     }
     options.update(overrides)

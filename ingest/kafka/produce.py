@@ -15,8 +15,9 @@ from typing import Any
 
 from fastavro.validation import ValidationError, ValidationErrorData, validate
 
+from ingest.errors import ServiceUnavailable
 from ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
-from ingest.kafka.producer import EventPublisher
+from ingest.kafka.producer import EventPublisher, PublishFailed
 from models.events import EVENT_TYPES, Event, InvalidEvent
 from models.wire import writer_schema
 
@@ -58,24 +59,46 @@ def produce_lines(
     hash_key: bytes,
     on_bad_line: Callable[[int, str], None],
     on_line: Callable[[], None] = lambda: None,
+    skip_lines: int = 0,
 ) -> ProduceReport:
-    """Publish every valid line, report each invalid one (line number, reason) and skip it;
-    blank lines are ignored. Returns once Kafka has acknowledged every published event."""
+    """Publish every valid line after the first ``skip_lines``, report each invalid one (line
+    number, reason) and skip it; blank lines are ignored. Returns once Kafka has acknowledged
+    every published event. If Kafka does not acknowledge one (``ServiceUnavailable``) or Ctrl-C
+    stops it (``KeyboardInterrupt``), the error names the last line up to which every event is
+    stored, and the ``--skip-lines`` that publishes exactly the rest."""
     report = ProduceReport()
-    for number, line in enumerate(lines, start=1):
-        on_line()
-        if not line.strip():
-            continue
-        try:
-            event = event_from_line(line, hash_key)
-        except InvalidEvent as exc:
-            report.bad_lines += 1
-            on_bad_line(number, str(exc))
-            continue
-        publisher.publish(event)
-        report.published[event.event_type] += 1
-    publisher.flush()
+    handled = skip_lines  # every line up to here is published or needs no publishing
+    try:
+        for number, line in enumerate(lines, start=1):
+            on_line()
+            if number <= skip_lines:
+                continue
+            if line.strip():
+                try:
+                    event = event_from_line(line, hash_key)
+                except InvalidEvent as exc:
+                    report.bad_lines += 1
+                    on_bad_line(number, str(exc))
+                else:
+                    publisher.publish(event, tag=number)
+                    report.published[event.event_type] += 1
+            handled = number
+        publisher.flush()
+    except PublishFailed as exc:
+        raise ServiceUnavailable(
+            f"Kafka did not acknowledge line {exc.tag} ({exc.reason}): {_stored(exc.tag - 1)}"
+        ) from exc
+    except KeyboardInterrupt:
+        first = publisher.first_unacknowledged()
+        raise KeyboardInterrupt(_stored(handled if first is None else first - 1)) from None
     return report
+
+
+def _stored(last: int) -> str:
+    """Which lines are stored, and how to publish exactly the others."""
+    if last == 0:
+        return "no line is stored; rerun with the whole file"
+    return f"lines 1-{last} are stored; rerun with --skip-lines {last}"
 
 
 def _event_from_record(record: dict[str, Any], hash_key: bytes) -> Event:

@@ -3,6 +3,7 @@ or another file of the same shape)."""
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -148,6 +149,8 @@ def _section(section_type: type, name: str, values: dict[str, Any], source: str)
         # TOML has no int/float distinction people remember; accept 1 for 1.0, never bools.
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{source}: [{name}] {key} must be a number, got {value!r}")
+        if not math.isfinite(value):  # TOML spells nan and inf; no threshold means either
+            raise ConfigError(f"{source}: [{name}] {key} must be a finite number, got {value!r}")
         if want is int and value != int(value):
             raise ConfigError(f"{source}: [{name}] {key} must be a whole number, got {value!r}")
         if value < 0:

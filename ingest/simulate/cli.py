@@ -15,7 +15,7 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 from ingest.config import Settings
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, ServiceUnavailable
 from ingest.progress import Progress
 from ingest.simulate.engine import SimulationConfig, Simulator, default_start
 from ingest.simulate.incidents import parse_incident
@@ -23,7 +23,7 @@ from ingest.simulate.truth import TruthWriter
 from ingest.simulate.world import load_world
 from models.events import DeliveryReceipt, Event, SendEvent
 
-__all__ = ["configure", "event_line", "run", "write_events"]
+__all__ = ["configure", "event_line", "publish_events", "run", "write_events"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -201,13 +201,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             destination = str(args.out)
             write_events(args.out, _tracked(events, progress))
         else:
-            # Imported here: the Kafka client is only needed (and only slow to import) here.
-            from ingest.kafka.producer import EventPublisher
-
             destination = f"Kafka at {settings.kafka_bootstrap}"
-            publisher = stack.enter_context(EventPublisher(settings))
-            for event in _tracked(events, progress):
-                publisher.publish(event)
+            publish_events(settings, _tracked(events, progress), config)
     elapsed = time.monotonic() - started
     if progress.elapsed >= progress.every_s:
         progress.close()
@@ -221,6 +216,38 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         + (f"; truth: {args.truth}" if args.truth else "")
     )
     return 0
+
+
+def publish_events(settings: Settings, events: Iterable[Event], config: SimulationConfig) -> None:
+    """Publish the events in order and wait for Kafka's acknowledgements. If Kafka does not
+    acknowledge one (``ServiceUnavailable``) or Ctrl-C stops it (``KeyboardInterrupt``), the
+    error says how many events are stored and how to rerun."""
+    # Imported here: the Kafka client is only needed (and only slow to import) here.
+    from ingest.kafka.producer import EventPublisher, PublishFailed
+
+    with EventPublisher(settings) as publisher:
+        try:
+            for event in events:
+                publisher.publish(event)
+            publisher.flush()
+        except PublishFailed as exc:
+            raise ServiceUnavailable(
+                f"Kafka did not acknowledge event {exc.tag} ({exc.reason}): "
+                f"{_stored(exc.tag - 1, config)}"
+            ) from exc
+        except KeyboardInterrupt:
+            first = publisher.first_unacknowledged()
+            stored = sum(publisher.published.values()) if first is None else first - 1
+            raise KeyboardInterrupt(_stored(stored, config)) from None
+
+
+def _stored(events: int, config: SimulationConfig) -> str:
+    """How many events are stored, and the rerun that completes them."""
+    return (
+        f"the first {events:,} events are stored; the same command with --start "
+        f"{config.start.isoformat()} publishes the same events again (same event ids, which "
+        "the warehouse counts once)"
+    )
 
 
 def _tracked(events: Iterator[Event], progress: Progress) -> Iterator[Event]:

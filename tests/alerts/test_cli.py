@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import duckdb
+import pytest
 
 from ingest.config import Settings
 from tests.alerts.helpers import NORMAL_CELLS, ROOT, T0, RunDlrw, dlrw_env, write_fct_messages
@@ -22,6 +23,43 @@ def test_a_bad_window_exits_2_with_one_line(settings: Settings, run_dlrw: RunDlr
         "dlrw alerts: error: --window: '1x' is not a duration like 90s, 30m, 1h, 7d or 2w"
     ]
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--window", "99999999999w"], "--window: '99999999999w' is longer than 999,999,999 days"),
+        (
+            ["--settle", "99999999999999s"],
+            "--settle: '99999999999999s' is longer than 999,999,999 days",
+        ),
+        (
+            ["--now", "0001-01-01"],
+            "--now 0001-01-01T00:00:00+00:00 minus --settle, --window and --baseline is before "
+            "the year 1",
+        ),
+        (
+            ["--baseline", "9999999w"],
+            "now minus --settle, --window and --baseline is before the year 1",
+        ),
+        (["--watch", "nan"], "--watch: nan is not a number of seconds between 0 and 604800"),
+        (["--watch", "inf"], "--watch: inf is not a number of seconds between 0 and 604800"),
+    ],
+    ids=[
+        "window-overflow",
+        "settle-overflow",
+        "now-year-1",
+        "baseline-before-year-1",
+        "watch-nan",
+        "watch-inf",
+    ],
+)
+def test_a_value_out_of_range_exits_2_with_one_line(
+    settings: Settings, run_dlrw: RunDlrw, args: list[str], message: str
+) -> None:
+    result = run_dlrw(["alerts", *args], settings)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"dlrw alerts: error: {message}"]
 
 
 def test_a_bad_sink_exits_2_with_one_line(settings: Settings, run_dlrw: RunDlrw) -> None:

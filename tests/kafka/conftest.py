@@ -81,11 +81,11 @@ def free_port_pair() -> int:
 
 @pytest.fixture
 def read_topics() -> Callable[..., dict[str, list[tuple[bytes, bytes]]]]:
-    """``read_topics(settings, topics)``: see ``_read_topics``."""
-    return _read_topics
+    """``read_topics(settings, topics)``: see ``read_records``."""
+    return read_records
 
 
-def _read_topics(
+def read_records(
     settings: Settings, topics: Iterable[str], timeout_s: float = 60
 ) -> dict[str, list[tuple[bytes, bytes]]]:
     """Every (key, value) on ``topics`` from the beginning to the current end, by topic."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.cli import run_command
+from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.quality.thresholds import load_thresholds
 
@@ -57,3 +59,28 @@ def test_a_wrong_thresholds_file_is_one_readable_error(
 def test_a_missing_thresholds_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read thresholds file"):
         load_thresholds(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        ("[freshness]\nmax_age_minutes = nan\n", "[freshness] max_age_minutes"),
+        ("[orphan_receipts]\nmax_share = inf\n", "[orphan_receipts] max_share"),
+        ("[silent_hours]\nlookback_hours = inf\n", "[silent_hours] lookback_hours"),
+        ("[reconciliation]\nmax_difference = -inf\n", "[reconciliation] max_difference"),
+    ],
+    ids=["nan", "inf", "inf-for-a-whole-number", "minus-inf"],
+)
+def test_a_threshold_that_is_not_finite_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, shown: str
+) -> None:
+    path = tmp_path / "q.toml"
+    path.write_text(content)
+    value = content.rsplit("= ", 1)[1].strip()
+
+    code = run_command(["check", "--thresholds", str(path)], Settings(data_dir=tmp_path / "data"))
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"dlrw check: error: {path}: {shown} must be a finite number, got {value}"
+    ]

@@ -8,21 +8,33 @@ dev services.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from ingest.config import Settings
+from ingest.errors import ServiceUnavailable
 from ingest.kafka.broker import start_broker, stop_broker
+from ingest.simulate.cli import event_line, publish_events
+from ingest.simulate.engine import SimulationConfig, Simulator
 from ingest.store.segments import iter_segments
 from ingest.warehouse.connection import connect_engine, open_warehouse
-from tests.pipeline.conftest import counts, ingest_once, publish, start_ingest, traffic
+from models.events import Event
+from models.wire import decode
+from tests.kafka.conftest import ROOT, read_records
+from tests.pipeline.conftest import counts, env_for, ingest_once, publish, start_ingest, traffic
 from tests.pipeline.test_ingest import _assert_exactly_once, _published, _wait_for_segments
 from tests.reliability.conftest import PrivatePostgres, SmallDisk, committed
 
@@ -232,3 +244,193 @@ def test_huge_records_are_ingested_or_dead_lettered(broker_settings: Settings) -
     assert letter["dlrw.error.class"] == b"UndecodableRecord"
     assert b"no C3 01 header" in letter["dlrw.error.reason"]
     assert _stored(settings)["receipt"] == 2
+
+
+# Producers and broker outages: a bounded wait, a failure naming what is stored, an exact rerun.
+
+
+def _events_file(path: Path, events: int) -> list[str]:
+    """``events`` events in the `dlrw produce` format, one a line, in ``path``; their ids."""
+    lines = [event_line(event) for event in traffic(events)]
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return [json.loads(line)["event_id"] for line in lines]
+
+
+def _event_ids(settings: Settings) -> Counter[str]:
+    """How many times each event id is on the event topics."""
+    topics = [settings.topic(t) for t in ("send", "receipt", "conversion")]
+    records = read_records(settings, topics)
+    return Counter(decode(value)[1]["event_id"] for topic in topics for _, value in records[topic])
+
+
+def _wait_for_events(settings: Settings, count: int, timeout: float = 120) -> None:
+    """Until ``count`` events are on the topics, and their acknowledgements had time to land."""
+    deadline = time.monotonic() + timeout
+    while sum(_event_ids(settings).values()) < count:
+        assert time.monotonic() < deadline, f"{count} events did not arrive"
+        time.sleep(0.5)
+    time.sleep(1)
+
+
+def _produce(settings: Settings, *args: str, timeout_s: float) -> subprocess.Popen[str]:
+    """`dlrw produce ARGS` with a delivery timeout of ``timeout_s``, its stdin a pipe."""
+    env = env_for(settings) | {"DLRW_KAFKA_DELIVERY_TIMEOUT": str(timeout_s)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "produce", *args],
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop_broker_after(
+    process: subprocess.Popen[str], settings: Settings, lines: list[str], stored: int
+) -> None:
+    """Give `dlrw produce -` the first ``stored`` lines on stdin and stop the broker once they
+    are acknowledged: stdin lets the test stop it between two known lines."""
+    assert process.stdin is not None
+    process.stdin.write("".join(lines[:stored]))
+    process.stdin.flush()
+    _wait_for_events(settings, stored)
+    stop_broker(settings)
+
+
+def _error_lines(err: str) -> list[str]:
+    """stderr without the progress lines, which are not errors."""
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    return [line for line in err.splitlines() if not line.startswith("produce stdin:")]
+
+
+def test_produce_outlived_by_an_outage_names_the_lines_stored_and_a_rerun_is_exact(
+    own_broker: Settings, tmp_path: Path
+) -> None:
+    settings = own_broker
+    path = tmp_path / "events.jsonl"
+    ids = _events_file(path, 3000)
+    lines = path.read_text().splitlines(keepends=True)
+    stored = 1000
+    process = _produce(settings, "-", timeout_s=5)
+    try:
+        _stop_broker_after(process, settings, lines, stored)
+        started = time.monotonic()
+        _out, err = process.communicate("".join(lines[stored:]), timeout=60)
+    finally:
+        process.kill()
+    assert time.monotonic() - started < 5 + 20, "it waited far longer than the delivery timeout"
+    assert process.returncode == 3, err
+    [line] = _error_lines(err)
+    assert line.startswith(
+        f"dlrw produce: error: Kafka did not acknowledge line {stored + 1} (KafkaTimeoutError: "
+    ), line
+    assert line.endswith(f": lines 1-{stored} are stored; rerun with --skip-lines {stored}"), line
+
+    start_broker(settings, log=lambda _line: None)
+    rerun = _produce(settings, str(path), "--skip-lines", str(stored), timeout_s=30)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert out.startswith(f"published {3000 - stored} events"), out
+    assert _event_ids(settings) == Counter(ids), "not every event is on the topics exactly once"
+
+
+def test_ctrl_c_stops_a_produce_waiting_for_a_stopped_broker_at_once(
+    own_broker: Settings, tmp_path: Path
+) -> None:
+    settings = own_broker
+    _events_file(tmp_path / "events.jsonl", 2000)
+    lines = (tmp_path / "events.jsonl").read_text().splitlines(keepends=True)
+    stored = 500
+    process = _produce(settings, "-", timeout_s=120)
+    try:
+        _stop_broker_after(process, settings, lines, stored)
+        with pytest.raises(subprocess.TimeoutExpired):
+            # All lines read: it now waits in its final flush for a broker that is gone.
+            process.communicate("".join(lines[stored:]), timeout=3)
+        process.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        _out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert time.monotonic() - interrupted < 5, "Ctrl-C was not honoured at once"
+    assert process.returncode == 130, err
+    assert _error_lines(err) == [
+        f"dlrw produce: interrupted: lines 1-{stored} are stored; rerun with --skip-lines {stored}"
+    ]
+
+
+def test_simulate_outlived_by_an_outage_says_how_many_events_are_stored(
+    own_broker: Settings,
+) -> None:
+    settings = own_broker.model_copy(update={"kafka_delivery_timeout": 5.0})
+    config = SimulationConfig(messages=300, days=1, seed=3, start=datetime(2025, 3, 1, tzinfo=UTC))
+    events = list(Simulator(config, settings.hash_secret()).events())
+    stored = 400
+
+    def outage_after_stored() -> Iterator[Event]:
+        yield from events[:stored]
+        _wait_for_events(settings, stored)
+        stop_broker(settings)
+        yield from events[stored:]
+
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as failure:
+        publish_events(settings, outage_after_stored(), config)
+    assert time.monotonic() - started < 60
+    message = str(failure.value)
+    assert message.startswith(f"Kafka did not acknowledge event {stored + 1} (KafkaTimeoutError")
+    assert message.endswith(
+        f": the first {stored} events are stored; the same command with --start "
+        "2025-03-01T00:00:00+00:00 publishes the same events again (same event ids, which the "
+        "warehouse counts once)"
+    )
+
+    start_broker(settings, log=lambda _line: None)
+    publish_events(settings, iter(events), config)
+    # The events stored before the outage are there twice, every other one once.
+    twice = Counter(event.event_id for event in events[:stored])
+    assert _event_ids(settings) == Counter(event.event_id for event in events) + twice
+
+
+@pytest.mark.soak
+def test_produce_of_a_file_outlived_by_a_broker_outage_reruns_exactly(
+    own_broker: Settings, tmp_path: Path
+) -> None:
+    """The issue's case: a 47,763-line file, the broker gone mid-run for longer than the
+    delivery timeout; then the rerun from the line named completes the topics."""
+    settings = own_broker
+    path = tmp_path / "events.jsonl"
+    ids = _events_file(path, 47_763)
+    process = _produce(settings, str(path), timeout_s=20)
+    try:
+        _wait_for_events(settings, 10_000, timeout=300)
+        stop_broker(settings)
+        stopped = time.monotonic()
+        _out, err = process.communicate(timeout=120)
+        assert time.monotonic() - stopped < 20 + 30
+        time.sleep(max(0.0, 40 - (time.monotonic() - stopped)))  # an outage of 40 s in all
+    finally:
+        process.kill()
+    assert process.returncode == 3, err
+    [line] = [line for line in err.splitlines() if line.startswith("dlrw produce:")]
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    match = re.fullmatch(
+        r"dlrw produce: error: Kafka did not acknowledge line (\d+) \(.+\): "
+        r"lines 1-(\d+) are stored; rerun with --skip-lines (\d+)",
+        line,
+    )
+    assert match, line
+    stored = int(match.group(2))
+    assert int(match.group(1)) == stored + 1 and int(match.group(3)) == stored
+    assert 10_000 <= stored < 47_763
+
+    start_broker(settings, log=lambda _line: None)
+    rerun = _produce(settings, str(path), "--skip-lines", str(stored), timeout_s=60)
+    _out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err
+    on_topics = _event_ids(settings)
+    assert set(on_topics) == set(ids), "events are missing"
+    # Lines up to the one named were acknowledged once and not sent again; a line after it may
+    # have been written without its acknowledgement arriving, and then twice.
+    assert {on_topics[i] for i in ids[:stored]} == {1}
