@@ -1,9 +1,16 @@
 """A read-only PostgreSQL role for BI tools (Metabase, Superset, …) on the ``marts`` schema.
 
 The role may read every mart, now and after future builds (default privileges), and nothing
-else: no CREATE on the schema, no INSERT / UPDATE / DELETE, and its sessions default to
-read-only transactions as a second guard. Everything is idempotent, so `dlrw build` can call
-``grant_bi_role`` after every dbt run.
+else: no CREATE on the schema, no INSERT / UPDATE / DELETE, no temporary tables, no large
+objects, no CONNECT to other databases, no privileges inherited from roles it may be granted;
+its sessions default to read-only transactions as a second guard. Everything is idempotent, so
+`dlrw build` can call ``grant_bi_role`` after every dbt run.
+
+PostgreSQL cannot deny one role a privilege that PUBLIC holds, and by default PUBLIC may
+connect to every database, create temporary tables in it and call the large-object functions.
+Such a privilege is taken from PUBLIC and granted explicitly to every other role that can log
+in, so only the BI role loses it; where the building role may not change it (another owner's
+database, or the large-object functions without superuser), it is left as it is.
 """
 
 from __future__ import annotations
@@ -55,7 +62,10 @@ def grant_bi_role(
         if not exists:
             conn.execute(text(f"create role {r}"))
         conn.execute(
-            text(f"alter role {r} with login nosuperuser nocreatedb nocreaterole noreplication")
+            text(
+                f"alter role {r} with login nosuperuser nocreatedb nocreaterole noreplication "
+                "noinherit nobypassrls"
+            )
         )
         if password is not None:
             # PASSWORD takes no bind parameter: let the server quote the literal (format %L).
@@ -77,4 +87,70 @@ def grant_bi_role(
             f"alter role {r} in database {database} set default_transaction_read_only = on",
         ):
             conn.execute(text(statement))
+        _withhold_public_privileges(conn, role)
     return True
+
+
+# Large-object functions that create, change or delete one (lo_open and the readers stay).
+_LARGE_OBJECT_WRITERS = (
+    "lo_creat(integer)",
+    "lo_create(oid)",
+    "lo_from_bytea(oid, bytea)",
+    "lo_import(text)",
+    "lo_import(text, oid)",
+    "lo_put(oid, bigint, bytea)",
+    "lowrite(integer, bytea)",
+    "lo_truncate(integer, integer)",
+    "lo_truncate64(integer, bigint)",
+    "lo_unlink(oid)",
+)
+
+
+def _withhold_public_privileges(conn: Connection, role: str) -> None:
+    """Take from ``role`` what PUBLIC gives it: CONNECT to the other databases, TEMPORARY on
+    this one, EXECUTE on the large-object writers; each where the current role may."""
+    superuser = bool(
+        conn.execute(text("select rolsuper from pg_roles where rolname = current_user")).scalar()
+    )
+    databases: list[tuple[str, bool]] = [
+        (str(name), bool(current))
+        for name, current in conn.execute(
+            text(
+                "select datname, datname = current_database() from pg_database "
+                "where datallowconn and pg_has_role(current_user, datdba, 'USAGE')"
+            )
+        )
+    ]
+    for name, current in databases:
+        target = f"database {_ident(conn, name)}"
+        _withhold(conn, role, "temporary" if current else "connect", target, "database", name)
+    if superuser:
+        for signature in _LARGE_OBJECT_WRITERS:
+            _withhold(conn, role, "execute", f"function {signature}", "function", signature)
+
+
+def _withhold(
+    conn: Connection, role: str, privilege: str, target: str, kind: str, name: str
+) -> None:
+    """If PUBLIC holds ``privilege`` on ``target``, take it from PUBLIC and grant it to every
+    other role that can log in, so that only ``role`` loses it."""
+    public_holds = bool(
+        conn.execute(
+            text(f"select has_{kind}_privilege('public', :name, :privilege)"),
+            {"name": name, "privilege": privilege},
+        ).scalar_one()
+    )
+    if not public_holds:
+        return
+    others: list[str] = list(
+        conn.execute(
+            text(
+                "select quote_ident(rolname) from pg_roles "
+                "where rolcanlogin and not rolsuper and rolname <> :role"
+            ),
+            {"role": role},
+        ).scalars()
+    )
+    conn.execute(text(f"revoke {privilege} on {target} from public"))
+    for other in others:
+        conn.execute(text(f"grant {privilege} on {target} to {other}"))

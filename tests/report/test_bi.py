@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import psycopg2
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ingest.config import Settings
 from ingest.report.bi import BI_ROLE, grant_bi_role
@@ -74,6 +75,96 @@ def test_bi_role_cannot_write(postgres_marts: Settings, statement: str) -> None:
             conn.execute(text("set transaction read write"))
             with pytest.raises(DBAPIError, match=r"permission denied|must be owner"):
                 conn.execute(text(statement))
+    finally:
+        owner.dispose()
+        bi.dispose()
+
+
+def test_bi_role_cannot_create_temporary_tables(postgres_marts: Settings) -> None:
+    owner, bi = _owner_and_bi(postgres_marts)
+    try:
+        with bi.connect() as conn:
+            conn.execute(text("set transaction read write"))
+            with pytest.raises(DBAPIError, match="permission denied to create temporary tables"):
+                conn.execute(text("create temporary table bi_scratch (x int)"))
+    finally:
+        owner.dispose()
+        bi.dispose()
+
+
+def test_bi_role_cannot_connect_to_other_databases(postgres_marts: Settings) -> None:
+    owner, bi = _owner_and_bi(postgres_marts)
+    other = create_engine(bi.url.set(database="postgres"))
+    try:
+        with pytest.raises(OperationalError, match='permission denied for database "postgres"'):
+            other.connect()
+        with bi.connect() as conn:  # its own database, still
+            assert conn.execute(text("select count(*) from dim_routes")).scalar()
+    finally:
+        other.dispose()
+        owner.dispose()
+        bi.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "select lo_create(0)",
+        "select lo_creat(-1)",
+        "select lo_from_bytea(0, 'written by bi')",
+        "select lo_import('/etc/hostname')",
+        "select lo_put(:oid, 0, 'x')",
+        "select lo_unlink(:oid)",
+    ],
+)
+def test_bi_role_cannot_write_large_objects(postgres_marts: Settings, statement: str) -> None:
+    owner, bi = _owner_and_bi(postgres_marts)
+    try:
+        with owner.begin() as conn:
+            oid = conn.execute(text("select lo_from_bytea(0, 'the owner''s')")).scalar_one()
+        with bi.connect() as conn:
+            conn.execute(text("set transaction read write"))
+            with pytest.raises(DBAPIError, match="permission denied for function lo_"):
+                conn.execute(text(statement), {"oid": oid})
+    finally:
+        owner.dispose()
+        bi.dispose()
+
+
+def test_bi_role_cannot_create_large_objects_through_the_client_api(
+    postgres_marts: Settings,
+) -> None:
+    owner, bi = _owner_and_bi(postgres_marts)
+    try:
+        with bi.connect() as conn:
+            conn.execute(text("set transaction read write"))
+            with pytest.raises(psycopg2.Error, match="permission denied for function lo_"):
+                conn.connection.dbapi_connection.lobject(0, "wb")  # type: ignore[union-attr]
+    finally:
+        owner.dispose()
+        bi.dispose()
+
+
+def test_bi_role_inherits_nothing_and_changes_only_what_postgresql_lets_any_role(
+    postgres_marts: Settings,
+) -> None:
+    """NOINHERIT; and the README's list of what cannot be revoked: a role may always set its
+    own session settings and defaults and change its own password, never its attributes."""
+    owner, bi = _owner_and_bi(postgres_marts)
+    try:
+        with owner.connect() as conn:
+            inherits = conn.execute(
+                text("select rolinherit from pg_roles where rolname = :r"), {"r": BI_ROLE}
+            ).scalar_one()
+        assert inherits is False
+        with bi.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("set default_transaction_read_only = off"))
+            conn.execute(text(f"alter role {BI_ROLE} password '{PASSWORD}'"))
+            conn.execute(text(f"alter role {BI_ROLE} set statement_timeout = '1h'"))
+            conn.execute(text(f"alter role {BI_ROLE} reset statement_timeout"))
+            for attribute in ("createdb", "createrole", "inherit", "connection limit 5"):
+                with pytest.raises(DBAPIError, match="permission denied"):
+                    conn.execute(text(f"alter role {BI_ROLE} {attribute}"))
     finally:
         owner.dispose()
         bi.dispose()
