@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     vonage_signature_secret: SecretStr | None = None
     collect_shared_secret: SecretStr | None = None
     collect_public_url: str = ""
+    # Seconds a signed Vonage callback's timestamp may be off our clock: bounds replays.
+    vonage_timestamp_window: int = Field(default=300, ge=1, le=86_400)
 
     @field_validator("topic_prefix")
     @classmethod

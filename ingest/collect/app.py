@@ -4,8 +4,11 @@ OpenAPI document.
 A callback is answered 2xx only after Kafka has acknowledged its receipts, so a provider
 retries anything we could not keep. Per request, in this order:
 
-1. authenticate (Twilio signature, Vonage ``sig``, or the shared secret) — else 403, nothing
-   written;
+1. authenticate (Twilio signature, Vonage ``sig`` and ``timestamp``, or the shared secret) —
+   else 403, nothing written. The signed routes read their body once, and that one reading is
+   both what the signature is checked against and what the receipt is made of; a body that
+   cannot be read (not UTF-8, not JSON, a field given twice) cannot be authenticated, so it is
+   a 403 too, never a dead letter;
 2. parse with the receipt adapters — the whole payload or nothing: if any report in it is
    unparseable, the raw payload goes to the dead-letter topic with the reason, and the answer
    is 400 ``{"error": reason}`` once that record is acknowledged;
@@ -20,7 +23,6 @@ callback twice is the same event twice and the warehouse counts it once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -28,22 +30,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import TypeVar
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingest.adapters import ReceiptParseError, parse_receipts
-from ingest.adapters._common import compact_json
+from ingest.adapters.twilio import read_twilio_callback, twilio_receipt
+from ingest.adapters.vonage import read_vonage_callback, vonage_receipt
 from ingest.collect.openapi import openapi_document
 from ingest.collect.signatures import (
-    VONAGE_SIGNATURE_FIELDS,
     shared_secret_matches,
     twilio_signature_matches,
     vonage_signature_matches,
+    vonage_timestamp_problem,
 )
 from ingest.collect.sink import KafkaSink, OutgoingRecord
 from ingest.config import Settings
@@ -52,7 +56,14 @@ from ingest.kafka.deadletter import dead_letter_headers
 from models.events import DeliveryReceipt
 from models.wire import encode_event
 
-__all__ = ["MAX_BODY_BYTES", "SECRET_HEADER", "create_app", "unsigned_providers"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_HEADERS",
+    "SECRET_HEADER",
+    "create_app",
+    "masked",
+    "unsigned_providers",
+]
 
 log = logging.getLogger("dlrw.collect")
 
@@ -60,8 +71,14 @@ SECRET_HEADER = "X-Dlrw-Secret"
 TOKEN_PARAM = "token"
 # An Infobip document holds at most 100 reports (~50 KB); anything far bigger is not a receipt.
 MAX_BODY_BYTES = 1024 * 1024
-# Numbers in a log line are masked: a reason may quote a payload value.
-_LONG_DIGITS = re.compile(r"\+?\d{6,}")
+# Providers send about ten header fields; their total size is capped by the server too.
+MAX_HEADERS = 100
+# A reason may quote a payload value: digits that could be a phone number are masked in the
+# log, however they are spaced (blanks, dots, dashes, brackets, or blanks escaped by repr).
+_SEPARATOR = r"(?:[\s().\-/]|\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|t))*"
+_NUMBER = re.compile(rf"\+?\d(?:{_SEPARATOR}\d){{5,}}")
+
+_T = TypeVar("_T")
 
 
 class _Rejected(Exception):
@@ -75,11 +92,11 @@ class _Rejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Payload:
-    """What a provider route hands on: the payload text(s) to parse, and the raw bytes kept
-    on the dead-letter topic if parsing fails."""
+    """What a provider route hands on once the request is authenticated: its raw bytes (kept
+    on the dead-letter topic if they hold no valid receipt) and how to read its receipts."""
 
-    texts: list[str]
     raw: bytes
+    receipts: Callable[[datetime], list[DeliveryReceipt]]
 
 
 def unsigned_providers(settings: Settings) -> list[str]:
@@ -94,30 +111,40 @@ def unsigned_providers(settings: Settings) -> list[str]:
     return open_
 
 
+def masked(text: str) -> str:
+    """``text`` with every number that could be a phone number replaced by ``<digits>``."""
+    return _NUMBER.sub("<digits>", text)
+
+
 async def _body(request: Request) -> bytes:
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Rejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Rejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Also how a body too slow for the server's request timeout ends.
+        raise _Rejected(408, "the connection closed before the whole body arrived") from None
     return b"".join(chunks)
-
-
-class _Undecodable(ReceiptParseError):
-    """A payload that is not UTF-8 text; it keeps the raw bytes for the dead-letter topic."""
-
-    def __init__(self, raw: bytes, reason: str) -> None:
-        super().__init__(reason)
-        self.raw = raw
 
 
 def _text(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Undecodable(raw, f"not UTF-8 text (byte {exc.start + 1})") from None
+        raise ReceiptParseError(f"not UTF-8 text (byte {exc.start + 1})") from None
+
+
+def _read_signed(raw: bytes, read: Callable[[str], _T], signature: str) -> _T:
+    """``raw`` read for its signature check; what cannot be read cannot be authenticated, so
+    it is refused and nothing is written (a dead letter would let anyone write)."""
+    try:
+        return read(_text(raw))
+    except ReceiptParseError as exc:
+        raise _Rejected(403, f"{signature} not checked: {exc}") from None
 
 
 def _public_url(request: Request, settings: Settings) -> str:
@@ -140,70 +167,54 @@ def _check_shared_secret(request: Request, settings: Settings) -> None:
 
 async def _twilio(request: Request, settings: Settings) -> _Payload:
     raw = await _body(request)
-    if settings.twilio_auth_token is not None:
-        params = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
-        if not twilio_signature_matches(
-            _public_url(request, settings),
-            params,
-            settings.twilio_auth_token.get_secret_value(),
-            request.headers.get("X-Twilio-Signature"),
-        ):
-            raise _Rejected(403, "missing or wrong X-Twilio-Signature")
-    return _Payload([_text(raw)], raw)
+    if settings.twilio_auth_token is None:
+        return _Payload(raw, lambda at: parse_receipts("twilio", _text(raw), at))
+    form = _read_signed(raw, read_twilio_callback, "X-Twilio-Signature")
+    if not twilio_signature_matches(
+        _public_url(request, settings),
+        form.fields.items(),
+        settings.twilio_auth_token.get_secret_value(),
+        request.headers.get("X-Twilio-Signature"),
+    ):
+        raise _Rejected(403, "missing or wrong X-Twilio-Signature")
+    return _Payload(raw, lambda at: [twilio_receipt(form, at)])
 
 
 async def _infobip(request: Request, settings: Settings) -> _Payload:
     _check_shared_secret(request, settings)
     raw = await _body(request)
-    return _Payload([_text(raw)], raw)
+    return _Payload(raw, lambda at: parse_receipts("infobip", _text(raw), at))
+
+
+def _smpp_receipts(raw: bytes, received_at: datetime) -> list[DeliveryReceipt]:
+    # One receipt a line; only LF splits (str.splitlines would also split on the control
+    # bytes SMSCs leave at the end of a receipt).
+    lines = [line for line in _text(raw).split("\n") if line.strip()]
+    return [r for line in lines or [""] for r in parse_receipts("smpp", line, received_at)]
 
 
 async def _smpp(request: Request, settings: Settings) -> _Payload:
     _check_shared_secret(request, settings)
     raw = await _body(request)
-    # One receipt a line; only LF splits (str.splitlines would also split on the control
-    # bytes SMSCs leave at the end of a receipt).
-    lines = [line for line in _text(raw).split("\n") if line.strip()]
-    return _Payload(lines or [""], raw)
-
-
-def _strip_vonage_signature(text: str, is_json: bool) -> str:
-    """The receipt without the signing fields, so a re-signed retry has the same event id."""
-    if is_json:
-        document = json.loads(text)
-        for field in VONAGE_SIGNATURE_FIELDS:
-            document.pop(field, None)
-        return compact_json(document)
-    kept = [
-        piece for piece in text.split("&") if piece.partition("=")[0] not in VONAGE_SIGNATURE_FIELDS
-    ]
-    return "&".join(kept)
+    return _Payload(raw, lambda at: _smpp_receipts(raw, at))
 
 
 async def _vonage(request: Request, settings: Settings) -> _Payload:
     raw = await _body(request)
     if not raw.strip() and request.url.query:
         raw = request.url.query.encode()  # GET (or a POST) with the receipt as a query string
-    text = _text(raw)
-    stripped = text.strip()
-    params: dict[str, Any] | None
-    is_json = stripped.startswith("{")
-    if is_json:
-        try:
-            document = json.loads(stripped)
-        except json.JSONDecodeError:
-            document = None
-        params = document if isinstance(document, dict) else None
-    else:
-        params = dict(parse_qsl(stripped, keep_blank_values=True))
-    if settings.vonage_signature_secret is not None and not (
-        params is not None
-        and vonage_signature_matches(params, settings.vonage_signature_secret.get_secret_value())
-    ):
+    secret = settings.vonage_signature_secret
+    if secret is None:
+        return _Payload(raw, lambda at: parse_receipts("vonage", _text(raw), at))
+    callback = _read_signed(raw, read_vonage_callback, "sig")
+    if not vonage_signature_matches(callback.fields, secret.get_secret_value()):
         raise _Rejected(403, "missing or wrong sig (Vonage signed callback)")
-    if params is not None and "sig" in params:
-        text = _strip_vonage_signature(stripped, is_json)
-    return _Payload([text], raw)
+    untimely = vonage_timestamp_problem(
+        callback.fields, time.time(), settings.vonage_timestamp_window
+    )
+    if untimely is not None:
+        raise _Rejected(403, untimely)
+    return _Payload(raw, lambda at: [vonage_receipt(callback, at)])
 
 
 _ROUTES: dict[str, Callable[[Request, Settings], Awaitable[_Payload]]] = {
@@ -212,6 +223,21 @@ _ROUTES: dict[str, Callable[[Request, Settings], Awaitable[_Payload]]] = {
     "vonage": _vonage,
     "smpp": _smpp,
 }
+
+
+class _HeaderLimit:
+    """Answers 431 to a request with more than ``MAX_HEADERS`` header fields."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope["headers"]) > MAX_HEADERS:
+            reason = f"more than {MAX_HEADERS} header fields"
+            log.info("%s %s 431 %s", scope["method"], scope["path"], reason)
+            await JSONResponse({"error": reason}, status_code=431)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _receipt_record(settings: Settings, receipt: DeliveryReceipt) -> OutgoingRecord:
@@ -229,30 +255,15 @@ class _Collector:
         async def receive(request: Request) -> Response:
             started = time.perf_counter()
             received_at = datetime.now(UTC)
-            outcome = ""
-            payload: _Payload | None = None
             try:
+                payload = await read(request, self.settings)
                 try:
-                    payload = await read(request, self.settings)
-                    receipts = [
-                        receipt
-                        for text in payload.texts
-                        for receipt in parse_receipts(provider, text, received_at)
-                    ]
+                    receipts = payload.receipts(received_at)
                 except ReceiptParseError as exc:
-                    raw = payload.raw if payload is not None else getattr(exc, "raw", b"")
-                    reason = str(exc)
-                    headers = dead_letter_headers(
-                        ReceiptParseError.__name__,
-                        reason,
-                        http=f"{request.method} {request.url.path}",
-                        provider=provider,
-                        received_at=received_at.isoformat(),
+                    response = await self._dead_letter(
+                        request, provider, payload.raw, str(exc), received_at
                     )
-                    topic = self.settings.topic("deadletter")
-                    await self.sink.write([OutgoingRecord(topic, None, raw, headers)])
-                    outcome = f"dead-lettered: {reason}"
-                    response: Response = JSONResponse({"error": reason}, status_code=400)
+                    outcome = f"dead-lettered: {exc}"
                 else:
                     await self.sink.write([_receipt_record(self.settings, r) for r in receipts])
                     outcome = f"receipts={len(receipts)}"
@@ -276,11 +287,26 @@ class _Collector:
                 request.url.path,
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
-                _LONG_DIGITS.sub("<digits>", outcome),
+                masked(outcome),
             )
             return response
 
         return receive
+
+    async def _dead_letter(
+        self, request: Request, provider: str, raw: bytes, reason: str, received_at: datetime
+    ) -> Response:
+        """Keep ``raw`` on the dead-letter topic with ``reason``; the 400 answer once it is."""
+        headers = dead_letter_headers(
+            ReceiptParseError.__name__,
+            reason,
+            http=f"{request.method} {request.url.path}",
+            provider=provider,
+            received_at=received_at.isoformat(),
+        )
+        topic = self.settings.topic("deadletter")
+        await self.sink.write([OutgoingRecord(topic, None, raw, headers)])
+        return JSONResponse({"error": reason}, status_code=400)
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -325,4 +351,4 @@ def create_app(settings: Settings, sink: KafkaSink | None = None) -> Starlette:
         Route("/readyz", collector.readyz, methods=["GET"]),
         Route("/openapi.json", collector.openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=[Middleware(_HeaderLimit)], lifespan=lifespan)

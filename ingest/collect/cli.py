@@ -10,6 +10,7 @@ import sys
 import uvicorn
 
 from ingest.collect.app import create_app
+from ingest.collect.server import server_config
 from ingest.config import Settings
 from ingest.errors import ConfigError
 
@@ -38,16 +39,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # kafka-python logs every connection attempt, and each retry while Kafka is down; our own
     # line per request and /readyz say what matters.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,  # our own line per request, without query strings
-        lifespan="on",
-    )
     print(f"dlrw collect: listening on http://{args.host}:{args.port}", file=sys.stderr)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(create_app(settings), args.host, args.port))
     server.run()
     # uvicorn reports a failed bind or startup by not having started.
     return 0 if server.started else 1

@@ -30,8 +30,13 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 _RESPONSES = {
     "200": _json(_ACCEPTED, "Kafka acknowledged every receipt in the payload"),
     "400": _json(_ERROR, "Unparseable payload; kept on the dead-letter topic with the reason"),
-    "403": _json(_ERROR, "Missing or wrong signature / shared secret; nothing was kept"),
+    "403": _json(
+        _ERROR,
+        "Missing or wrong signature / shared secret, a signed body that cannot be read or has a"
+        " field twice, or a Vonage timestamp outside the window; nothing was kept",
+    ),
     "413": _json(_ERROR, "Body larger than 1 MiB; nothing was kept"),
+    "431": _json(_ERROR, "More than 100 header fields; nothing was kept"),
     "503": _json(_ERROR, "Kafka unavailable; nothing was acknowledged, retry later"),
 }
 _SHARED_SECRET: list[dict[str, list[str]]] = [{"sharedSecretHeader": []}, {"sharedSecretQuery": []}]

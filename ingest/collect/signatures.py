@@ -1,5 +1,6 @@
 """Checking that a callback comes from the provider: Twilio's ``X-Twilio-Signature``, Vonage's
-signed ``sig`` parameter, and a shared secret for providers without a signing scheme.
+signed ``sig`` parameter and the freshness of its signed ``timestamp``, and a shared secret for
+providers without a signing scheme.
 
 Every comparison is constant-time (``hmac.compare_digest``).
 """
@@ -13,16 +14,14 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
-    "VONAGE_SIGNATURE_FIELDS",
     "shared_secret_matches",
     "twilio_signature",
     "twilio_signature_matches",
     "vonage_signature",
     "vonage_signature_matches",
+    "vonage_timestamp_problem",
 ]
 
-# Fields Vonage adds to a signed callback; they are transport, not part of the receipt.
-VONAGE_SIGNATURE_FIELDS = ("sig", "timestamp", "nonce")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -91,6 +90,24 @@ def vonage_signature_matches(params: Mapping[str, object], secret: str) -> bool:
     if not isinstance(sig, str) or not sig:
         return False
     return hmac.compare_digest(vonage_signature(params, secret).encode(), sig.lower().encode())
+
+
+def vonage_timestamp_problem(
+    params: Mapping[str, object], now: float, window_s: float
+) -> str | None:
+    """Why the signed ``timestamp`` (Unix seconds) is not within ``window_s`` of ``now``, else
+    None: a captured callback can be replayed only within the window."""
+    value = params.get("timestamp")
+    if value is None:
+        return "signed callback without a timestamp"
+    try:
+        skew = int(str(value)) - int(now)
+    except ValueError:
+        return "timestamp is not Unix seconds"
+    if abs(skew) > window_s:
+        when = "ahead of our clock" if skew > 0 else "old"
+        return f"timestamp {abs(skew)}s {when}, outside the {window_s:g}s window"
+    return None
 
 
 def shared_secret_matches(secret: str, offered: Iterable[str | None]) -> bool:

@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from ingest.collect.signatures import twilio_signature, vonage_signature
 from ingest.config import Settings
 from ingest.kafka.client import consumer
 
@@ -32,6 +34,26 @@ SECRETS = {
     # Twilio signs the URL it called, which a proxy in front of us rewrites.
     "DLRW_COLLECT_PUBLIC_URL": "https://dlrw.example.com/hooks",
 }
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON = {"Content-Type": "application/json"}
+
+
+def twilio_headers(body: str, url: str | None = None) -> dict[str, str]:
+    """Headers of ``body`` as Twilio posts it to the service, signed with the test token."""
+    url = url or SECRETS["DLRW_COLLECT_PUBLIC_URL"] + "/receipts/twilio"
+    params = parse_qsl(body, keep_blank_values=True)
+    signature = twilio_signature(url, params, SECRETS["DLRW_TWILIO_AUTH_TOKEN"])
+    return FORM | {"X-Twilio-Signature": signature}
+
+
+def vonage_signed(params: dict[str, Any], timestamp: float | None = None) -> dict[str, Any]:
+    """``params`` with the fields Vonage adds to a signed callback (timestamp default: now)."""
+    when = time.time() if timestamp is None else timestamp
+    signed = params | {"timestamp": str(int(when)), "nonce": "6d8b5f0c-test"}
+    signed["sig"] = vonage_signature(signed, SECRETS["DLRW_VONAGE_SIGNATURE_SECRET"])
+    return signed
 
 
 def free_port() -> int:
@@ -48,10 +70,11 @@ class Reply:
 
 @dataclass
 class Service:
-    """A running `dlrw collect`: its base URL and its stderr (the request log)."""
+    """A running `dlrw collect`: its base URL, its stderr (the request log) and its process id."""
 
     url: str
     log_path: Path
+    pid: int
 
     def request(
         self,
@@ -96,7 +119,7 @@ def run_collect(settings: Settings, tmp_path: Path, **env_overrides: str) -> Ite
             env=env,
             cwd=tmp_path,  # no stray .env file
         )
-    service = Service(f"http://127.0.0.1:{port}", log_path)
+    service = Service(f"http://127.0.0.1:{port}", log_path, process.pid)
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -14,18 +14,25 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from ingest.adapters import parse_receipts
-from ingest.collect.signatures import twilio_signature, vonage_signature
 from ingest.config import Settings
 from models.events import DeliveryReceipt
 from models.wire import decode
 from tests.conftest import SAMPLES_DIR
 
-from .conftest import SECRETS, Service, free_port, read_topic, topic_size
+from .conftest import (
+    FORM,
+    JSON,
+    SECRETS,
+    Service,
+    free_port,
+    read_topic,
+    topic_size,
+    twilio_headers,
+    vonage_signed,
+)
 
 pytestmark = pytest.mark.broker
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-JSON = {"Content-Type": "application/json"}
 SHARED = {"X-Dlrw-Secret": SECRETS["DLRW_COLLECT_SHARED_SECRET"]}
 
 
@@ -33,31 +40,18 @@ def _lines(name: str) -> list[str]:
     return [line for line in (SAMPLES_DIR / name).read_text().splitlines() if line.strip()]
 
 
-def _twilio_headers(body: str, url: str | None = None) -> dict[str, str]:
-    url = url or SECRETS["DLRW_COLLECT_PUBLIC_URL"] + "/receipts/twilio"
-    params = parse_qsl(body, keep_blank_values=True)
-    signature = twilio_signature(url, params, SECRETS["DLRW_TWILIO_AUTH_TOKEN"])
-    return FORM | {"X-Twilio-Signature": signature}
-
-
-def _vonage_signed(params: dict[str, Any]) -> dict[str, Any]:
-    signed = params | {"timestamp": str(int(time.time())), "nonce": "6d8b5f0c-test"}
-    signed["sig"] = vonage_signature(signed, SECRETS["DLRW_VONAGE_SIGNATURE_SECRET"])
-    return signed
-
-
 def _send_samples(service: Service) -> list[str]:
     """Every sample, sent the way its provider sends it, signed; the event ids answered."""
     replies = []
     for body in _lines("twilio.txt"):
-        replies.append(service.request("/receipts/twilio", body, _twilio_headers(body)))
+        replies.append(service.request("/receipts/twilio", body, twilio_headers(body)))
     for line in _lines("vonage.txt"):
         if line.startswith("{"):
-            document = _vonage_signed(json.loads(line))
+            document = vonage_signed(json.loads(line))
             replies.append(service.request("/receipts/vonage", json.dumps(document), JSON))
         else:
             # Appended, so the receipt's own fields keep their order and encoding.
-            signed = _vonage_signed(dict(parse_qsl(line, keep_blank_values=True)))
+            signed = vonage_signed(dict(parse_qsl(line, keep_blank_values=True)))
             extra = {k: signed[k] for k in ("timestamp", "nonce", "sig")}
             replies.append(service.request(f"/receipts/vonage?{line}&{urlencode(extra)}"))
     for report in _lines("infobip.jsonl"):
@@ -112,7 +106,7 @@ def test_bad_signatures_are_refused_and_nothing_is_published(
 ) -> None:
     twilio = _lines("twilio.txt")[1]
     vonage = json.loads(_lines("vonage.txt")[0])
-    tampered = _vonage_signed(vonage) | {"status": "failed"}
+    tampered = vonage_signed(vonage) | {"status": "failed"}
     infobip = _lines("infobip.jsonl")[0]
     smpp = _lines("smpp.txt")[0]
     with collect(broker_settings, **SECRETS) as service:
@@ -121,13 +115,13 @@ def test_bad_signatures_are_refused_and_nothing_is_published(
             "twilio wrong token": service.request(
                 "/receipts/twilio",
                 twilio,
-                FORM | {"X-Twilio-Signature": _twilio_headers(twilio)["X-Twilio-Signature"][::-1]},
+                FORM | {"X-Twilio-Signature": twilio_headers(twilio)["X-Twilio-Signature"][::-1]},
             ),
             # Signed for the internal URL, not the public one Twilio called.
             "twilio wrong url": service.request(
                 "/receipts/twilio",
                 twilio,
-                _twilio_headers(twilio, service.url + "/receipts/twilio"),
+                twilio_headers(twilio, service.url + "/receipts/twilio"),
             ),
             "vonage unsigned": service.request("/receipts/vonage", json.dumps(vonage), JSON),
             "vonage tampered": service.request("/receipts/vonage", json.dumps(tampered), JSON),
@@ -164,9 +158,7 @@ def test_unparseable_bodies_are_dead_lettered_with_their_reason(
     with collect(broker_settings, **SECRETS) as service:
         replies = {}
         for name, (path, body, _) in bad.items():
-            headers = (
-                _twilio_headers(body) if isinstance(body, str) and name == "twilio" else SHARED
-            )
+            headers = twilio_headers(body) if isinstance(body, str) and name == "twilio" else SHARED
             replies[name] = service.request(path, body, headers)
         log = service.log()
     for name, (_, _, words) in bad.items():

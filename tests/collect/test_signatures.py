@@ -8,6 +8,7 @@ from ingest.collect.signatures import (
     twilio_signature_matches,
     vonage_signature,
     vonage_signature_matches,
+    vonage_timestamp_problem,
 )
 
 # Twilio's request-validation example (auth token 12345), as in Twilio's helper libraries.
@@ -59,3 +60,21 @@ def test_shared_secret_matches_any_offered_value() -> None:
     assert shared_secret_matches("s3cret", [None, "s3cret"])
     assert not shared_secret_matches("s3cret", [None, "s3cre", "s3cret!"])
     assert not shared_secret_matches("s3cret", [])
+
+
+def test_vonage_timestamp_is_fresh_only_within_the_window_either_side_of_now() -> None:
+    now = 1_700_000_000.5
+    for stamp in (now - 300, now, now + 300):
+        assert vonage_timestamp_problem({"timestamp": str(int(stamp))}, now, 300) is None
+    assert vonage_timestamp_problem({"timestamp": int(now)}, now, 300) is None  # JSON number
+    assert vonage_timestamp_problem({"timestamp": str(int(now) - 302)}, now, 300) == (
+        "timestamp 302s old, outside the 300s window"
+    )
+    assert vonage_timestamp_problem({"timestamp": str(int(now) + 302)}, now, 300) == (
+        "timestamp 302s ahead of our clock, outside the 300s window"
+    )
+    assert vonage_timestamp_problem({}, now, 300) == "signed callback without a timestamp"
+    for odd in ("", "1.7e9", "2023-11-14T22:13:20Z", True):
+        assert vonage_timestamp_problem({"timestamp": odd}, now, 300) == (
+            "timestamp is not Unix seconds"
+        )
