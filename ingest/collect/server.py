@@ -18,7 +18,9 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["MAX_HEADER_BYTES", "REQUEST_TIMEOUT_S", "server_config"]
+from ingest.errors import ServiceUnavailable
+
+__all__ = ["MAX_HEADER_BYTES", "REQUEST_TIMEOUT_S", "UVICORN_VERSION", "server_config"]
 
 log = logging.getLogger("dlrw.collect")
 
@@ -27,6 +29,8 @@ MAX_HEADER_BYTES = 16 * 1024
 # From a request's first byte (or the connection opening) to its last; providers send ~1 KB and
 # give up on us after 10-15 s anyway.
 REQUEST_TIMEOUT_S = 10.0
+# The protocol below extends uvicorn's internal H11Protocol: only this tested version is trusted.
+UVICORN_VERSION = "0.54.0"
 # h11's states of a client that is still sending its request.
 _RECEIVING = (h11.IDLE, h11.SEND_BODY)
 
@@ -73,7 +77,12 @@ class _DeadlineH11Protocol(H11Protocol):
 
 
 def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
-    """The uvicorn configuration serving ``app`` on ``host:port``."""
+    """The uvicorn configuration serving ``app`` on ``host:port``; refuses an untested uvicorn."""
+    if uvicorn.__version__ != UVICORN_VERSION:
+        raise ServiceUnavailable(
+            f"dlrw collect needs uvicorn {UVICORN_VERSION} (its request timeout extends uvicorn's "
+            f"h11 protocol), found {uvicorn.__version__}: pip install uvicorn=={UVICORN_VERSION}"
+        )
     return uvicorn.Config(
         app,
         host=host,
