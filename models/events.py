@@ -64,12 +64,18 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> datetime:
         except ValueError:
             raise InvalidEvent(f"{field}: not an ISO-8601 timestamp: {value!r}") from None
     elif isinstance(value, int) and not isinstance(value, bool):
-        ts = datetime.fromtimestamp(value / 1000, tz=UTC)
+        try:
+            ts = datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidEvent(f"{field}: epoch milliseconds out of range") from None
     else:
         raise InvalidEvent(f"{field}: expected a timestamp, got {type(value).__name__}")
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC)
+        return ts.replace(tzinfo=UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        raise InvalidEvent(f"{field}: {ts.isoformat()} is out of range in UTC") from None
 
 
 def _check_time(record: dict[str, Any], field: str, now: datetime) -> str | None:

@@ -2,12 +2,11 @@
 
 A line is one event as JSON with ``"type"`` of send, receipt or conversion and ISO-8601
 timestamps. A send may carry a raw E.164 ``destination`` instead of ``destination_hash``; it is
-hashed here, and no message ever shows it unmasked.
+hashed here, and no message ever shows it (or a ``sender_id``, which may be a number) unmasked.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 
 from fastavro.validation import ValidationError, ValidationErrorData, validate
 
+from ingest import strict_json
 from ingest.errors import ServiceUnavailable
 from ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
 from ingest.kafka.producer import EventPublisher, PublishFailed
@@ -22,6 +22,11 @@ from models.events import EVENT_TYPES, Event, InvalidEvent
 from models.wire import writer_schema
 
 __all__ = ["ProduceReport", "event_from_line", "produce_lines"]
+
+# Fields that may hold a phone number, as text or as a JSON number: masked in every reason.
+_NUMBER_FIELDS = ("destination", "sender_id")
+# No phone number is shorter (E.164: at least 7 digits); masking shorter values mangles reasons.
+_SHORTEST_NUMBER = 7
 
 
 @dataclass
@@ -33,24 +38,30 @@ class ProduceReport:
 
 
 def event_from_line(line: str | bytes, hash_key: bytes) -> Event:
-    """One validated event from a JSON line; raises ``InvalidEvent`` with a reason safe to show
-    (a raw destination in it is masked)."""
+    """One validated event from a JSON line (strict JSON: ``ingest.strict_json``); raises
+    ``InvalidEvent`` with a reason safe to show (a destination or sender_id in it is masked)."""
     try:
-        record = json.loads(line)
+        text = line.decode("utf-8-sig") if isinstance(line, bytes) else line
+        record = strict_json.load(text)
     except UnicodeDecodeError:
         raise InvalidEvent("not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    except strict_json.JSONRefused as exc:
+        raise InvalidEvent(str(exc)) from None
     if not isinstance(record, dict):
         raise InvalidEvent(f"expected a JSON object, got {type(record).__name__}")
-    destination = record.get("destination")
     try:
         return _event_from_record(record, hash_key)
     except InvalidEvent as exc:
-        message = str(exc)
-        if isinstance(destination, str) and destination:
-            message = message.replace(destination, mask_number(destination))
-        raise InvalidEvent(message) from None
+        raise InvalidEvent(_masked(str(exc), record)) from None
+
+
+def _masked(message: str, record: dict[str, Any]) -> str:
+    for name in _NUMBER_FIELDS:
+        value = record.get(name)
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if len(text) >= _SHORTEST_NUMBER:
+            message = message.replace(text, mask_number(text))
+    return message
 
 
 def produce_lines(
@@ -103,7 +114,7 @@ def _stored(last: int) -> str:
 
 def _event_from_record(record: dict[str, Any], hash_key: bytes) -> Event:
     event_type = record.get("type")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         expected = ", ".join(EVENT_TYPES)
         raise InvalidEvent(f"type: expected one of {expected}, got {event_type!r}")
     if "destination" in record and event_type == "send":

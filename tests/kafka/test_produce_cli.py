@@ -11,6 +11,7 @@ from ingest.config import Settings
 from ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
 from models.events import SendEvent
 from models.wire import decode
+from tests.adapters.hostile import DEEP, HUGE_INT
 
 pytestmark = pytest.mark.broker
 
@@ -94,6 +95,62 @@ def test_produce_publishes_good_lines_and_reports_bad_ones(
     everything = b"".join(k + v for t in topics for k, v in records[t])
     assert digits.encode() not in everything
     assert digits not in result.stdout + result.stderr
+
+
+def _hostile_lines() -> list[tuple[str, str]]:
+    """(line, reason) for lines that crashed `dlrw produce` mid-file (issue 16)."""
+    huge = json.dumps({**SEND, "event_id": "e-huge", "segments": 0})
+    return [
+        (
+            '{"type": "conversion", "event_id": "e-deep", "kind": ' + DEEP + "}",
+            "JSON nested deeper than 32 levels",
+        ),
+        (
+            huge.replace('"segments": 0', f'"segments": {HUGE_INT}'),
+            "JSON integer longer than 4300 digits",
+        ),
+        (
+            json.dumps({**CONVERSION, "occurred_at": "0001-01-01T00:00:00+01:00"}),
+            "occurred_at: 0001-01-01T00:00:00+01:00 is out of range in UTC",
+        ),
+        (
+            json.dumps({**RECEIPT, "done_at": "9999-12-31T23:59:59-01:00"}),
+            "done_at: 9999-12-31T23:59:59-01:00 is out of range in UTC",
+        ),
+        (
+            json.dumps({**CONVERSION, "occurred_at": 10**30}),
+            "occurred_at: epoch milliseconds out of range",
+        ),
+        (
+            json.dumps({**CONVERSION, "value": 0.5}).replace("0.5", "1e999"),
+            "not JSON: number 1e999 is out of range",
+        ),
+        (
+            json.dumps({**SEND, "sender_id": int(NUMBER)}),
+            f"sender_id: expected null or string, got int {mask_number(NUMBER[1:])}",
+        ),
+    ]
+
+
+def test_produce_reports_lines_that_crashed_it_and_reads_on(
+    broker_settings: Settings, tmp_path: Path, run_dlrw, dlrw_env, read_topics
+) -> None:
+    hostile = _hostile_lines()
+    lines = [json.dumps(CONVERSION), *(line for line, _ in hostile), json.dumps(RECEIPT)]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    result = run_dlrw(["produce", str(path)], dlrw_env(broker_settings))
+
+    assert result.returncode == 1, result.stderr
+    bad = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert bad == [f"line {n}: {reason}" for n, (_, reason) in enumerate(hostile, start=2)]
+    assert "published 2 events (0 send, 1 receipt, 1 conversion)" in result.stdout
+    assert NUMBER[1:] not in result.stdout + result.stderr
+    topics = [broker_settings.topic(t) for t in ("receipt", "conversion")]
+    records = read_topics(broker_settings, topics)
+    ids = sorted(decode(value)[1]["event_id"] for t in topics for _, value in records[t])
+    assert ids == ["e-conv-1", "e-receipt-1"]
 
 
 def test_produce_reads_stdin_and_exits_zero_when_all_lines_are_good(
