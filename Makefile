@@ -59,7 +59,7 @@ bench: services ## run the benchmarks and print measured figures
 
 soak: services ## long fault tests, 120k fuzz examples, then ingest at 80% of max for 10 min
 	DLRW_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -m soak tests/reliability
-	DLRW_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q tests/reliability/test_fuzz.py
+	DLRW_FUZZ_EXAMPLES=6000 $(BIN)/pytest -q tests/reliability/test_fuzz.py
 	$(BIN)/python -m bench.soak --minutes $${SOAK_MINUTES:-10}
 
 clean: stop ## remove local state (data dir, caches); keeps .venv

@@ -29,9 +29,19 @@ def infobip_document(**fields: Any) -> str:
 # name -> (provider, payload, the reason it is refused with)
 HOSTILE_RECEIPTS: dict[str, tuple[str, str, str]] = {
     "deep nesting": ("infobip", '{"results":' + DEEP + "}", "JSON nested deeper than 32 levels"),
+    "deep nesting (vonage)": (
+        "vonage",
+        '{"messageId":' + DEEP + "}",
+        "JSON nested deeper than 32 levels",
+    ),
     "5000-digit integer": (
         "infobip",
         infobip_document(smsCount=0).replace('"smsCount": 0', f'"smsCount": {HUGE_INT}'),
+        "JSON integer longer than 4300 digits",
+    ),
+    "5000-digit integer (vonage)": (
+        "vonage",
+        '{"messageId":"M1","status":"delivered","price":' + HUGE_INT + "}",
         "JSON integer longer than 4300 digits",
     ),
     "superscript digit in SMPP sub": (
