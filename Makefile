@@ -57,7 +57,7 @@ bench: services ## run the benchmarks and print measured figures
 	$(BIN)/python -m bench.alerts_latency
 	$(BIN)/python -m bench.collect
 
-soak: services ## long fault tests, 120k fuzz examples, then ingest at 80% of max for 10 min
+soak: services ## long fault tests, 150k fuzz examples, then ingest at 80% of max for 10 min
 	DLRW_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -m soak tests/reliability
 	DLRW_FUZZ_EXAMPLES=6000 $(BIN)/pytest -q tests/reliability/test_fuzz.py
 	$(BIN)/python -m bench.soak --minutes $${SOAK_MINUTES:-10}

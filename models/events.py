@@ -37,9 +37,10 @@ class InvalidEvent(ValueError):
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 # Receipts and sends are "now"-ish; anything a year ahead is a clock or unit error.
 FUTURE_SLACK = timedelta(days=366)
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_MCC_MNC = re.compile(r"^\d{5,6}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# ASCII only, matched whole: \d takes other scripts' digits and $ a final newline.
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_MCC_MNC = re.compile(r"[0-9]{5,6}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 # Avro ``int`` fields: a value outside 32 bits cannot be encoded.
 _INT32_FIELDS = ("route_tier", "segments", "segments_submitted", "segments_delivered")
 # Amounts become DECIMAL(18, 6) in the marts (macro money): 12 integer digits, one kept spare
@@ -121,10 +122,10 @@ def event_problem(
         if count is not None and not -(2**31) <= count < 2**31:
             return f"{field}: {count!r} does not fit a 32-bit int"
     mcc_mnc = record.get("mcc_mnc")
-    if mcc_mnc is not None and not _MCC_MNC.match(mcc_mnc):
+    if mcc_mnc is not None and not _MCC_MNC.fullmatch(mcc_mnc):
         return f"mcc_mnc: {mcc_mnc!r} is not 5-6 digits"
     currency = record.get("currency")
-    if currency is not None and not _CURRENCY.match(currency):
+    if currency is not None and not _CURRENCY.fullmatch(currency):
         return f"currency: {currency!r} is not an ISO 4217 code"
     for field in AMOUNT_FIELDS:
         amount = record.get(field)
@@ -133,7 +134,7 @@ def event_problem(
         if amount is not None and not amount < MAX_AMOUNT:
             return f"{field}: {amount!r} is not a finite amount below {MAX_AMOUNT:g}"
     if event_type == "send":
-        if not _COUNTRY.match(record["country"]):
+        if not _COUNTRY.fullmatch(record["country"]):
             return f"country: {record['country']!r} is not an ISO alpha-2 code"
         if record["route_tier"] not in (1, 2, 3, 4):
             return f"route_tier: {record['route_tier']!r} is outside 1-4"
