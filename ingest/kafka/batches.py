@@ -18,12 +18,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import kafka
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import Fetcher
 from kafka.errors import CorruptRecordError, UnsupportedVersionError
 from kafka.structs import TopicPartition
 
-__all__ = ["RecordBatch", "read_record_batches"]
+from ingest.errors import ServiceUnavailable
+
+__all__ = ["KAFKA_PYTHON_VERSION", "RecordBatch", "read_record_batches"]
+
+# The hook below extends kafka-python internals: only this tested version is trusted.
+KAFKA_PYTHON_VERSION = "3.0.12"
 
 # The record batch format (message format v2, Kafka 0.11 and later): the only one Kafka 4 writes.
 BATCH_MAGIC = 2
@@ -93,7 +99,13 @@ class _BatchRecords(Fetcher.PartitionRecords):
 def read_record_batches(consumer: KafkaConsumer) -> None:
     """Make ``consumer.poll`` return ``RecordBatch`` items (``max_records`` counting batches).
     Records of aborted transactions are returned, as kafka-python's default isolation level
-    (read_uncommitted) does; a read_committed consumer is refused."""
+    (read_uncommitted) does; a read_committed consumer or an untested kafka-python is refused."""
+    if kafka.__version__ != KAFKA_PYTHON_VERSION:
+        raise ServiceUnavailable(
+            f"dlrw ingest needs kafka-python {KAFKA_PYTHON_VERSION} (its fast path extends "
+            f"kafka-python's fetcher), found {kafka.__version__}: "
+            f"pip install kafka-python=={KAFKA_PYTHON_VERSION}"
+        )
     if consumer.config["isolation_level"] != "read_uncommitted":
         raise ValueError("record batches are read at isolation level read_uncommitted only")
     fetcher = consumer._fetcher

@@ -5,7 +5,9 @@ fetch starting inside a batch)."""
 
 from __future__ import annotations
 
+import tomllib
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,8 @@ from kafka.errors import CorruptRecordError, UnsupportedCodecError
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from ingest.config import Settings
-from ingest.kafka.batches import RecordBatch, read_record_batches
+from ingest.errors import ServiceUnavailable
+from ingest.kafka.batches import KAFKA_PYTHON_VERSION, RecordBatch, read_record_batches
 from ingest.kafka.client import admin_client
 from ingest.pipeline.records import PartitionRecords
 from tests.reliability.conftest import fuzz_examples
@@ -143,3 +146,23 @@ def test_fetched_batches_decode_like_kafka_python(
         ]
         assert reference[0][0] == start
         assert _rows(PartitionRecords.from_batches(batches)) == reference
+
+
+def test_an_untested_kafka_python_is_refused_with_one_line(monkeypatch, settings: Settings):
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, api_version=(3, 0))
+    try:
+        monkeypatch.setattr("kafka.__version__", "3.0.99")
+        with pytest.raises(
+            ServiceUnavailable, match=r"needs kafka-python 3\.0\.12 .* found 3\.0\.99"
+        ):
+            read_record_batches(consumer)
+    finally:
+        consumer.close()
+
+
+def test_the_project_requires_the_kafka_python_the_hook_was_tested_with():
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert f"kafka-python=={KAFKA_PYTHON_VERSION}" in [
+        dependency.split(";")[0].split("#")[0].strip()
+        for dependency in pyproject["project"]["dependencies"]
+    ]
