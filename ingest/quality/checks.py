@@ -91,9 +91,19 @@ def _count(value: Any) -> str:
 # --- 1. missing receipts ---------------------------------------------------------------------
 
 
+def _windows(start: datetime, end: datetime, hours: float) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive windows of ``hours`` (the last one may be shorter)."""
+    windows = []
+    while start < end:
+        windows.append((start, min(start + timedelta(hours=hours), end)))
+        start += timedelta(hours=hours)
+    return windows
+
+
 def missing_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
     """Share of messages with no receipt at all, per provider x operator, over the messages
-    submitted in the lookback window that ends where the receipt window starts."""
+    submitted in the lookback window that ends where the receipt window starts; with a period
+    (``--since``), per provider x operator x window of the lookback's length over the period."""
     t = th.missing_receipts
     suite = gx.ExpectationSuite(name="missing_receipts")
     # A cell whose receipts stop coming shows every message as pending: its rates are wrong.
@@ -105,32 +115,47 @@ def missing_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureCh
             description=f"share of messages with no receipt at all <= {t.max_share}",
         )
     )
-    if ref.newest_send is None:
-        start = end = datetime(1970, 1, 1)
-        skipped = "no messages sent"
-    else:
+    windows: list[tuple[datetime, datetime]] = []
+    skipped: str | None = "no messages sent"
+    if ref.newest_send is not None:
         # Whole hours that ended before the receipt window: their receipts should all be in.
         end = _floor_hour(ref.newest_send - timedelta(hours=t.receipt_window_hours))
-        start = end - timedelta(hours=t.lookback_hours)
-        skipped = None
+        if ref.since is None:
+            windows = [(end - timedelta(hours=t.lookback_hours), end)]
+        else:
+            if ref.until is not None:
+                end = min(end, ref.until)
+            windows = _windows(ref.since, end, t.lookback_hours)
+        skipped = None if windows else "no hour of the period has all its receipts in yet"
+    listed = ",\n        ".join(f"({_ts(a)}, {_ts(b)})" for a, b in windows) or (
+        f"({_ts(datetime(1970, 1, 1))}, {_ts(datetime(1970, 1, 1))})"
+    )
     hourly = rel.mart("agg_deliverability_hourly")
     query = f"""
+with windows as (
+    select * from (values
+        {listed}
+    ) as judged(window_start, window_end)
+)
 select
-    provider,
-    coalesce(mcc_mnc, 'unknown') as operator,
-    max(operator_name) as operator_name,
-    sum(sent) as messages,
-    sum(no_receipt) as missing,
-    {_share("sum(no_receipt)", "sum(sent)")} as share
-from {hourly}
-where period_hour >= {_ts(start)} and period_hour < {_ts(end)}
-group by provider, coalesce(mcc_mnc, 'unknown')
-having sum(sent) >= {t.min_messages}
+    hourly.provider,
+    coalesce(hourly.mcc_mnc, 'unknown') as operator,
+    windows.window_start,
+    max(hourly.operator_name) as operator_name,
+    sum(hourly.sent) as messages,
+    sum(hourly.no_receipt) as missing,
+    {_share("sum(hourly.no_receipt)", "sum(hourly.sent)")} as share
+from {hourly} as hourly
+inner join windows
+    on hourly.period_hour >= windows.window_start and hourly.period_hour < windows.window_end
+group by hourly.provider, coalesce(hourly.mcc_mnc, 'unknown'), windows.window_start
+having sum(hourly.sent) >= {t.min_messages}
 """
     return FigureCheck(
         name="missing_receipts",
         query=query,
-        cell_columns=("provider", "operator"),
+        # Over a period, each window is a cell of its own (named by its first hour).
+        cell_columns=("provider", "operator") + (() if ref.since is None else ("window_start",)),
         figure="share",
         threshold=t.max_share,
         fails_when=">",
@@ -148,7 +173,8 @@ def silent_hours(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
     """Per provider x operator x hour of submission: messages that got any receipt, for hours
     in which the cell normally has traffic (median messages in that UTC hour of the day over
     the baseline days >= min_normal_messages). No sends means no receipts too, so one figure,
-    ``with_receipt``, catches both kinds of silence."""
+    ``with_receipt``, catches both kinds of silence. With a period (``--since``), every settled
+    hour of the period is judged, against a baseline that spans it too."""
     t = th.silent_hours
     suite = gx.ExpectationSuite(name="silent_hours")
     # A cell that normally has traffic and goes silent (no sends or no receipts) hides an outage.
@@ -167,10 +193,19 @@ def silent_hours(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
         judged_to = _floor_hour(ref.newest_send - timedelta(minutes=t.settle_minutes)) - timedelta(
             hours=1
         )
-        judged_from = judged_to - timedelta(hours=t.lookback_hours - 1)
+        if ref.since is None:
+            judged_from = judged_to - timedelta(hours=t.lookback_hours - 1)
+        else:
+            judged_from = _floor_hour(ref.since)
+            if ref.until is not None:
+                judged_to = min(judged_to, ref.until - timedelta(hours=1))
         # The baseline never reaches before the first data: empty days are not "normal".
-        baseline_from = max(judged_to - timedelta(days=t.baseline_days), ref.first_hour)
+        baseline_from = max(
+            min(judged_from, judged_to - timedelta(days=t.baseline_days)), ref.first_hour
+        )
         skipped = None if judged_to >= baseline_from else "less than an hour of settled traffic"
+        if judged_to < judged_from:
+            skipped = "no settled hour in the period"
     hourly = rel.mart("agg_deliverability_hourly")
     query = f"""
 with hours as (

@@ -39,3 +39,6 @@ class Reference:
     now: datetime
     newest_send: datetime | None
     first_hour: datetime | None
+    # `dlrw check --since/--until`: the period the windowed checks judge whole, [since, until).
+    since: datetime | None = None
+    until: datetime | None = None

@@ -51,6 +51,7 @@ __all__ = [
     "REQUIRED_TABLES",
     "CheckRun",
     "Finding",
+    "Period",
     "data_docs_dir",
     "run_checks",
 ]
@@ -69,6 +70,9 @@ DQ_RESULTS = Table(
     Column("passed", Boolean(), nullable=False),
     Column("detail", Text(), nullable=False),
 )
+
+# `dlrw check --since/--until`: [since, until) in naive UTC, until None when open-ended.
+Period = tuple[datetime, datetime | None]
 
 RAW_TABLES = ("raw_sends", "raw_receipts", "raw_conversions", "raw_quarantine")
 MART_TABLES = ("fct_messages", "agg_deliverability_hourly", "agg_deliverability_daily")
@@ -183,7 +187,9 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _reference_times(engine: Engine, rel: Relations, now: datetime) -> Reference:
+def _reference_times(
+    engine: Engine, rel: Relations, now: datetime, period: Period | None
+) -> Reference:
     with engine.connect() as conn:
         newest_send, first_hour = conn.execute(
             text(
@@ -191,7 +197,14 @@ def _reference_times(engine: Engine, rel: Relations, now: datetime) -> Reference
                 f"(select min(period_hour) from {rel.mart('agg_deliverability_hourly')})"
             )
         ).one()
-    return Reference(now=now, newest_send=_naive(newest_send), first_hour=_naive(first_hour))
+    since, until = period or (None, None)
+    return Reference(
+        now=now,
+        newest_send=_naive(newest_send),
+        first_hour=_naive(first_hour),
+        since=since,
+        until=until,
+    )
 
 
 def _naive(value: object) -> datetime | None:
@@ -472,9 +485,11 @@ def run_checks(
     thresholds: Thresholds,
     now: datetime | None = None,
     docs_dir: Path | None = None,
+    period: Period | None = None,
 ) -> CheckRun:
     """Run every check on the warehouse and store of ``settings``; raises ``DlrwError`` with
-    one readable line when the warehouse is not there or not built."""
+    one readable line when the warehouse is not there or not built. ``period`` ([since, until),
+    naive UTC; until None: open) makes missing receipts and silent hours judge all of it."""
     started = time.monotonic()
     run_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     reference_now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
@@ -491,7 +506,7 @@ def run_checks(
         # GX loads slowly; only now that the warehouse is known to be built.
         from ingest.quality.checks import figure_checks, sanity_checks
 
-        reference = _reference_times(engine, rel, reference_now)
+        reference = _reference_times(engine, rel, reference_now, period)
         store = count_store(settings.store_dir)
         docs = docs_dir or data_docs_dir(settings)
         docs.mkdir(parents=True, exist_ok=True)

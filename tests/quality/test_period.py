@@ -1,0 +1,159 @@
+"""`dlrw check --since DATE [--until DATE]` judges missing receipts and silent hours over the whole
+period asked: a twelve-hour receipt gap on one operator five days before the newest day is found
+and named, where a plain `dlrw check` (each check's recent window only) passes -- on DuckDB and
+PostgreSQL. Wrong dates exit 2 with one line."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest.build.runner import ensure_raw_tables, run_build, warehouse_engine
+from ingest.config import Settings
+from ingest.quality.cli import period
+from ingest.quality.runner import CheckRun, run_checks
+from ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+from tests.build.events import Batch
+
+from .helpers import dlrw
+
+START = datetime(2026, 3, 2)
+DAYS = 7
+# Messages per operator and hour: above the shipped thresholds' minimum volumes.
+PER_HOUR = 24
+OPERATORS = {"310260": ("US", "twilio"), "23415": ("GB", "vonage")}
+GAP_OPERATOR = "310260"
+# No receipts for twelve hours, five days before the newest day (2026-03-08).
+GAP_START, GAP_END = datetime(2026, 3, 3, 6), datetime(2026, 3, 3, 18)
+GAP_HOURS = {(GAP_START + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M") for h in range(12)}
+
+
+@dataclass
+class Runs:
+    """The same warehouse checked plainly, with `--since` (CLI) and over the gap's day alone."""
+
+    plain: CheckRun
+    since: subprocess.CompletedProcess[str]
+    gap_day: CheckRun
+
+
+def _traffic() -> Batch:
+    """Steady traffic on two operators, every message delivered and reported but in the gap."""
+    batch = Batch(ingested_at=START + timedelta(days=DAYS))
+    for hour in range(DAYS * 24):
+        for n in range(PER_HOUR):
+            at = START + timedelta(hours=hour, minutes=n * 60 / PER_HOUR)
+            for mcc_mnc, (country, provider) in OPERATORS.items():
+                message_id = f"{mcc_mnc}-{hour}-{n}"
+                batch.send(message_id, country, mcc_mnc, 1, provider, at)
+                if mcc_mnc == GAP_OPERATOR and GAP_START <= at < GAP_END:
+                    continue
+                done = at + timedelta(seconds=30)
+                batch.receipt(
+                    f"r-{message_id}",
+                    provider,
+                    f"p-{message_id}",
+                    "DELIVERED",
+                    done + timedelta(seconds=30),
+                    done_at=done,
+                )
+    return batch
+
+
+@pytest.fixture(
+    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def runs(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_database: Callable[[], str],
+) -> Iterator[Runs]:
+    tmp: Path = tmp_path_factory.mktemp(f"period-{request.param}")
+    url = (
+        postgres_database()
+        if request.param == "postgres"
+        else f"duckdb:///{tmp / 'data' / 'warehouse.duckdb'}"
+    )
+    settings = Settings(data_dir=tmp / "data", warehouse_url=url, hash_key="test-hash-key")
+    ensure_raw_tables(settings)
+    engine = warehouse_engine(settings)
+    try:
+        _traffic().load(engine)
+    finally:
+        engine.dispose()
+    run_build(settings)
+    thresholds = load_thresholds(DEFAULT_THRESHOLDS)
+    now = START + timedelta(days=DAYS)
+    yield Runs(
+        plain=run_checks(settings, thresholds, now=now),
+        since=dlrw(
+            settings, "check", "--since", "2026-03-02", "--now", now.isoformat(), check=False
+        ),
+        gap_day=run_checks(
+            settings, thresholds, now=now, period=period("2026-03-03", "2026-03-03")
+        ),
+    )
+
+
+def _failed(run: CheckRun, check: str) -> set[str]:
+    return {f.cell_text for f in run.failures if f.check == check}
+
+
+def test_a_plain_check_passes_the_old_gap(runs: Runs) -> None:
+    assert _failed(runs.plain, "missing_receipts") == set()
+    assert _failed(runs.plain, "silent_hours") == set()
+    judged = {f.cell_text for f in runs.plain.findings if f.check == "missing_receipts"}
+    assert f"provider=twilio operator={GAP_OPERATOR}" in judged
+
+
+def test_check_since_finds_and_names_the_old_gap(runs: Runs) -> None:
+    assert runs.since.returncode == 1, runs.since.stderr
+    lines = runs.since.stdout.splitlines()
+    missing = [x for x in lines if x.startswith("missing_receipts:")]
+    assert len(missing) == 1
+    assert missing[0].startswith(
+        f"missing_receipts: provider=twilio operator={GAP_OPERATOR} "
+        "window_start=2026-03-03T00:00 share=0.5 > 0.2 (288 of 576 messages)"
+    )
+    silent = [x for x in lines if x.startswith("silent_hours:")]
+    assert {x.split(" hour=")[1].split()[0] for x in silent} == GAP_HOURS
+    assert all(f"provider=twilio operator={GAP_OPERATOR} " in x for x in silent)
+
+
+def test_until_day_is_judged_whole(runs: Runs) -> None:
+    """--since D --until D judges that day alone, all of it."""
+    assert _failed(runs.gap_day, "missing_receipts") == {
+        f"provider=twilio operator={GAP_OPERATOR} window_start=2026-03-03T00:00"
+    }
+    judged = {f.cell_text for f in runs.gap_day.findings if f.check == "missing_receipts"}
+    assert all("window_start=2026-03-03T00:00" in cell for cell in judged)
+    silent = [f for f in runs.gap_day.findings if f.check == "silent_hours"]
+    hours = {f.cell_text.split("hour=")[1] for f in silent if not f.passed}
+    assert hours == GAP_HOURS
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--since", "2026-02-30"], "--since: not a date (YYYY-MM-DD): '2026-02-30'"),
+        (["--since", "yesterday"], "--since: not a date (YYYY-MM-DD): 'yesterday'"),
+        (["--since", "2026-03-02", "--until", "3/8"], "--until: not a date (YYYY-MM-DD): '3/8'"),
+        (
+            ["--since", "2026-03-08", "--until", "2026-03-02"],
+            "--until 2026-03-02 is before --since",
+        ),
+        (["--until", "2026-03-08"], "--until needs --since"),
+    ],
+)
+def test_wrong_dates_exit_2_with_one_line(settings: Settings, argv: list[str], error: str) -> None:
+    result = dlrw(settings, "check", *argv, check=False)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("dlrw check: error: ") and error in line
