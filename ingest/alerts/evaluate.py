@@ -18,7 +18,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ingest.alerts.rules import Evaluation, Rules, evaluate_cells
+from ingest.alerts.rules import (
+    DELIVERY_DROP,
+    Evaluation,
+    Rules,
+    evaluate_cells,
+    name_dominant_causes,
+)
 from ingest.alerts.sinks import Sink
 from ingest.alerts.state import ensure_state_table, load_state, plan_transitions, save_state
 from ingest.alerts.warehouse import (
@@ -27,6 +33,7 @@ from ingest.alerts.warehouse import (
     find_mart,
     open_warehouse,
     receipts_watermark,
+    window_failure_causes,
 )
 from ingest.config import Settings
 
@@ -73,6 +80,9 @@ def evaluate_once(
         as_of = data_complete_to(engine, table, rules, now)
         evaluation = evaluate_cells(cell_counts(engine, table, rules, as_of), rules)
         evaluation.as_of = as_of
+        if any(f.fires and f.kind == DELIVERY_DROP for f in evaluation.findings):
+            causes = window_failure_causes(engine, table, rules, as_of)
+            name_dominant_causes(evaluation.findings, causes)
         ensure_state_table(engine)
         plans = plan_transitions(evaluation, load_state(engine), rules, now)
         report = EvaluationReport(evaluation)

@@ -25,7 +25,8 @@ def _last(delta_text: str) -> str:
 
 def sentence(finding: Finding, status: str, rules: Rules) -> str:
     """One plain sentence for people, e.g. "Delivery to Airtel (40410, IN) on tier 2 via vonage
-    fell to 41% in the last hour from 93% over the previous 7 days (1,204 messages)"."""
+    fell to 41% in the last hour from 93% over the previous 7 days (1,204 messages, ...); 73%
+    filtered among its 655 failed messages"."""
     cell = finding.key.describe()
     window = _last(format_duration(rules.window))
     baseline = format_duration(rules.baseline)
@@ -37,9 +38,13 @@ def sentence(finding: Finding, status: str, rules: Rules) -> str:
                 f"Resolved: delivery to {cell} is back to {now:.0%} in the last {window}, "
                 f"against {base:.0%} over the previous {baseline} ({n:,} messages)"
             )
+        why = ""
+        if finding.cause is not None:
+            c = finding.cause
+            why = f"; {c.share:.0%} {c.cause} among its {c.failed:,} failed messages"
         return (
             f"Delivery to {cell} fell to {now:.0%} in the last {window} from {base:.0%} over "
-            f"the previous {baseline} ({n:,} messages, delivered within {settle} of submit)"
+            f"the previous {baseline} ({n:,} messages, delivered within {settle} of submit){why}"
         )
     if status == RESOLVED:
         return (
@@ -91,6 +96,9 @@ def alert_message(
         "window_end": _iso(window_end),
         "baseline_start": _iso(baseline_start),
         "baseline_end": _iso(window_start),
+        "dominant_cause": finding.cause.cause if finding.cause else None,
+        "dominant_cause_share": round(finding.cause.share, 4) if finding.cause else None,
+        "window_failed": finding.cause.failed if finding.cause else None,
         "window_counts": finding.window.to_dict(),
         "baseline_counts": finding.baseline.to_dict(),
         "evaluated_at": _iso(now),

@@ -51,14 +51,17 @@ from typing import Any
 from ingest.errors import ConfigError
 
 __all__ = [
+    "CauseCounts",
     "CellCounts",
     "CellKey",
     "Counts",
+    "DominantCause",
     "Evaluation",
     "Finding",
     "Rules",
     "evaluate_cells",
     "format_duration",
+    "name_dominant_causes",
     "parse_duration",
     "two_proportion_z",
 ]
@@ -215,6 +218,28 @@ class CellCounts:
     baseline: Counts
 
 
+@dataclass(frozen=True)
+class CauseCounts:
+    """Failed messages of one provider cell and failure cause in the window."""
+
+    key: CellKey
+    cause: str
+    failed: int
+
+
+@dataclass(frozen=True)
+class DominantCause:
+    """The failure cause with the largest share of a cell's failed messages in the window."""
+
+    cause: str
+    messages: int
+    failed: int  # all failed messages of the cell in the window
+
+    @property
+    def share(self) -> float:
+        return self.messages / self.failed
+
+
 @dataclass
 class Finding:
     """The verdict on one cell and kind: whether it fires, or has recovered, and the numbers."""
@@ -232,6 +257,7 @@ class Finding:
     recovered: bool
     severity: str
     suppressed: bool = False  # fires, but a parent or child cell reports it instead
+    cause: DominantCause | None = None  # a firing delivery drop's, when the window has failures
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -366,3 +392,20 @@ def evaluate_cells(rows: list[CellCounts], rules: Rules) -> Evaluation:
         tests=tests,
         threshold=threshold,
     )
+
+
+def name_dominant_causes(findings: list[Finding], causes: list[CauseCounts]) -> None:
+    """Set ``cause`` on every firing delivery drop whose window holds failed messages: the cause
+    with the most of them (ties: the first by name), an operator x tier cell summing its
+    providers."""
+    per_cell: dict[CellKey, dict[str, int]] = {}
+    for row in causes:
+        for key in (row.key, row.key.parent):
+            counts = per_cell.setdefault(key, {})
+            counts[row.cause] = counts.get(row.cause, 0) + row.failed
+    for finding in findings:
+        failed = per_cell.get(finding.key)
+        if finding.kind != DELIVERY_DROP or not finding.fires or not failed:
+            continue
+        cause = min(failed, key=lambda c: (-failed[c], c))
+        finding.cause = DominantCause(cause, failed[cause], sum(failed.values()))

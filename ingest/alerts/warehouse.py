@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ingest.alerts.rules import CellCounts, CellKey, Counts, Rules
+from ingest.alerts.rules import CauseCounts, CellCounts, CellKey, Counts, Rules
 from ingest.config import Settings
 from ingest.errors import ConfigError, DlrwError, ServiceUnavailable
 from ingest.warehouse.connection import connect_engine
@@ -41,6 +41,7 @@ __all__ = [
     "naive_utc",
     "open_warehouse",
     "receipts_watermark",
+    "window_failure_causes",
 ]
 
 # Where `dlrw build` puts the marts: the target schema on DuckDB, schema `marts` on PostgreSQL.
@@ -197,6 +198,45 @@ def cell_counts(engine: Engine, table: str, rules: Rules, now: datetime) -> list
             baseline=Counts(
                 int(row.baseline_sent), int(row.baseline_delivered), int(row.baseline_unreported)
             ),
+        )
+        for row in rows
+    ]
+
+
+def window_failure_causes(
+    engine: Engine, table: str, rules: Rules, now: datetime
+) -> list[CauseCounts]:
+    """Failed messages per provider cell and failure cause in the window at ``now`` (the
+    window alone: a few thousand rows, read only when a delivery drop fires)."""
+    _, window_start, window_end = rules.periods(naive_utc(now))
+    sql = f"""
+        select
+            country,
+            coalesce(mcc_mnc, 'unknown') as mcc_mnc,
+            route_tier,
+            provider,
+            coalesce(failure_cause, 'unknown') as failure_cause,
+            count(*) as failed
+        from {table}
+        where submitted_at >= :window_start and submitted_at < :window_end
+            and outcome = 'failed'
+        group by country, coalesce(mcc_mnc, 'unknown'), route_tier, provider,
+            coalesce(failure_cause, 'unknown')
+    """
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(sql), {"window_start": window_start, "window_end": window_end}
+            ).all()
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable(
+            f"cannot read failure causes from {table}: {_reason(exc)} (run `dlrw build`)"
+        ) from exc
+    return [
+        CauseCounts(
+            CellKey(row.country, row.mcc_mnc, int(row.route_tier), row.provider),
+            row.failure_cause,
+            int(row.failed),
         )
         for row in rows
     ]

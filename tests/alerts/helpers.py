@@ -3,6 +3,7 @@ rule, state and sink tests) and running `dlrw` as users do."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+from sqlalchemy import create_engine
 
 from ingest.config import Settings
+from ingest.warehouse.connection import sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 8, 0, 0)  # evaluations happen around here; traffic starts 7 days before
@@ -36,6 +39,11 @@ class CellTraffic:
     delivery: float = 0.92
     receipts: float = 0.98
     incident: tuple[datetime, datetime, float, float] | None = None  # start, end, delivery, rcpt
+    incident_cause: str = "network_or_route"  # the failure cause of the messages it fails
+
+
+# The failure causes of a cell's usual failures, with their shares.
+NORMAL_CAUSES = {"absent_subscriber": 0.5, "network_or_route": 0.3, "unknown_subscriber": 0.2}
 
 
 NORMAL_CELLS = [
@@ -58,6 +66,8 @@ def write_fct_messages(
     """(Re)create ``fct_messages`` in the settings' DuckDB warehouse with the marts' columns
     the alerts read."""
     rng = np.random.default_rng(seed)
+    # Causes draw from a generator of their own, so the traffic is the same with or without them.
+    cause_rng = np.random.default_rng(seed + 1)
     hours = int((end - start).total_seconds() // 3600)
     base = np.datetime64(start, "us")
     parts: list[pa.Table] = []
@@ -79,6 +89,14 @@ def write_fct_messages(
         latency = rng.uniform(2, 60, n)
         latency_us = (latency * 1e6).astype("int64").astype("timedelta64[us]")
         outcome = np.where(delivered, "delivered", np.where(reported, "failed", "pending"))
+        # A failure inside the incident is the incident's beyond the cell's usual failure rate.
+        incident_share = np.where(
+            p_deliver < cell.delivery,
+            1 - (1 - cell.delivery) / np.maximum(1 - p_deliver, 1e-9),
+            0.0,
+        )
+        usual = cause_rng.choice(list(NORMAL_CAUSES), size=n, p=list(NORMAL_CAUSES.values()))
+        cause = np.where(cause_rng.random(n) < incident_share, cell.incident_cause, usual)
         parts.append(
             pa.table(
                 {
@@ -91,6 +109,7 @@ def write_fct_messages(
                     "route_tier": pa.array([cell.route_tier] * n, pa.int32()),
                     "provider": [cell.provider] * n,
                     "outcome": outcome,
+                    "failure_cause": pa.array(cause, mask=outcome != "failed"),
                     "has_receipt": reported,
                     "submitted_at": submitted,
                     "first_received_at": pa.array(
@@ -102,11 +121,34 @@ def write_fct_messages(
             )
         )
     table = pa.concat_tables(parts)
+    if settings.warehouse_url.startswith("postgresql"):
+        _write_postgres(settings.warehouse_url, table)
+        return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.warehouse_url.removeprefix("duckdb:///")
     with duckdb.connect(path) as conn:
         conn.register("incoming", table)
         conn.execute("create or replace table fct_messages as select * from incoming")
+
+
+def _write_postgres(url: str, table: pa.Table) -> None:
+    """(Re)create ``fct_messages`` in a PostgreSQL warehouse, loaded with COPY."""
+    frame = table.to_pandas()
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        frame.head(0).to_sql("fct_messages", engine, if_exists="replace", index=False)
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False)
+        buffer.seek(0)
+        raw = engine.raw_connection()
+        try:
+            with raw.cursor() as cursor:
+                cursor.copy_expert("copy fct_messages from stdin with (format csv)", buffer)
+            raw.commit()
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
 
 
 @dataclass

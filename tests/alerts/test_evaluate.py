@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 
 from ingest.alerts.evaluate import evaluate_once
 from ingest.alerts.rules import Rules
@@ -19,6 +19,7 @@ from ingest.alerts.sinks import KafkaSink, StdoutSink, WebhookSink
 from ingest.alerts.warehouse import ALERT_STATE
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
+from ingest.warehouse.connection import connect_engine
 from tests.alerts.helpers import NORMAL_CELLS, T0, CellTraffic, Received, write_fct_messages
 
 AIRTEL = "IN/40410/t2"
@@ -70,6 +71,50 @@ def test_an_incident_on_one_operator_alerts_exactly_its_cell(settings: Settings)
     assert report.evaluation.cells_evaluated == 9
 
 
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_warehouse(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """``settings`` on a DuckDB file, or on a fresh PostgreSQL database."""
+    if request.param == "duckdb":
+        return settings
+    url: str = request.getfixturevalue("postgres_url")
+    return settings.model_copy(update={"warehouse_url": url})
+
+
+def test_a_delivery_drop_names_the_dominant_cause_of_its_failures(
+    any_warehouse: Settings,
+) -> None:
+    cells = [
+        replace(c, incident_cause="filtered") if c.mcc_mnc == "40410" else c
+        for c in _with_incident("40410", T0 - timedelta(hours=1), T0, 0.4)
+    ]
+    write_fct_messages(any_warehouse, cells)
+    alerts = _evaluate(any_warehouse, T0 + RULES.settle)
+    assert [(a["cell_id"], a["kind"]) for a in alerts] == [(AIRTEL, "delivery_drop")]
+    alert = alerts[0]
+    # The window's failures, counted straight from the table: both Airtel providers' cells.
+    engine = connect_engine(any_warehouse.warehouse_url)
+    with engine.connect() as conn:
+        failed = dict(
+            conn.execute(
+                text(
+                    "select failure_cause, count(*) from fct_messages where mcc_mnc = '40410' "
+                    "and route_tier = 2 and outcome = 'failed' and submitted_at >= :start "
+                    "and submitted_at < :end group by failure_cause"
+                ),
+                {"start": T0 - timedelta(hours=1), "end": T0},
+            ).all()
+        )
+    engine.dispose()
+    share = failed["filtered"] / sum(failed.values())
+    assert share > 0.8 and failed["filtered"] == max(failed.values())
+    assert alert["dominant_cause"] == "filtered"
+    assert alert["window_failed"] == sum(failed.values())
+    assert alert["dominant_cause_share"] == pytest.approx(share, abs=1e-4)
+    assert alert["text"].endswith(
+        f"; {share:.0%} filtered among its {sum(failed.values()):,} failed messages"
+    )
+
+
 def test_low_volume_cells_never_alert_even_when_everything_fails(settings: Settings) -> None:
     cells = [
         *NORMAL_CELLS[:-1],
@@ -87,6 +132,7 @@ def test_missing_receipts_alert_as_a_receipt_gap(settings: Settings) -> None:
     alerts = _evaluate(settings, T0 + RULES.settle)
     assert [(a["cell_id"], a["kind"]) for a in alerts] == [("GB/23410/t1", "receipt_gap")]
     assert "a reporting gap, not a delivery drop" in alerts[0]["text"]
+    assert alerts[0]["dominant_cause"] is None  # failures do not explain a reporting gap
     assert alerts[0]["current_rate"] == pytest.approx(0.7, abs=0.08)  # share without receipt
 
 
