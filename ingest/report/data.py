@@ -24,6 +24,7 @@ from ingest.warehouse.connection import sqlalchemy_url
 
 __all__ = [
     "MARTS",
+    "CauseBreakdown",
     "CellStats",
     "ConversionRow",
     "DqResults",
@@ -42,6 +43,7 @@ MARTS = (
     "agg_deliverability_daily",
     "fct_conversions_by_segment",
     "agg_error_codes_daily",
+    "agg_failure_causes_daily",
 )
 DQ_TABLE = "dq_results"
 # dbt puts marts in schema `marts` on PostgreSQL and in the target schema on DuckDB.
@@ -128,6 +130,19 @@ class ConversionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CauseBreakdown:
+    """Failed messages of one country or route tier by failure cause, and all its messages."""
+
+    group: str
+    sent: int
+    by_cause: dict[str, int]
+
+    @property
+    def failed(self) -> int:
+        return sum(self.by_cause.values())
+
+
+@dataclass(frozen=True, slots=True)
 class DqResults:
     """The latest data-quality run, as the quality job wrote it (columns as they are)."""
 
@@ -153,6 +168,8 @@ class ReportData:
     min_cell: int
     errors: list[ErrorCount]
     conversions: list[ConversionRow]
+    causes_by_country: list[CauseBreakdown]  # the countries with the most failed messages
+    causes_by_tier: list[CauseBreakdown]
     dq: DqResults | None = field(default=None)
 
 
@@ -425,6 +442,7 @@ def _load(conn: Connection, top_operators: int, top_countries: int, url: Any) ->
         )
     ]
     conversions = _conversions(conn, t["fct_conversions_by_segment"], countries)
+    causes = t["agg_failure_causes_daily"]
     return ReportData(
         warehouse=url.render_as_string(hide_password=True),
         summary=summary,
@@ -439,6 +457,8 @@ def _load(conn: Connection, top_operators: int, top_countries: int, url: Any) ->
         min_cell=min_cell,
         errors=errors,
         conversions=conversions,
+        causes_by_country=_causes(conn, causes, daily, "country")[:top_countries],
+        causes_by_tier=sorted(_causes(conn, causes, daily, "route_tier"), key=lambda c: c.group),
         dq=_dq(conn, t[DQ_TABLE]) if DQ_TABLE in t else None,
     )
 
@@ -446,6 +466,24 @@ def _load(conn: Connection, top_operators: int, top_countries: int, url: Any) ->
 def _operator_label(key: tuple[Any, ...]) -> str:
     country, name, mcc_mnc = key[:3]
     return f"{country} · {name} ({mcc_mnc or 'no MCC-MNC'})"
+
+
+def _causes(conn: Connection, causes: str, daily: str, key: str) -> list[CauseBreakdown]:
+    """Failed messages by ``key`` and failure cause, the groups with the most failures first."""
+    by_group: dict[Any, dict[str, int]] = {}
+    for group, cause, n in conn.execute(
+        text(
+            f"select {key}, failure_cause, sum(messages) from {causes} "
+            f"group by {key}, failure_cause"
+        )
+    ):
+        by_group.setdefault(group, {})[str(cause)] = _int(n)
+    sent: dict[Any, Any] = dict(
+        conn.execute(text(f"select {key}, sum(sent) from {daily} group by {key}")).all()
+    )
+    label = (lambda g: f"tier {g}") if key == "route_tier" else str
+    rows = [CauseBreakdown(label(g), _int(sent.get(g)), c) for g, c in by_group.items()]
+    return sorted(rows, key=lambda r: (-r.failed, r.group))
 
 
 def _conversions(conn: Connection, table: str, countries: Sequence[str]) -> list[ConversionRow]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from ingest.report.data import CellStats, ReportData
+from ingest.report.data import CauseBreakdown, CellStats, ReportData
 from ingest.report.svg import (
     PALETTE,
     bar_chart,
@@ -16,6 +16,7 @@ from ingest.report.svg import (
     heatmap,
     line_chart,
     rate_color,
+    stacked_share_chart,
 )
 
 __all__ = ["PLOT_IDS", "TABLE_IDS", "render_html"]
@@ -28,11 +29,25 @@ PLOT_IDS = (
     "latency-by-tier",
     "latency-by-country",
     "error-codes",
+    "failure-causes-by-country",
+    "failure-causes-by-tier",
     "conversion-by-country-os",
 )
 TABLE_IDS = ("worst-cells",)
 
 _DASH = "\u2013"
+# One colour per failure cause (README "Why messages fail"), the same in every report; a cause
+# missing here (a newer seed) is drawn in the last colour.
+CAUSE_COLOURS = {
+    "dnd_or_opt_out": "#CC79A7",
+    "filtered": "#D55E00",
+    "absent_subscriber": "#56B4E9",
+    "unknown_subscriber": "#0072B2",
+    "network_or_route": "#E69F00",
+    "expired": "#009E73",
+    "provider_rejected": "#555555",
+    "unknown": "#B8B8B8",
+}
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;
        color: #1d1d1f; background: #f6f7f9; margin: 0; }
@@ -355,6 +370,43 @@ def _errors(data: ReportData) -> str:
     )
 
 
+def _cause_chart(plot_id: str, title: str, rows: Sequence[CauseBreakdown]) -> str:
+    colours = dict(CAUSE_COLOURS)
+    for row in rows:
+        for cause in row.by_cause:
+            colours.setdefault(cause, CAUSE_COLOURS["unknown"])
+    return stacked_share_chart(
+        plot_id,
+        title,
+        [(r.group, r.by_cause) for r in rows],
+        colours,
+        notes=[
+            f"{r.failed:,} failed · {r.failed / r.sent:.1%} of sent" if r.sent else f"{r.failed:,}"
+            for r in rows
+        ],
+    )
+
+
+def _causes(data: ReportData) -> str:
+    by_country = _cause_chart(
+        "failure-causes-by-country",
+        "Failure causes by country",
+        data.causes_by_country,
+    )
+    by_tier = _cause_chart(
+        "failure-causes-by-tier", "Failure causes by route tier", data.causes_by_tier
+    )
+    return _section(
+        "Why messages fail",
+        "Each failed message has one failure cause, read from its provider's error code "
+        "(seed failure_codes). A bar splits a country's or tier's failed messages by cause; "
+        "right of it: its failed messages and their share of all it sent. Countries with the "
+        f"most failures first (top {len(data.causes_by_country)}).",
+        by_country + "<h3>By route tier</h3>" + by_tier,
+        "causes",
+    )
+
+
 def _conversions(data: ReportData) -> str:
     countries: list[str] = []
     for row in data.conversions:
@@ -420,6 +472,7 @@ def render_html(data: ReportData, generated_at: datetime | None = None) -> str:
         _latency(data),
         _worst_cells(data),
         _errors(data),
+        _causes(data),
         _conversions(data),
         _dq(data),
     )

@@ -24,6 +24,7 @@ __all__ = [
     "line_chart",
     "nice_ticks",
     "rate_color",
+    "stacked_share_chart",
 ]
 
 # Colour-blind-safe categorical palette (Okabe-Ito, without the yellow that vanishes on white).
@@ -355,6 +356,61 @@ def bar_chart(
         f'<text x="{label_w + plot_w / 2}" y="{height - 6}" text-anchor="middle">'
         f"{escape(x_label)}</text>"
     )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def stacked_share_chart(
+    plot_id: str,
+    title: str,
+    rows: Sequence[tuple[str, Mapping[str, int]]],
+    colours: Mapping[str, str],
+    *,
+    notes: Sequence[str],
+    width: int = 1100,
+    label_w: int = 110,
+    note_w: int = 230,
+    bar_h: int = 26,
+) -> str:
+    """One 100% bar per row, split by category in the order of ``colours`` (a legend on top),
+    each segment labelled with its share when wide enough; ``notes`` right of the bars."""
+    top, bottom = 40, 10
+    height = top + bar_h * len(rows) + bottom
+    parts = _open(plot_id, title, width, height)
+    if not rows:
+        parts.append(f'<text x="8" y="{top + 16}">No failed messages in this period.</text></svg>')
+        return "".join(parts)
+    present = [c for c in colours if any(counts.get(c) for _, counts in rows)]
+    parts.extend(_legend([(c, colours[c]) for c in present], label_w, 16))
+    plot_w = width - label_w - note_w
+    for i, ((label, counts), note) in enumerate(zip(rows, notes, strict=True)):
+        y = top + i * bar_h
+        total = sum(counts.values()) or 1
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + bar_h / 2 + 4}" text-anchor="end">'
+            f"{escape(label)}</text>"
+        )
+        x = float(label_w)
+        for category in present:
+            n = counts.get(category, 0)
+            if not n:
+                continue
+            w = n / total * plot_w
+            tip = f"{label} · {category}: {n / total:.1%} ({n:,} messages)"
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{bar_h - 6}" '
+                f'fill="{colours[category]}"><title>{escape(tip)}</title></rect>'
+            )
+            if w >= 34:
+                parts.append(
+                    f'<text x="{x + w / 2:.1f}" y="{y + bar_h / 2 + 4}" text-anchor="middle" '
+                    f'fill="{_ink_on(colours[category])}" pointer-events="none">'
+                    f"{n / total:.0%}</text>"
+                )
+            x += w
+        parts.append(
+            f'<text x="{label_w + plot_w + 10}" y="{y + bar_h / 2 + 4}">{escape(note)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 

@@ -78,11 +78,35 @@ def synthetic_messages(count: int = 20_000, days: int = 3, seed: int = 7) -> pd.
     msgs["is_delivered"] = delivered
     msgs["submitted_hour"] = msgs["submitted_at"].dt.floor("h")
     msgs["submitted_date"] = msgs["submitted_at"].dt.floor("D")
+    msgs["failure_cause"] = _failure_causes(msgs, np.random.default_rng(seed + 1))
     msgs["campaign_id"] = rng.choice(["c-otp-login", "c-weekly-deals", "c-winback"], size=count)
     msgs["device_os"] = rng.choice(["android", "ios", "other"], size=count, p=[0.6, 0.35, 0.05])
     converts = delivered & (rng.uniform(size=count) < 0.06 + 0.02 * (msgs["device_os"] == "ios"))
     msgs["converted"] = converts
     return msgs
+
+
+def _failure_causes(msgs: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
+    """A failure cause per failed message: EXPIRED ones expired; the others drawn from a mix
+    with more route losses on higher tiers, DND rejections in India, filtering in the US."""
+    causes = pd.Series(None, index=msgs.index, dtype=object)
+    failed = msgs["outcome"] == "failed"
+    causes[failed & (msgs["status"] == "EXPIRED")] = "expired"
+    for (country, tier), group in msgs[failed & (msgs["status"] != "EXPIRED")].groupby(
+        ["country", "route_tier"]
+    ):
+        weights = {
+            "absent_subscriber": 3.0,
+            "unknown_subscriber": 2.0,
+            "network_or_route": 1.0 + 1.5 * tier,
+            "dnd_or_opt_out": 5.0 if country == "IN" else 0.3,
+            "filtered": 4.0 if country == "US" else 0.4,
+            "provider_rejected": 0.3,
+            "unknown": 0.3,
+        }
+        p = np.array(list(weights.values()))
+        causes[group.index] = rng.choice(list(weights), size=len(group), p=p / p.sum())
+    return causes
 
 
 def _deliverability(msgs: pd.DataFrame, period: str, column: str) -> pd.DataFrame:
@@ -146,6 +170,23 @@ def mart_frames(msgs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         .agg(messages=("message_id", "count"), cost=("cost", "sum"))
         .reset_index()
     )
+    causes = (
+        msgs[msgs["outcome"] == "failed"]
+        .groupby(
+            [
+                "submitted_date",
+                "country",
+                "mcc_mnc",
+                "operator_name",
+                "route_tier",
+                "provider",
+                "failure_cause",
+            ]
+        )
+        .agg(messages=("message_id", "count"), cost=("cost", "sum"))
+        .reset_index()
+        .rename(columns={"submitted_date": "period_date"})
+    )
     fct = msgs.drop(columns=["device_os", "converted"])
     return {
         "dim_operators": _operators(),
@@ -154,6 +195,7 @@ def mart_frames(msgs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "agg_deliverability_hourly": _deliverability(msgs, "submitted_hour", "period_hour"),
         "agg_deliverability_daily": _deliverability(msgs, "submitted_date", "period_date"),
         "agg_error_codes_daily": errors,
+        "agg_failure_causes_daily": causes,
         "fct_conversions_by_segment": _conversions(msgs),
     }
 

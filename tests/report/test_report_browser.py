@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -49,7 +50,9 @@ def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str
     )
 
 
-def render_in_chromium(report: Path, tmp_path: Path, screenshot_copy: Path) -> str:
+def render_in_chromium(
+    report: Path, tmp_path: Path, screenshot_copy: Path, window: str = "1400,4000"
+) -> str:
     """Dump the DOM Chromium built and screenshot the page; return the DOM."""
     url = report.resolve().as_uri()
     dumped = _chromium(["--dump-dom", url], tmp_path / "profile-dom")
@@ -58,7 +61,7 @@ def render_in_chromium(report: Path, tmp_path: Path, screenshot_copy: Path) -> s
     assert not errors, "page errors:\n" + "\n".join(errors)
     png = tmp_path / "report.png"
     shot = _chromium(
-        [f"--screenshot={png}", "--window-size=1400,4000", "--hide-scrollbars", url],
+        [f"--screenshot={png}", f"--window-size={window}", "--hide-scrollbars", url],
         tmp_path / "profile-shot",
     )
     assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
@@ -104,6 +107,48 @@ def test_report_renders_every_plot_in_chromium_on_postgres(
     report = _report(postgres_marts, capsys)
     dom = render_in_chromium(report, tmp_path, SCREENSHOTS / "report-postgres.png")
     _assert_complete(dom)
+
+
+@pytest.mark.parametrize(
+    "warehouse", ["duckdb_marts", pytest.param("postgres_marts", marks=pytest.mark.postgres)]
+)
+def test_why_messages_fail_section_shows_causes_by_country_and_tier(
+    warehouse: str,
+    request: pytest.FixtureRequest,
+    mart_frames: dict[str, pd.DataFrame],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings: Settings = request.getfixturevalue(warehouse)
+    html = _report(settings, capsys).read_text()
+    # The section alone under the report's own head (styles), so the screenshot shows it whole.
+    start = html.index('<section id="causes">')
+    end = html.index("</section>", start) + len("</section>")
+    page = tmp_path / "causes.html"
+    page.write_text(html[: html.index("<main>") + 6] + html[start:end] + "</main></body></html>")
+    name = f"causes-{warehouse.removesuffix('_marts')}.png"
+    dom = render_in_chromium(page, tmp_path, SCREENSHOTS / name, window="1400,900")
+    section = dom[dom.index('<section id="causes">') :]
+    section = section[: section.index("</section>")]
+    assert "Why messages fail" in section
+    for plot in ("failure-causes-by-country", "failure-causes-by-tier"):
+        assert re.search(rf'<svg[^>]*data-plot="{plot}"', section)
+    # Every failed message of the busiest-failing country and of each tier, by cause, as the
+    # messages say (fct_messages, not the causes mart the report reads).
+    failed = mart_frames["fct_messages"].query("outcome == 'failed'")
+    by_country = failed.groupby("country").size().sort_values(ascending=False)
+    top = str(by_country.index[0])
+    for cause, n in failed[failed["country"] == top].groupby("failure_cause").size().items():
+        share = n / by_country.iloc[0]
+        assert f"<title>{top} · {cause}: {share:.1%} ({n:,} messages)</title>" in section
+    for tier, group in failed.groupby("route_tier"):
+        for cause, n in group.groupby("failure_cause").size().items():
+            share = n / len(group)
+            assert f"<title>tier {tier} · {cause}: {share:.1%} ({n:,} messages)</title>" in section
+    sent = mart_frames["fct_messages"].groupby("country").size()
+    assert f"{by_country.iloc[0]:,} failed · {by_country.iloc[0] / sent[top]:.1%} of sent" in (
+        section
+    )
 
 
 @pytest.mark.postgres
