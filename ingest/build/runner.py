@@ -25,8 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ingest.build.profiles import dbt_target, write_profiles
 from ingest.config import Settings
 from ingest.errors import DlrwError, ServiceUnavailable
-from ingest.warehouse.connection import sqlalchemy_url
-from ingest.warehouse.tables import metadata
+from ingest.warehouse.connection import open_warehouse, sqlalchemy_url
 
 __all__ = [
     "DBT_PROJECT_DIR",
@@ -89,18 +88,13 @@ def warehouse_engine(settings: Settings) -> Engine:
 
 
 def ensure_raw_tables(settings: Settings) -> None:
-    """Create any missing raw table, so a warehouse with nothing ingested yet still builds."""
+    """Ready the raw tables as ingest does, so a warehouse with nothing ingested yet still builds
+    (one way: an older warehouse gets its loaded-offset watermarks from its rows here too)."""
     if settings.warehouse_url.startswith("duckdb"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = warehouse_engine(settings)
-    try:
-        metadata.create_all(engine)
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise ServiceUnavailable(f"cannot reach the warehouse: {reason}") from exc
-    finally:
-        # DuckDB allows one writing process per file: let dbt have it.
-        engine.dispose()
+    # DuckDB allows one writing process per file: closed before dbt takes it.
+    with open_warehouse(settings.warehouse_url) as warehouse:
+        warehouse.ensure_tables()
 
 
 def _dbt_command(

@@ -41,11 +41,10 @@ __all__ = [
     "RAW_TABLES",
     "RAW_TABLE_NAMES",
     "arrow_schema",
-    "metadata",
     "raw_table_for",
 ]
 
-metadata = MetaData()
+_metadata = MetaData()
 
 LINEAGE_COLUMNS = ("_topic", "_partition", "_offset", "_ingested_at")
 # A Kafka record's identity: unique in every raw table.
@@ -101,7 +100,7 @@ def _raw_table(event_type: str) -> Table:
         columns.append(Column(field["name"], sql_type, nullable=nullable, info=info))
     return Table(
         RAW_TABLE_NAMES[event_type],
-        metadata,
+        _metadata,
         *columns,
         *_lineage(),
     )
@@ -112,7 +111,7 @@ RAW_TABLES: dict[str, Table] = {kind: _raw_table(kind) for kind in RAW_TABLE_NAM
 # Records that could not be decoded or broke the contract, with why.
 QUARANTINE = Table(
     "raw_quarantine",
-    metadata,
+    _metadata,
     *_lineage(),
     Column("key", LargeBinary(), nullable=True),
     Column("payload", LargeBinary(), nullable=False),
@@ -124,7 +123,7 @@ QUARANTINE = Table(
 # it are new, rows below it may be a replay.
 LOADED_OFFSETS = Table(
     "_dlrw_loaded_offsets",
-    metadata,
+    _metadata,
     Column("_topic", Text(), nullable=False),
     Column("_partition", Integer(), nullable=False),
     Column("next_offset", BigInteger(), nullable=False),

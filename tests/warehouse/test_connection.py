@@ -20,6 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from ingest.build.runner import ensure_raw_tables
+from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
 from ingest.warehouse.connection import Warehouse, open_warehouse, redact_url
 from ingest.warehouse.tables import LOADED_OFFSETS, QUARANTINE, arrow_schema
@@ -328,3 +330,21 @@ print(loaded, "pandas" in sys.modules)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["3", "False"]
+
+
+def test_a_build_before_ingest_on_an_older_warehouse_keeps_replays_idempotent(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """`dlrw build` readies the raw tables the way ingest does: on a warehouse from before the
+    watermarks it fills them from the rows, so a replayed batch is not appended twice."""
+    with open_warehouse(warehouse_url) as warehouse:
+        warehouse.ensure_tables()
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 1), "a", [0, 7])})
+        warehouse._run(f"DROP TABLE {LOADED_OFFSETS.name}")
+        warehouse._dbapi.commit()
+    ensure_raw_tables(Settings(data_dir=tmp_path / "data", warehouse_url=warehouse_url))
+    with open_warehouse(warehouse_url) as warehouse:
+        warehouse.ensure_tables()
+        assert _watermarks(warehouse) == {("t", 0): 8}
+        warehouse.load({"raw_quarantine": _quarantine_rows(datetime(2026, 1, 2), "b", [7])})
+        assert _rows(warehouse) == [(0, 0, "a"), (0, 7, "b")]
