@@ -82,6 +82,8 @@ class PreparedBatch:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     events: Counter[str] = field(default_factory=Counter)
+    # The newest event time (its EVENT_DATE_FIELD) per event type, epoch milliseconds.
+    newest_ms: dict[str, int] = field(default_factory=dict)
 
 
 def prepare_batch(
@@ -194,7 +196,10 @@ def _prepare_kind(
         index, part_of, offsets = index[keep], part_of[keep], offsets[keep]
     batch.tables[RAW_TABLES[kind].name] = table
     batch.events[kind] += table.num_rows
-    days = table[EVENT_DATE_FIELD[kind]].cast(pa.int64()).to_numpy() // _DAY_MS
+    millis = table[EVENT_DATE_FIELD[kind]].cast(pa.int64()).to_numpy()
+    if len(millis):
+        batch.newest_ms[kind] = int(millis.max())
+    days = millis // _DAY_MS
     suffix = encode_long(_millis(ingested_at))
     for (part, day), group in _groups(part_of, days).items():
         source = partitions[part]

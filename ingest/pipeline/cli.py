@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from ingest.config import Settings
 from ingest.errors import ConfigError
+from ingest.metrics import IngestMetrics, add_metrics_arguments, serve_metrics
 from ingest.pipeline.ingest import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_GROUP,
+    EVENT_KINDS,
     Ingestor,
     install_stop_signals,
 )
@@ -45,6 +48,7 @@ def configure_ingest(parser: argparse.ArgumentParser) -> None:
         help=f"records per batch, i.e. per store write, load and commit "
         f"(default {DEFAULT_BATCH_SIZE})",
     )
+    add_metrics_arguments(parser, "/metrics, /healthz and /readyz")
     parser.set_defaults(handler=run_ingest)
 
 
@@ -62,18 +66,27 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     progress = Progress("ingest", unit="records")
+    metrics = None if args.metrics_port is None else IngestMetrics(EVENT_KINDS)
     ingestor = Ingestor(
         settings,
         group=args.group,
         batch_size=args.batch_size,
         progress=progress,
         lock_wait_s=_LOCK_WAIT_S,
+        metrics=metrics,
     )
-    restore = install_stop_signals(ingestor)
-    try:
-        summary = ingestor.run(once=args.once)
-    finally:
-        restore()
+    with contextlib.ExitStack() as serving:
+        if metrics is not None:
+            serving.enter_context(
+                serve_metrics(
+                    metrics.registry, args.metrics_host, args.metrics_port, ingestor.readiness
+                )
+            )
+        restore = install_stop_signals(ingestor)
+        try:
+            summary = ingestor.run(once=args.once)
+        finally:
+            restore()
     print(summary.line(), file=sys.stdout, flush=True)
     return 0
 

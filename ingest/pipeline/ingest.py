@@ -32,11 +32,14 @@ from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
 from ingest.kafka.batches import RecordBatch, read_record_batches
 from ingest.kafka.client import consumer
+from ingest.metrics import IngestMetrics
 from ingest.pipeline.batch import prepare_batch
+from ingest.pipeline.lag import LagProbe
 from ingest.pipeline.records import PartitionRecords
 from ingest.pipeline.worker import IngestWorker
 from ingest.progress import Progress
 from ingest.store.segments import SegmentBatch, StoreWriteError
+from ingest.warehouse.connection import redact_url
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
 
@@ -99,7 +102,7 @@ class _Rebalance(ConsumerRebalanceListener):
         self.ingestor.on_revoked(revoked)
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        self.ingestor.on_assigned()
+        self.ingestor.on_assigned(assigned)
 
 
 class Ingestor:
@@ -113,15 +116,18 @@ class Ingestor:
         batch_wait_s: float = 1.0,
         progress: Progress | None = None,
         lock_wait_s: float = 0.0,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         """Ingest into ``settings.warehouse_url``; a DuckDB file another process holds is
-        waited for ``lock_wait_s`` seconds."""
+        waited for ``lock_wait_s`` seconds. With ``metrics``, each committed batch is counted
+        there and the consumer lag measured."""
         self.settings = settings
         self.lock_wait_s = lock_wait_s
         self.group = group
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
         self.progress = progress
+        self.metrics = metrics
         self.topic_kinds = {settings.topic(kind): kind for kind in EVENT_KINDS}
         self.summary = IngestSummary()
         self.stopping = False
@@ -129,6 +135,8 @@ class Ingestor:
         self._pending_count = 0
         self._revoked: set[TopicPartition] = set()
         self._assigned = False
+        # The partitions the group gave this process (read by the metrics threads too).
+        self._held: frozenset[TopicPartition] = frozenset()
         self._end_offsets: dict[TopicPartition, int] | None = None
         self._consumer: KafkaConsumer | None = None
         self._worker: IngestWorker | None = None
@@ -137,8 +145,9 @@ class Ingestor:
         self._records_seen = 0
         self._first_read: float | None = None
         # Batches handed to the worker, oldest first: the offsets to commit once each is written,
-        # and its staged store segments (removed if the worker stops before moving them).
-        self._in_flight: deque[tuple[dict[tuple[str, int], int], SegmentBatch]] = deque()
+        # its staged store segments (removed if the worker stops before moving them) and when
+        # it was taken.
+        self._in_flight: deque[tuple[dict[tuple[str, int], int], SegmentBatch, float]] = deque()
         # Offsets written but refused by the group coordinator during a rebalance.
         self._refused: dict[TopicPartition, int] = {}
 
@@ -149,10 +158,27 @@ class Ingestor:
         call (commit) is allowed; their pending records are dropped before the next write and
         the new owner reads them again from the committed offset."""
         self._revoked.update(revoked)
+        self._held = self._held.difference(revoked)
 
-    def on_assigned(self) -> None:
+    def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self._assigned = True
+        self._held = frozenset(assigned)
         self._end_offsets = None
+
+    def readiness(self) -> str | None:
+        """Why this process cannot ingest now, or None: its worker process is not running, its
+        warehouse does not answer, or it holds no partitions. Safe to call from any thread."""
+        worker = self._worker
+        if worker is None or not worker.alive():
+            return "the ingest worker process is not running"
+        if not worker.warehouse_reachable():
+            return (
+                f"the ingest worker has not reached the warehouse "
+                f"{redact_url(self.settings.warehouse_url)}"
+            )
+        if not self._held:
+            return "this process holds no partitions of the event topics"
+        return None
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -161,6 +187,9 @@ class Ingestor:
         assigned partition is read to the end offsets seen when it was assigned."""
         started = time.monotonic()
         self._worker = IngestWorker(self.settings, self.settings.warehouse_url, self.lock_wait_s)
+        lag = None
+        if self.metrics is not None:
+            lag = LagProbe(self.settings, self.group, lambda: self._held, self.metrics.lag)
         try:
             self._consumer = consumer(
                 self.settings,
@@ -172,6 +201,8 @@ class Ingestor:
             read_record_batches(self._consumer)
         except BaseException:
             self._worker.close()
+            if lag is not None:
+                lag.close()
             raise
         try:
             # Fetch the topics' metadata before joining: a group leader that does not know a
@@ -208,9 +239,11 @@ class Ingestor:
             # After a failure the batch in flight may still be writing: let it end, uncommitted;
             # the staged segments of batches the worker never wrote go.
             self._worker.close()
-            for _, segments in self._in_flight:
+            for _, segments, _ in self._in_flight:
                 segments.abort()
             self._in_flight.clear()
+            if lag is not None:
+                lag.close()
             self._close()
             self.summary.seconds = self.summary.seconds or (
                 time.monotonic() - (self._first_read or started)
@@ -283,6 +316,7 @@ class Ingestor:
             # so an idle consumer's committed offsets reach what it has written.
             self._finish_in_flight()
             return
+        taken = time.monotonic()
         now = datetime.now(UTC)
         # Whole milliseconds: the store's timestamp-millis must equal the warehouse's value.
         ingested_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
@@ -305,7 +339,7 @@ class Ingestor:
         self._finish_in_flight(keep=_MAX_IN_FLIGHT - 1)
         assert self._worker is not None
         self._worker.submit(segments, prepared)
-        self._in_flight.append((next_offsets, segments))
+        self._in_flight.append((next_offsets, segments, taken))
 
     def _take_batch(self) -> list[list[RecordBatch]]:
         """Take whole record batches off the pending ones, partition by partition, until they
@@ -335,15 +369,20 @@ class Ingestor:
             self._commit_written()
 
     def _commit_written(self) -> None:
-        next_offsets, _ = self._in_flight.popleft()
+        next_offsets, _, taken = self._in_flight.popleft()
         assert self._worker is not None and self._consumer is not None
         written = self._worker.result()
         self._commit({TopicPartition(*tp): offset for tp, offset in next_offsets.items()})
+        dead_letters = sum(written.dead_letters.values())
         self.summary.events.update(written.events)
-        self.summary.dead_letters += written.dead_letters
+        self.summary.dead_letters += dead_letters
         self.summary.batches += 1
         if self.progress is not None:
-            self.progress.advance(sum(written.events.values()) + written.dead_letters)
+            self.progress.advance(sum(written.events.values()) + dead_letters)
+        if self.metrics is not None:
+            self.metrics.batch_written(
+                written.events, written.dead_letters, written.newest_ms, time.monotonic() - taken
+            )
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit written offsets. One refused during a rebalance is kept and committed again
@@ -357,6 +396,9 @@ class Ingestor:
             log.info("offset commit refused during a rebalance (%s); retrying after it", exc)
             for tp, offset in offsets.items():
                 self._refused[tp] = max(offset, self._refused.get(tp, 0))
+            return
+        if self.metrics is not None:
+            self.metrics.last_commit.set_to_current_time()
 
     def _retry_refused(self) -> None:
         """Commit again the refused offsets of partitions this process holds, where the group's

@@ -34,7 +34,7 @@ import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, replace
 from multiprocessing import shared_memory
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 _RETRY_FIRST_S = 0.5
 _RETRY_MAX_S = 15.0
 _PR_SET_PDEATHSIG = 1
+# An idle worker checks its warehouse connection this often, for ``/readyz``.
+_PING_EVERY_S = 5.0
 # Where Linux keeps shared memory blocks, and the room a batch's block wants there: blocks of
 # the batches before it may not be read yet.
 _SHARED_MEMORY_DIR = "/dev/shm"
@@ -62,10 +64,12 @@ _SHARED_MEMORY_MARGIN = 4
 
 @dataclass(frozen=True)
 class BatchWritten:
-    """The worker's report of one batch: everything in it is durable."""
+    """The worker's report of one batch: everything in it is durable. It carries what the
+    batch counts, for the consumer's summary and metrics."""
 
     events: Counter[str]
-    dead_letters: int
+    dead_letters: Counter[str]  # by error class
+    newest_ms: dict[str, int]  # the newest event time per event type, epoch milliseconds
 
 
 def _first_line(exc: BaseException) -> str:
@@ -87,9 +91,11 @@ class IngestWorker:
         self._conn, child = context.Pipe()
         # A flag in shared memory, set without a lock: safe from a signal handler.
         self._stopping: Synchronized[int] = context.RawValue("b", 0)
+        # Set by the worker: whether its last query on the warehouse (load or check) succeeded.
+        self._reachable: Synchronized[int] = context.RawValue("b", 0)
         self._process = context.Process(
             target=_serve,
-            args=(child, settings, warehouse_url, lock_wait_s, self._stopping),
+            args=(child, settings, warehouse_url, lock_wait_s, self._stopping, self._reachable),
             name="dlrw-ingest-worker",
             daemon=True,
         )
@@ -158,6 +164,15 @@ class IngestWorker:
         self._blocks.popleft()  # the worker read and removed it
         return done
 
+    def alive(self) -> bool:
+        """Whether the worker process is running (safe to call from any thread)."""
+        return not wait([self._process.sentinel], timeout=0)
+
+    def warehouse_reachable(self) -> bool:
+        """Whether the worker's last query on the warehouse succeeded: its last load, or the
+        check it makes every few seconds while idle (safe to call from any thread)."""
+        return bool(self._reachable.value)
+
     def stop_waiting(self) -> None:
         """Make a worker waiting out an unavailable warehouse give up the batch (safe to call
         from a signal handler)."""
@@ -196,9 +211,11 @@ def _serve(
     warehouse_url: str,
     lock_wait_s: float,
     stopping: Synchronized[int],
+    reachable: Synchronized[int],
 ) -> None:
     """The worker process: open the warehouse, then write batches in the order they arrive,
-    reporting each as soon as it is written; the first failure is reported and ends it."""
+    reporting each as soon as it is written, and check the warehouse while idle; the first
+    failure is reported and ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
@@ -208,7 +225,7 @@ def _serve(
             conn.send((kind, payload))
 
     try:
-        writer = _Writer(settings, open_warehouse(warehouse_url, lock_wait_s), stopping)
+        writer = _Writer(settings, open_warehouse(warehouse_url, lock_wait_s), stopping, reachable)
     except BaseException as exc:
         report("error", _portable(exc))
         conn.close()
@@ -219,12 +236,20 @@ def _serve(
     jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=_receive_jobs, args=(conn, jobs), daemon=True).start()
     try:
-        while (job := jobs.get()) is not None:
+        while True:
+            try:
+                job = jobs.get(timeout=_PING_EVERY_S)
+            except queue.Empty:
+                writer.check_warehouse()
+                continue
+            if job is None:
+                break
             if isinstance(job, BaseException):
                 raise job
             segments, prepared = job
             writer.write(segments, prepared)
-            report("done", BatchWritten(prepared.events, len(prepared.dead_letters)))
+            dead = Counter(d.error_class for d in prepared.dead_letters)
+            report("done", BatchWritten(prepared.events, dead, prepared.newest_ms))
     except EOFError:
         pass  # the consumer is gone; nothing is waiting for a report
     except BaseException as exc:
@@ -302,11 +327,16 @@ class _Writer:
     """Store, dead letters, warehouse, each durable before the batch is reported written."""
 
     def __init__(
-        self, settings: Settings, warehouse: Warehouse, stopping: Synchronized[int]
+        self,
+        settings: Settings,
+        warehouse: Warehouse,
+        stopping: Synchronized[int],
+        reachable: Synchronized[int],
     ) -> None:
         self.settings = settings
         self.warehouse = warehouse
         self.stopping = stopping
+        self.reachable = reachable
         self.producer: Any = None
         try:
             warehouse.share_cores()
@@ -315,6 +345,7 @@ class _Writer:
         except BaseException:
             warehouse.close()
             raise
+        reachable.value = 1
 
     def close(self) -> None:
         if self.producer is not None:
@@ -352,6 +383,24 @@ class _Writer:
                     f"{failed[0].exception}"
                 )
 
+    def check_warehouse(self) -> None:
+        """Note whether the warehouse answers a query, on a new connection if the current one
+        fails (the server may have restarted meanwhile)."""
+        try:
+            try:
+                self.warehouse.ping()
+            except Exception:
+                self.warehouse.reconnect()
+                self.warehouse.ping()
+        except Exception as exc:
+            if self.reachable.value:
+                log.warning(
+                    "warehouse %s unreachable (%s)", self.warehouse.display_url, _first_line(exc)
+                )
+            self.reachable.value = 0
+            return
+        self.reachable.value = 1
+
     def _pause(self, seconds: float) -> None:
         """Sleep, but wake early for a stop request."""
         deadline = time.monotonic() + seconds
@@ -365,10 +414,12 @@ class _Writer:
         while True:
             try:
                 self.warehouse.load(tables)
+                self.reachable.value = 1
                 return
             except Exception as exc:
                 if not self.warehouse.is_transient(exc):
                     raise
+                self.reachable.value = 0
                 problem = _first_line(exc)
             while True:
                 if self.stopping.value:

@@ -368,6 +368,10 @@ class Warehouse(ABC):
         """Whether a failed load may succeed on a new connection (the server went away)."""
         return False
 
+    def ping(self) -> None:
+        """Raise, as a load would, unless the warehouse answers a query on the connection."""
+        self._run("SELECT 1")
+
     def reconnect(self) -> None:
         """Replace the connection (and any pooled ones) with a fresh one; raises like a load
         while the server is still away."""
@@ -453,6 +457,11 @@ class PostgresWarehouse(Warehouse):
             | DBAPIOperationalError
             | DBAPIInterfaceError,
         )
+
+    def ping(self) -> None:
+        super().ping()
+        # psycopg2 opened a transaction for the query: leave the connection idle, not in it.
+        self._dbapi.rollback()
 
     def _lock_schema(self) -> None:
         # Concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL (a unique violation in

@@ -52,7 +52,7 @@ class _Consumer:
 def _ingestor(fake: _Consumer) -> Ingestor:
     ingestor = Ingestor(Settings(topic_prefix="t."))
     ingestor._consumer = fake  # type: ignore[assignment]
-    ingestor.on_assigned()
+    ingestor.on_assigned([A, B])
     return ingestor
 
 
