@@ -37,7 +37,7 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.adapters import ReceiptParseError, parse_receipts
 from ingest.adapters.twilio import read_twilio_callback, twilio_receipt
@@ -53,6 +53,7 @@ from ingest.collect.sink import KafkaSink, OutgoingRecord
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
 from ingest.kafka.deadletter import dead_letter_headers
+from ingest.metrics import CollectMetrics
 from models.events import DeliveryReceipt
 from models.wire import encode_event
 
@@ -234,10 +235,41 @@ class _HeaderLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and len(scope["headers"]) > MAX_HEADERS:
             reason = f"more than {MAX_HEADERS} header fields"
-            log.info("%s %s 431 %s", scope["method"], scope["path"], reason)
+            # Any path gets here, so it is masked like a reason.
+            log.info("%s %s 431 %s", scope["method"], masked(scope["path"]), reason)
             await JSONResponse({"error": reason}, status_code=431)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class _Metered:
+    """Counts every answer by route and status code, with its latency; paths that are no
+    route count as ``other`` (a label per path would let any client add series)."""
+
+    def __init__(self, app: ASGIApp, metrics: CollectMetrics, routes: frozenset[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless an answer starts
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            route = scope["path"] if scope["path"] in self.routes else "other"
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.duration.labels(route).observe(time.perf_counter() - started)
 
 
 def _receipt_record(settings: Settings, receipt: DeliveryReceipt) -> OutgoingRecord:
@@ -322,8 +354,11 @@ class _Collector:
         return JSONResponse(openapi_document())
 
 
-def create_app(settings: Settings, sink: KafkaSink | None = None) -> Starlette:
-    """The collect service for ``settings``; ``sink`` defaults to a ``KafkaSink``."""
+def create_app(
+    settings: Settings, sink: KafkaSink | None = None, metrics: CollectMetrics | None = None
+) -> Starlette:
+    """The collect service for ``settings``; ``sink`` defaults to a ``KafkaSink``, and requests
+    are counted in ``metrics`` (a registry of their own by default)."""
     collector = _Collector(settings, sink or KafkaSink(settings))
 
     @asynccontextmanager
@@ -351,4 +386,11 @@ def create_app(settings: Settings, sink: KafkaSink | None = None) -> Starlette:
         Route("/readyz", collector.readyz, methods=["GET"]),
         Route("/openapi.json", collector.openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_HeaderLimit)], lifespan=lifespan)
+    metered = Middleware(
+        _Metered,
+        metrics=metrics or CollectMetrics(),
+        routes=frozenset(route.path for route in routes),
+    )
+    return Starlette(
+        routes=routes, middleware=[metered, Middleware(_HeaderLimit)], lifespan=lifespan
+    )

@@ -4,6 +4,7 @@ interrupted (Ctrl-C or SIGTERM), then flush what Kafka has not acknowledged yet.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
@@ -13,6 +14,7 @@ from ingest.collect.app import create_app
 from ingest.collect.server import server_config
 from ingest.config import Settings
 from ingest.errors import ConfigError
+from ingest.metrics import CollectMetrics, add_metrics_arguments, serve_metrics
 
 __all__ = ["configure", "run"]
 
@@ -21,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``collect`` arguments and handler to ``parser``."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8088, help="port to listen on")
+    add_metrics_arguments(parser)
     parser.epilog = (
         "Secrets: DLRW_TWILIO_AUTH_TOKEN, DLRW_VONAGE_SIGNATURE_SECRET, "
         "DLRW_COLLECT_SHARED_SECRET (infobip, smpp); DLRW_COLLECT_PUBLIC_URL is the public "
@@ -39,8 +42,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # kafka-python logs every connection attempt, and each retry while Kafka is down; our own
     # line per request and /readyz say what matters.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    print(f"dlrw collect: listening on http://{args.host}:{args.port}", file=sys.stderr)
-    server = uvicorn.Server(server_config(create_app(settings), args.host, args.port))
-    server.run()
+    metrics = CollectMetrics()
+    server = uvicorn.Server(
+        server_config(create_app(settings, metrics=metrics), args.host, args.port)
+    )
+    with contextlib.ExitStack() as serving:
+        if args.metrics_port is not None:
+            serving.enter_context(
+                serve_metrics(metrics.registry, args.metrics_host, args.metrics_port)
+            )
+        print(f"dlrw collect: listening on http://{args.host}:{args.port}", file=sys.stderr)
+        server.run()
     # uvicorn reports a failed bind or startup by not having started.
     return 0 if server.started else 1

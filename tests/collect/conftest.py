@@ -98,8 +98,10 @@ class Service:
 
 
 @contextmanager
-def run_collect(settings: Settings, tmp_path: Path, **env_overrides: str) -> Iterator[Service]:
-    """`dlrw collect` for ``settings`` in a subprocess, stopped (SIGTERM) afterwards."""
+def run_collect(
+    settings: Settings, tmp_path: Path, *args: str, **env_overrides: str
+) -> Iterator[Service]:
+    """`dlrw collect ARGS` for ``settings`` in a subprocess, stopped (SIGTERM) afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
     env.update(
         DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
@@ -113,7 +115,7 @@ def run_collect(settings: Settings, tmp_path: Path, **env_overrides: str) -> Ite
     log_path = tmp_path / f"collect-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ingest.cli", "collect", "--port", str(port)],
+            [sys.executable, "-m", "ingest.cli", "collect", "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
