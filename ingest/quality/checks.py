@@ -645,6 +645,49 @@ left join top_codes
     )
 
 
+# --- 8. exchange rates ------------------------------------------------------------------------
+
+
+def exchange_rates(rel: Relations, th: Thresholds) -> FigureCheck:
+    """Per currency, the priced messages whose price has no exchange rate into the reporting
+    currency for its day (seed exchange_rates), so that no cost counts it."""
+    t = th.exchange_rates
+    suite = gx.ExpectationSuite(name="exchange_rates")
+    # A price without a rate is left out of every cost: the money marts understate the spend.
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="unconverted",
+            min_value=0,
+            max_value=t.max_unconverted,
+            description=f"prices without an exchange rate <= {t.max_unconverted}",
+        )
+    )
+    query = f"""
+select
+    coalesce(currency, '(none)') as currency,
+    count(*) as unconverted,
+    min(cast(submitted_at as date)) as first_day,
+    max(cast(submitted_at as date)) as last_day
+from {rel.mart("fct_messages")}
+where price is not null and fx_rate is null
+group by coalesce(currency, '(none)')
+"""
+    return FigureCheck(
+        name="exchange_rates",
+        query=query,
+        cell_columns=("currency",),
+        figure="unconverted",
+        threshold=t.max_unconverted,
+        fails_when=">",
+        suite=suite,
+        detail_columns=("first_day", "last_day"),
+        detail=lambda r: (
+            f"(prices submitted {r['first_day']} to {r['last_day']} have no exchange rate: "
+            "add their rates to seed exchange_rates and rebuild)"
+        ),
+    )
+
+
 def figure_checks(
     rel: Relations,
     ref: Reference,
@@ -660,10 +703,11 @@ def figure_checks(
         reused_ids(rel, th),
         reconciliation(rel, th, store_counts),
         unmapped_failure_codes(rel, ref, th),
+        exchange_rates(rel, th),
     ]
 
 
-# --- 8. sanity -------------------------------------------------------------------------------
+# --- 9. sanity -------------------------------------------------------------------------------
 
 STATUS_MODEL = sorted(s.value for s in Status)
 FINAL_STATUS_MODEL = sorted(s.value for s in FINAL_STATUSES)

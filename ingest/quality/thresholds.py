@@ -13,6 +13,7 @@ from ingest.errors import ConfigError
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "ExchangeRates",
     "Freshness",
     "MissingReceipts",
     "OrphanReceipts",
@@ -87,6 +88,13 @@ class UnmappedFailureCodes:
 
 
 @dataclass(frozen=True, slots=True)
+class ExchangeRates:
+    """Priced messages without an exchange rate into the reporting currency, per currency."""
+
+    max_unconverted: int
+
+
+@dataclass(frozen=True, slots=True)
 class Sanity:
     """Row-level rules."""
 
@@ -104,6 +112,7 @@ class Thresholds:
     reused_ids: ReusedIds
     reconciliation: Reconciliation
     unmapped_failure_codes: UnmappedFailureCodes
+    exchange_rates: ExchangeRates
     sanity: Sanity
 
     @classmethod
@@ -130,6 +139,7 @@ _SECTIONS: dict[str, type] = {
     "reused_ids": ReusedIds,
     "reconciliation": Reconciliation,
     "unmapped_failure_codes": UnmappedFailureCodes,
+    "exchange_rates": ExchangeRates,
     "sanity": Sanity,
 }
 

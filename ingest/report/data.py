@@ -247,8 +247,8 @@ def _summary(conn: Connection, t: dict[str, str]) -> Summary:
         r[0]
         for r in conn.execute(
             text(
-                f"select distinct currency from {t['fct_messages']} "
-                "where currency is not null limit 3"
+                f"select distinct cost_currency from {t['fct_messages']} "
+                "where cost_currency is not null limit 3"
             )
         )
     ]

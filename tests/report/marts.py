@@ -74,6 +74,7 @@ def synthetic_messages(count: int = 20_000, days: int = 3, seed: int = 7) -> pd.
     ]
     msgs["cost"] = (0.01 * msgs["route_tier"].map(lambda t: TIERS[t][2])).round(6)
     msgs["currency"] = "USD"
+    msgs["cost_currency"] = "USD"
     msgs["has_receipt"] = ~no_receipt
     msgs["is_delivered"] = delivered
     msgs["submitted_hour"] = msgs["submitted_at"].dt.floor("h")

@@ -27,14 +27,36 @@ first_conversion as (
 
 ),
 
+-- the exchange rate of each conversion's currency on its day
+conversion_days as (
+
+    select
+        currency,
+        cast(occurred_at as date) as amount_date
+    from conversions
+
+),
+
+fx_rates as (
+
+    {{ exchange_rates_on('conversion_days') }}
+
+),
+
+-- conversion_value in the reporting currency: a value without a rate is left out (dbt test
+-- assert_amounts_have_exchange_rates reports it)
 conversion_totals as (
 
     select
-        message_id,
+        conversions.message_id,
         count(*) as conversions,
-        sum({{ money('value') }}) as conversion_value
+        sum({{ convert_money('conversions.value', 'fx_rates.fx_rate') }}) as conversion_value
     from conversions
-    group by message_id
+    left join fx_rates
+        on
+            conversions.currency = fx_rates.currency
+            and cast(conversions.occurred_at as date) = fx_rates.amount_date
+    group by conversions.message_id
 
 ),
 

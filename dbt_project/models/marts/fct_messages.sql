@@ -58,6 +58,22 @@ operators as (
 
 ),
 
+-- the exchange rate of each send's currency on its day of submission
+send_days as (
+
+    select
+        currency,
+        cast(submitted_at as date) as amount_date
+    from sends
+
+),
+
+fx_rates as (
+
+    {{ exchange_rates_on('send_days') }}
+
+),
+
 joined as (
 
     select
@@ -80,11 +96,16 @@ joined as (
         -- network the receipts report (numbers get ported); informational only
         lifecycle.reported_mcc_mnc,
 
-        -- content and cost
+        -- content and cost: the price in its currency; cost in the reporting currency at the
+        -- rate of the submission day (NULL when there is no rate: never a raw amount)
         sends.segments,
         sends.encoding,
-        {{ money('sends.price') }} as cost,
+        {{ money('sends.price') }} as price,
         sends.currency,
+        fx_rates.fx_rate,
+        fx_rates.fx_rate_date,
+        {{ convert_money('sends.price', 'fx_rates.fx_rate') }} as cost,
+        cast('{{ var("reporting_currency") }}' as varchar(3)) as cost_currency,
 
         -- status fold
         lifecycle.status,
@@ -117,6 +138,10 @@ joined as (
         on sends.message_id = lifecycle.message_id
     left join operators
         on sends.mcc_mnc = operators.mcc_mnc
+    left join fx_rates
+        on
+            sends.currency = fx_rates.currency
+            and cast(sends.submitted_at as date) = fx_rates.amount_date
 
 ),
 
