@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
+from ingest.adapters.vonage import CURRENCY as VONAGE_CURRENCY
 from ingest.kafka.pii import hash_destination
 from ingest.simulate.failures import FailureCodes, load_failure_codes
 from ingest.simulate.incidents import Incident
@@ -30,9 +31,12 @@ from ingest.simulate.world import PROVIDERS, Campaign, Country, Route, World, lo
 from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
 from models.status import INTERMEDIATE_STATUSES, Status
 
-__all__ = ["CURRENCY", "FAILURE_CAUSES", "SimulationConfig", "Simulator"]
+__all__ = ["CURRENCY", "FAILURE_CAUSES", "PRICE_CURRENCY", "SimulationConfig", "Simulator"]
 
-CURRENCY = "EUR"  # one currency everywhere: Vonage reports prices in EUR only
+CURRENCY = "EUR"  # of conversion values
+# Each provider bills in its own currency (the world's route prices are in it): Twilio in US
+# dollars, Vonage only in euros.
+PRICE_CURRENCY = {"smpp": "EUR", "twilio": "USD", "infobip": "EUR", "vonage": VONAGE_CURRENCY}
 _SECOND = 1000
 _MINUTE = 60 * _SECOND
 _HOUR = 60 * _MINUTE
@@ -348,7 +352,7 @@ class Simulator:
             sub.mcc_mnc,  # mcc_mnc
             encoding,  # encoding
             price,  # price
-            CURRENCY,  # currency
+            PRICE_CURRENCY[provider],  # currency
         )
 
         delivery, receipt_share = 1.0, 1.0
@@ -454,7 +458,7 @@ class Simulator:
                 submitted_at=send.submitted_at,
                 segments=segments,
                 price=price,
-                currency=CURRENCY,
+                currency=send.currency,
                 network_status=status.value if status is not None else None,
                 cause=cause,
                 a2p_retry=sub.a2p_retry,
@@ -527,7 +531,7 @@ class Simulator:
             segments,
             delivered,
             send.price if send is not None and final else None,
-            CURRENCY if send is not None and final else None,
+            send.currency if send is not None and final else None,
         )
 
     def _conversions(

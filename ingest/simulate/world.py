@@ -43,7 +43,7 @@ class _Profile:
     ios: float  # device OS shares (the rest is android, minus "other")
     ucs2: float  # share of messages in a non-Latin script
     conversion: float  # multiplier on campaign click rates
-    price: float  # EUR per segment on a tier-1 route
+    price: float  # per segment on a tier-1 route, in the provider's currency (PRICE_CURRENCY)
     ported: float  # share of numbers ported away from the range holder
     good_routes: bool  # mature market: most traffic goes over tier-1/2
 

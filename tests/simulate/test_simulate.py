@@ -262,6 +262,16 @@ def test_price_is_the_per_segment_price_times_segments(run: Run) -> None:
     assert all(len(prices) == 1 for prices in per_segment.values())
 
 
+def test_twilio_prices_in_usd_every_other_provider_in_eur(run: Run) -> None:
+    """Mixed currencies, deterministically by provider; the truth and the final receipts agree."""
+    currencies = {(send.provider, send.currency) for send in run.sends}
+    assert currencies == {("twilio", "USD"), ("smpp", "EUR"), ("infobip", "EUR"), ("vonage", "EUR")}
+    assert {(row.provider, row.currency) for row in run.truth} == currencies
+    priced = [r for r in run.receipts if r.currency is not None and r.message_id is not None]
+    sent = {send.message_id: send.currency for send in run.sends}
+    assert priced and all(r.currency == sent[r.message_id] for r in priced)
+
+
 def fold(events: list[Event]) -> dict[tuple[str, str], tuple[str | None, datetime | None, bool]]:
     """DESIGN.md's rule, written apart from the simulator: per (provider, provider message id),
     the final receipt with the latest done_at then received_at; duplicates (same event id) taken
