@@ -355,11 +355,12 @@ class Simulator:
             PRICE_CURRENCY[provider],  # currency
         )
 
-        delivery, receipt_share = 1.0, 1.0
+        delivery, receipt_share, incident_cause = 1.0, 1.0, FAILURE_CAUSES["incident"]
         for incident in self.config.incidents:
             if incident.covers(sub.mcc_mnc, submitted_ms):
                 delivery *= incident.delivery
                 receipt_share *= incident.receipts
+                incident_cause = incident.cause or incident_cause
 
         # What the network does: (status, cause, done time); plus optional earlier steps.
         latency = int(route.latency_s * _SECOND * math.exp(0.5 * rng.gauss(0.0, 1.0))) + 200
@@ -420,6 +421,8 @@ class Simulator:
             reports.append((status, done_ms, FAILURE_CAUSES["expired"]))
         elif status is not None:
             failure = None if status is Status.DELIVERED else FAILURE_CAUSES[cause]
+            if cause == "incident":
+                failure = incident_cause
             reports.append((status, done_ms, failure))
 
         receipts = []

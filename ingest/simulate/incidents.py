@@ -3,6 +3,9 @@
 ``--incident operator=23410,start=2026-01-02T10:00,end=2026-01-02T14:00,delivery=0.4`` multiplies
 the delivery rate of that operator's messages submitted in [start, end) by 0.4;
 ``receipts=0.0`` keeps that share of their receipts (0.0: none is reported). Both may be given.
+``cause=filtered`` gives the messages the incident fails that failure cause (seed
+failure_codes; default network_or_route): each provider reports it with one of its codes, so
+only a cause every provider has a code for is accepted.
 Times are ISO-8601, UTC unless they carry an offset; a bare date is its UTC midnight.
 """
 
@@ -13,10 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ingest.errors import ConfigError
+from ingest.simulate.failures import FAILURE_CODES_CSV, load_failure_codes
+from ingest.simulate.world import PROVIDERS
 
 __all__ = ["Incident", "parse_incident"]
 
-_KEYS = ("operator", "start", "end", "delivery", "receipts")
+_KEYS = ("operator", "start", "end", "delivery", "receipts", "cause")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,7 @@ class Incident:
     end_ms: int
     delivery: float = 1.0  # multiplier on P(delivered)
     receipts: float = 1.0  # share of receipts still reported
+    cause: str | None = None  # failure cause of the messages it fails; None: network_or_route
 
     def covers(self, mcc_mnc: str, submitted_ms: int) -> bool:
         return mcc_mnc == self.mcc_mnc and self.start_ms <= submitted_ms < self.end_ms
@@ -51,6 +57,23 @@ def _share(spec: str, key: str, text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"--incident {spec!r}: {key}={text} is outside 0..1")
     return value
+
+
+def _cause(spec: str, cause: str) -> str:
+    # An incident fails messages UNDELIVERABLE; every provider must have a code saying why.
+    codes = load_failure_codes()
+    missing = []
+    for provider in PROVIDERS:
+        try:
+            codes.code_for(provider, None, "UNDELIVERABLE", cause, spec)
+        except ConfigError:
+            missing.append(provider)
+    if missing:
+        raise ConfigError(
+            f"--incident {spec!r}: cause={cause}: {FAILURE_CODES_CSV.name} has no "
+            f"{' or '.join(missing)} code for it on an UNDELIVERABLE receipt"
+        )
+    return cause
 
 
 def parse_incident(spec: str, known_operators: Iterable[str]) -> Incident:
@@ -86,4 +109,5 @@ def parse_incident(spec: str, known_operators: Iterable[str]) -> Incident:
         end_ms=end_ms,
         delivery=_share(spec, "delivery", fields["delivery"]) if "delivery" in fields else 1.0,
         receipts=_share(spec, "receipts", fields["receipts"]) if "receipts" in fields else 1.0,
+        cause=_cause(spec, fields["cause"]) if "cause" in fields else None,
     )

@@ -1,8 +1,9 @@
 """The whole path on simulated traffic: simulate -> Kafka -> ingest -> build -> alerts.
 
 One simulation serves every test here (it is the slow part): three days, 60,000 messages, with
-two incidents on day 3 -- Airtel India (40410) delivering at 0.4x during India's morning, and O2
-UK (23410) reporting no receipts in the afternoon. Everything before the first incident is the
+two incidents on day 3 -- Airtel India (40410) delivering at 0.4x during India's morning, its
+failures reported as unknown subscribers (an HLR answering wrongly), and O2 UK (23410) reporting
+no receipts in the afternoon. Everything before the first incident is the
 false-positive control.
 """
 
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.broker
 AIRTEL, O2 = "40410", "23410"
 DELIVERY_INCIDENT = (datetime(2026, 1, 3, 4), datetime(2026, 1, 3, 10))
 RECEIPT_INCIDENT = (datetime(2026, 1, 3, 12), datetime(2026, 1, 3, 18))
+HLR_FAULT = "unknown_subscriber"
 # Six-hour windows: at 60,000 messages over three days an hour holds too few messages per cell
 # for any test to be significant; the gates are the defaults scaled to that volume.
 RULE_ARGS = ["--window", "6h", "--baseline", "2d", "--min-window", "50", "--min-baseline", "200"]
@@ -61,11 +63,13 @@ def pipeline(
     steps = [
         ["simulate", "--messages", "60000", "--days", "3", "--seed", "11",
          "--start", "2026-01-01",
-         "--incident", _spec(AIRTEL, DELIVERY_INCIDENT, "delivery=0.4"),
+         "--incident", _spec(AIRTEL, DELIVERY_INCIDENT, f"delivery=0.4,cause={HLR_FAULT}"),
          "--incident", _spec(O2, RECEIPT_INCIDENT, "receipts=0.0")],
         ["ingest", "--once"],
-        # Only the models the alerts read (fct_messages and what it needs).
-        ["build", "-q", "--select", "+fct_messages"],
+        # Only the models the alerts read (fct_messages and what it needs), as `--watch` builds
+        # them: their dbt tests belong to the build tests.
+        ["build", "-q", "--select", "+fct_messages", "--exclude", "test_type:data",
+         "test_type:unit"],
     ]  # fmt: skip
     for argv in steps:
         result = run_dlrw_module(argv, settings, timeout=400)
@@ -108,6 +112,21 @@ def test_an_operator_incident_alerts_that_operator_only_at_first_evaluation(
     assert float(tier1["current_rate"]) < 0.6 * float(tier1["baseline_rate"])  # type: ignore[arg-type]
     # One evaluation earlier the same cells were quiet.
     assert _alerts(run_dlrw, warehouse, now - RULES.window) == []
+
+
+def test_a_delivery_drop_names_the_incident_s_failure_cause(
+    warehouse: Settings, run_dlrw: RunDlrw
+) -> None:
+    alerts = _alerts(run_dlrw, warehouse, DELIVERY_INCIDENT[1] + RULES.settle)
+    assert alerts and {a["kind"] for a in alerts} == {"delivery_drop"}
+    for alert in alerts:
+        # Most of the window's failures are the incident's; the rest are Airtel's usual ones.
+        assert alert["dominant_cause"] == HLR_FAULT
+        assert float(alert["dominant_cause_share"]) > 0.5  # type: ignore[arg-type]
+        share, failed = alert["dominant_cause_share"], alert["window_failed"]
+        assert str(alert["text"]).endswith(
+            f"; {share:.0%} {HLR_FAULT} among its {failed:,} failed messages"
+        )
 
 
 def test_a_receipt_outage_is_a_receipt_gap_and_the_recovered_operator_resolves(
