@@ -56,6 +56,7 @@ def batch_one() -> Batch:
     b.send("m10", "BR", "99999", 2, "twilio", _t(182))
     b.send("m11", "US", "310410", 3, "twilio", _t(240))
     b.send("m12", "US", "310410", 3, "twilio", _t(15 * 60))  # next day, 01:00 UTC
+    b.sends[-1]["currency"] = "USD"  # converted at its own day's rate, incrementally too
     b.send("m13", "FR", "20801", 2, "infobip", _t(62))
     b.send("m15", "US", "310260", 1, "twilio", _t(3.75))
     # m01: intermediate, then final
@@ -120,9 +121,11 @@ def batch_two() -> Batch:
     b.receipt("r04a", "infobip", "p-m04", "DELIVERED", _t(62), done_at=_t(61.5))
     b.send("m90", "US", "310260", 2, "twilio", _t(8))
     b.send("m14", "GB", "23415", 2, "vonage", _t(24 * 60 + 10))
+    b.sends[-1]["currency"] = "GBP"
     b.receipt("r14a", "vonage", "p-m14", "ENROUTE", _t(24 * 60 + 11))
     b.receipt("r14b", "vonage", "p-m14", "DELIVERED", _t(24 * 60 + 12), done_at=_t(24 * 60 + 11.5))
     b.conversion("m14", "android", _t(24 * 60 + 20))
+    b.conversions[-1]["currency"] = "USD"
     return b
 
 
@@ -135,6 +138,7 @@ def batch_three() -> Batch:
     # m11: DELIVERED (done 240.5), a final without done_at; now a REJECTED done later -> failed
     b.receipt("r11c", "twilio", "p-m11", "REJECTED", _t(24 * 60 + 35), done_at=_t(400))
     b.send("m16", "FR", "20801", 1, "infobip", _t(24 * 60 + 20))
+    b.sends[-1]["currency"] = "USD"
     b.receipt("r16a", "infobip", "p-m16", "DELIVERED", _t(24 * 60 + 22), done_at=_t(24 * 60 + 21))
     # a late send claiming batch 1's orphan r91a, which was ingested before this run's lookback
     b.send("m92", "DE", "26201", 2, "smpp", _t(9), provider_message_id="nobody")
