@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from ingest.config import Settings, load_settings
 from ingest.errors import DlrwError
+from ingest.logs import configure_logging
 from models.events import InvalidEvent
 
 __all__ = ["COMMANDS", "main", "run_command"]
@@ -74,7 +75,9 @@ def run_command(argv: Sequence[str], settings: Settings | None = None) -> int:
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         handler: Handler = args.handler
-        return handler(args, settings or load_settings())
+        settings = settings or load_settings()
+        configure_logging(settings.log_format, args.command)
+        return handler(args, settings)
     except DlrwError as exc:
         print(f"dlrw {args_list[0] if args_list else ''}: error: {exc}", file=sys.stderr)
         return exc.exit_code

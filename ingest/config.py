@@ -7,7 +7,7 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     collect_public_url: str = ""
     # Seconds a signed Vonage callback's timestamp may be off our clock: bounds replays.
     vonage_timestamp_window: int = Field(default=300, ge=1, le=86_400)
+    # Logs on stderr: "time LEVEL message" lines, or one JSON object a line (ingest/logs.py).
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("topic_prefix")
     @classmethod

@@ -313,13 +313,20 @@ class _Collector:
                     headers={"Retry-After": "5"},
                 )
             # The path only: a query string may carry a number (Vonage msisdn) or the token.
+            took_ms = round((time.perf_counter() - started) * 1000, 1)
             log.info(
                 "%s %s %d %.1fms %s",
                 request.method,
                 request.url.path,
                 response.status_code,
-                (time.perf_counter() - started) * 1000,
+                took_ms,
                 masked(outcome),
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "duration_ms": took_ms,
+                },
             )
             return response
 

@@ -36,9 +36,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until interrupted; exit 0 on a clean shutdown."""
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {args.port}")
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
     # kafka-python logs every connection attempt, and each retry while Kafka is down; our own
     # line per request and /readyz say what matters.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)

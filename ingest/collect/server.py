@@ -90,6 +90,7 @@ def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
         http=_DeadlineH11Protocol,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         log_level="warning",
+        log_config=None,  # uvicorn's records go to the command's handler (ingest/logs.py)
         access_log=False,  # the app logs one line per request, without query strings
         lifespan="on",
     )

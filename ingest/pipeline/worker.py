@@ -42,6 +42,7 @@ from ingest.config import Settings
 from ingest.errors import ServiceUnavailable
 from ingest.kafka.client import producer
 from ingest.kafka.deadletter import dead_letter_headers
+from ingest.logs import configure_logging
 from ingest.pipeline.batch import PreparedBatch
 from ingest.store.segments import SegmentBatch
 from ingest.warehouse.connection import Warehouse, open_warehouse
@@ -219,6 +220,7 @@ def _serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
+    configure_logging(settings.log_format, "ingest")
 
     def report(kind: str, payload: Any) -> None:
         with contextlib.suppress(OSError):  # unless the consumer has gone
