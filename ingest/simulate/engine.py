@@ -452,6 +452,7 @@ class Simulator:
                 message_id=message_id,
                 provider=provider,
                 provider_message_id=pmid,
+                destination_hash=sub.destination_hash,
                 country=table.country.code,
                 mcc_mnc=sub.mcc_mnc,
                 route_id=route.route_id,

@@ -6,8 +6,9 @@ Format by the file's suffix: ``.csv`` (header row; empty cell = none; booleans `
 ``false``) or ``.jsonl`` (one JSON object a line; null = none). Times are ISO-8601 UTC with
 milliseconds (``2026-01-02T10:00:00.123Z``). Columns:
 
-- message_id, provider, provider_message_id, country, mcc_mnc, route_id, route_tier,
-  campaign_id, campaign_kind, segments, price, currency, submitted_at: as in the send event.
+- message_id, provider, provider_message_id, destination_hash, country, mcc_mnc, route_id,
+  route_tier, campaign_id, campaign_kind, segments, price, currency, submitted_at: as in the
+  send event (a subscriber's messages share its destination_hash).
 - has_receipt: whether any receipt of the message was emitted (false = no_receipt).
 - receipts: distinct receipts emitted (a duplicate, same event_id, counts once).
 - final_status: the message's final status — among its final receipts the one with the latest
@@ -58,6 +59,7 @@ class TruthRow:
     message_id: str
     provider: str
     provider_message_id: str
+    destination_hash: str
     country: str
     mcc_mnc: str
     route_id: str
