@@ -54,8 +54,10 @@ class Batch:
         submitted_at: datetime,
         price: float = 0.05,
         provider_message_id: str | None = None,
+        destination_hash: str | None = None,
     ) -> None:
-        """Add a send; provider_message_id defaults to 'p-' + message_id."""
+        """Add a send; provider_message_id defaults to 'p-' + message_id, destination_hash to
+        'h-' + message_id (a number of its own)."""
         self.sends.append(
             {
                 "event_id": f"s-{message_id}",
@@ -64,7 +66,7 @@ class Batch:
                 "provider_message_id": provider_message_id
                 if provider_message_id is not None
                 else f"p-{message_id}",
-                "destination_hash": f"h-{message_id}",
+                "destination_hash": destination_hash or f"h-{message_id}",
                 "country": country,
                 "mcc_mnc": mcc_mnc,
                 "route_id": f"{provider}-{country}-t{tier}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.build.compare import (
     daily_differences,
     mart_schema,
     message_differences,
+    normalise,
     read_rows,
     row_set,
 )
@@ -33,6 +35,7 @@ MARTS = (
     "fct_conversions_by_segment",
     "agg_error_codes_daily",
     "agg_failure_causes_daily",
+    "dim_destinations",
 )
 T0 = datetime(2025, 5, 1, 10, 0, 0)
 
@@ -106,6 +109,7 @@ def batch_one() -> Batch:
     b.conversion("m01", "ios", _t(20))
     b.conversion("m01", "android", _t(25))
     b.conversion("m04", None, _t(70))
+    dead_numbers_one(b)
     return b
 
 
@@ -126,6 +130,7 @@ def batch_two() -> Batch:
     b.receipt("r14b", "vonage", "p-m14", "DELIVERED", _t(24 * 60 + 12), done_at=_t(24 * 60 + 11.5))
     b.conversion("m14", "android", _t(24 * 60 + 20))
     b.conversions[-1]["currency"] = "USD"
+    dead_numbers_two(b)
     return b
 
 
@@ -144,7 +149,54 @@ def batch_three() -> Batch:
     b.send("m92", "DE", "26201", 2, "smpp", _t(9), provider_message_id="nobody")
     # the same event as batch 2's r03c: this copy was ingested first, so it wins (lineage changes)
     b.receipt("r03c", "infobip", "p-m03", "DELIVERED", _t(24 * 60 + 34), done_at=_t(64))
+    dead_numbers_three(b)
     return b
+
+
+def _dead_number_send(b: Batch, message_id: str, number: str, minutes: float, price: float) -> None:
+    b.send(message_id, "US", "310260", 1, "twilio", _t(minutes), price, destination_hash=number)
+
+
+def _twilio_failure(b: Batch, message_id: str, minutes: float, code: str) -> None:
+    # Twilio 30005: unknown_subscriber, 30004: dnd_or_opt_out, 30003: absent_subscriber (seed)
+    at = _t(minutes + 0.5)
+    b.receipt(f"r-{message_id}", "twilio", f"p-{message_id}", "UNDELIVERABLE", at, at, None, code)
+
+
+def dead_numbers_one(b: Batch) -> None:
+    """Numbers texted several times: h-dead delivered once, then failed permanently (unknown
+    subscriber, a message without receipt, opted out); h-alive failed permanently twice; h-temp
+    failed permanently, then absent (a temporary failure ends the run), then permanently again."""
+    _dead_number_send(b, "d1", "h-dead", 30, 0.01)
+    b.receipt("r-d1", "twilio", "p-d1", "DELIVERED", _t(30.5), done_at=_t(30.5))
+    _dead_number_send(b, "d2", "h-dead", 40, 0.02)
+    _twilio_failure(b, "d2", 40, "30005")
+    _dead_number_send(b, "d3", "h-dead", 50, 0.04)
+    _dead_number_send(b, "d4", "h-dead", 60, 0.08)
+    _twilio_failure(b, "d4", 60, "30004")
+    for message_id, minutes in (("e1", 70), ("e2", 80)):
+        _dead_number_send(b, message_id, "h-alive", minutes, 0.01)
+        _twilio_failure(b, message_id, minutes, "30005")
+    for message_id, minutes, code in (
+        ("f1", 90, "30005"),
+        ("f2", 95, "30003"),
+        ("f3", 100, "30005"),
+    ):
+        _dead_number_send(b, message_id, "h-temp", minutes, 0.05)
+        _twilio_failure(b, message_id, minutes, code)
+
+
+def dead_numbers_two(b: Batch) -> None:
+    """h-dead fails again a day later; h-alive gets a delivery, which ends its run."""
+    _dead_number_send(b, "d5", "h-dead", 24 * 60 + 5, 0.16)
+    _twilio_failure(b, "d5", 24 * 60 + 5, "30005")
+    _dead_number_send(b, "e3", "h-alive", 24 * 60 + 6, 0.01)
+    b.receipt("r-e3", "twilio", "p-e3", "DELIVERED", _t(24 * 60 + 7), done_at=_t(24 * 60 + 7))
+
+
+def dead_numbers_three(b: Batch) -> None:
+    """Committed late: h-dead's message without receipt was delivered, so its run starts after."""
+    b.receipt("r-d3", "twilio", "p-d3", "DELIVERED", _t(24 * 60 + 36), done_at=_t(51))
 
 
 @dataclass
@@ -231,6 +283,33 @@ def test_rows_committed_late_are_taken_in_by_an_incremental_run(scenario: Scenar
     assert message_differences(scenario.incremental["fct_messages"], scenario.expected_three) == []
     expected = expected_daily(scenario.expected_three)
     assert daily_differences(scenario.incremental["agg_deliverability_daily"], expected) == []
+
+
+def _health(rows: list[dict[str, Any]], number: str) -> tuple[Any, ...]:
+    row = next(r for r in rows if r["destination_hash"] == number)
+    return (
+        row["messages"],
+        row["delivered"],
+        row["last_outcome"],
+        row["consecutive_permanent_failures"],
+        row["first_permanent_failure_at"],
+        normalise(row["cost_since_first_permanent_failure"]),
+    )
+
+
+def test_destination_health_follows_each_number_across_runs(scenario: Scenario) -> None:
+    """Runs of permanent failures: skipped over pending messages, ended by a delivery or another
+    failure, shortened when a late receipt turns a pending message into a delivery."""
+    one = scenario.after_one["dim_destinations"]
+    assert _health(one, "h-dead") == (4, 1, "failed", 2, _t(40), Decimal("0.14"))
+    assert _health(one, "h-alive") == (2, 0, "failed", 2, _t(70), Decimal("0.02"))
+    assert _health(one, "h-temp") == (3, 0, "failed", 1, _t(100), Decimal("0.05"))
+    assert _health(one, "h-m06") == (1, 0, "pending", 0, None, 0)
+    two = scenario.after_two["dim_destinations"]
+    assert _health(two, "h-dead") == (5, 1, "failed", 3, _t(40), Decimal("0.30"))
+    assert _health(two, "h-alive") == (3, 1, "delivered", 0, None, 0)
+    three = scenario.incremental["dim_destinations"]
+    assert _health(three, "h-dead") == (5, 2, "failed", 2, _t(60), Decimal("0.24"))
 
 
 @pytest.mark.parametrize("mart", MARTS)
