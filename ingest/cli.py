@@ -34,6 +34,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("ingest.alerts.cli:configure", "evaluate deliverability-drop alerts"),
     "report": ("ingest.report.cli:configure", "write the HTML deliverability report"),
     "docs": ("ingest.report.cli:configure_docs", "generate and serve the dbt docs"),
+    "suppression-list": (
+        "ingest.suppression.cli:configure_list",
+        "list the numbers that failed permanently, to stop texting them",
+    ),
+    "hash-numbers": (
+        "ingest.suppression.cli:configure_hash",
+        "hash E.164 numbers under the traffic's key, to match the suppression list",
+    ),
     "demo": ("ingest.demo:configure", "run the whole pipeline on simulated traffic"),
     "schemas": ("ingest.schemas:configure", "check schema compatibility"),
 }

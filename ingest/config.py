@@ -71,11 +71,17 @@ class Settings(BaseSettings):
             self.store_dir = self.data_dir / "store"
         return self
 
-    def hash_secret(self) -> bytes:
-        """Key for hashing phone numbers: DLRW_HASH_KEY, else one generated under the data dir."""
+    def hash_secret(self, create: bool = True) -> bytes:
+        """Key for hashing phone numbers: DLRW_HASH_KEY, else the one under the data dir, which
+        is generated first if missing, unless ``create`` is false (then ``ConfigError``)."""
         if self.hash_key is not None:
             return self.hash_key.get_secret_value().encode()
         path = self.data_dir / "hash.key"
+        if not path.exists() and not create:
+            raise ConfigError(
+                f"no hash key: {path} does not exist; set DLRW_HASH_KEY, or DLRW_DATA_DIR to "
+                "the directory whose hash.key the traffic was hashed with"
+            )
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".hash.key.{os.getpid()}")

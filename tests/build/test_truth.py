@@ -6,6 +6,7 @@ on DuckDB and PostgreSQL."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import socket
 import subprocess
@@ -34,7 +35,8 @@ from tests.build.events import seed_operators
 pytestmark = pytest.mark.broker
 
 KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
-SIMULATION = ("--messages", "3000", "--days", "2", "--seed", "11", "--start", "2026-01-05")
+# 6,000 messages: about 50 abandoned numbers texted twice or more, enough to measure recall
+SIMULATION = ("--messages", "6000", "--days", "2", "--seed", "11", "--start", "2026-01-05")
 # What the truth file and fct_messages both say per message (ingest/simulate/truth.py).
 COMPARED = ("final_status", "outcome", "has_receipt", "receipt_count", "done_at", "failure_cause")
 
@@ -47,6 +49,8 @@ class TruthBuild:
     messages: list[dict[str, Any]]
     daily: list[dict[str, Any]]
     causes: list[dict[str, Any]]
+    suppression: list[dict[str, str]]
+    suppression_stdout: str  # `dlrw suppression-list --min-failures 3`
 
 
 def _reachable(host_port: str) -> bool:
@@ -113,6 +117,8 @@ def read_truth(path: Path) -> list[dict[str, Any]]:
                     # fct_messages keeps done_at for delivered messages only
                     "done_at": _time(row["done_at"]) if outcome == "delivered" else None,
                     "failure_cause": row["failure_cause"] or None,
+                    "destination_hash": row["destination_hash"],
+                    "cause": row["cause"],
                 }
             )
     return rows
@@ -161,6 +167,8 @@ def truth_build(
     _dlrw(settings, work, "produce", "events.jsonl")
     _dlrw(settings, work, "ingest", "--once", "--group", f"ingest-{settings.topic_prefix}")
     _dlrw(settings, work, "build", "--quiet")
+    _dlrw(settings, work, "suppression-list", "--out", "suppression.csv")
+    strict = _dlrw(settings, work, "suppression-list", "--min-failures", "3")
     engine = warehouse_engine(settings)
     try:
         schema = mart_schema(settings)
@@ -169,11 +177,13 @@ def truth_build(
         causes = read_rows(engine, schema, "agg_failure_causes_daily")
     finally:
         engine.dispose()
-    return TruthBuild(read_truth(work / "truth.csv"), messages, daily, causes)
+    with (work / "suppression.csv").open(newline="") as handle:
+        suppression = list(csv.DictReader(handle))
+    return TruthBuild(read_truth(work / "truth.csv"), messages, daily, causes, suppression, strict)
 
 
 def test_every_message_outcome_equals_the_truth(truth_build: TruthBuild) -> None:
-    assert len(truth_build.truth) == 3000
+    assert len(truth_build.truth) == int(SIMULATION[1])
     problems = message_differences(truth_build.messages, truth_build.truth, COMPARED)
     assert problems == [], f"{len(problems)} differences, first: {problems[:5]}"
 
@@ -217,3 +227,77 @@ def test_every_daily_failure_cause_cell_equals_the_truth(truth_build: TruthBuild
     assert {"dnd_or_opt_out", "unknown_subscriber", "absent_subscriber"} <= causes
     assert {"network_or_route", "expired"} <= causes
     assert any(m["failure_cause"] and m["route_id"] == "r-IN-t1-a" for m in truth_build.truth)
+
+
+def _by_number(truth: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each number's messages, latest first."""
+    numbers: dict[str, list[dict[str, Any]]] = {}
+    for m in sorted(truth, key=lambda m: (m["submitted_at"], m["message_id"]), reverse=True):
+        numbers.setdefault(m["destination_hash"], []).append(m)
+    return numbers
+
+
+def _permanent_run(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The latest messages' run of permanent failures (dim_destinations' definition, from the
+    truth): pending ones skipped, any other outcome ends it."""
+    run = []
+    for m in messages:
+        if m["outcome"] == "pending":
+            continue
+        if m["failure_cause"] not in ("unknown_subscriber", "dnd_or_opt_out"):
+            break
+        run.append(m)
+    return run
+
+
+def test_suppression_list_equals_the_truth(truth_build: TruthBuild) -> None:
+    """`dlrw suppression-list`: exactly the numbers whose truth ends in two or more permanent
+    failures, with their count and the first failure's time."""
+    expected = {}
+    for number, messages in _by_number(truth_build.truth).items():
+        run = _permanent_run(messages)
+        if len(run) >= 2:
+            expected[number] = (len(run), run[-1]["submitted_at"])
+    listed = {
+        r["destination_hash"]: (
+            int(r["consecutive_permanent_failures"]),
+            _time(r["first_permanent_failure_at"]),
+        )
+        for r in truth_build.suppression
+    }
+    assert listed == expected
+
+
+def test_suppression_list_min_failures_keeps_longer_runs(truth_build: TruthBuild) -> None:
+    """--min-failures 3 on stdout: the rows of the default list with 3 or more, in its order."""
+    longer = [r for r in truth_build.suppression if int(r["consecutive_permanent_failures"]) >= 3]
+    assert longer and len(longer) < len(truth_build.suppression)
+    assert list(csv.DictReader(io.StringIO(truth_build.suppression_stdout))) == longer
+
+
+def test_suppression_list_finds_abandoned_numbers(truth_build: TruthBuild) -> None:
+    """Recall: of the numbers really abandoned (truth cause) and texted at least twice, at least
+    90% are listed; a receipt lost on the way can leave a number one known failure."""
+    numbers = _by_number(truth_build.truth)
+    abandoned = {
+        number
+        for number, messages in numbers.items()
+        if len(messages) >= 2 and any(m["cause"] == "abandoned" for m in messages)
+    }
+    listed = {r["destination_hash"] for r in truth_build.suppression}
+    recall = len(abandoned & listed) / len(abandoned)
+    print(f"suppression-list recall: {len(abandoned & listed)}/{len(abandoned)} = {recall:.3f}")
+    assert len(abandoned) >= 40, "too few abandoned numbers to measure recall"
+    assert recall >= 0.9
+
+
+def test_suppression_list_holds_no_number_delivered_after_its_last_failure(
+    truth_build: TruthBuild,
+) -> None:
+    numbers = _by_number(truth_build.truth)
+    for row in truth_build.suppression:
+        messages = numbers[row["destination_hash"]]
+        last_failure = next(m["submitted_at"] for m in messages if m["outcome"] == "failed")
+        assert not any(
+            m["outcome"] == "delivered" and m["submitted_at"] > last_failure for m in messages
+        ), row["destination_hash"]

@@ -1,0 +1,3 @@
+"""Dead numbers: the suppression list a sender should stop texting (from mart
+``dim_destinations``), and the hashes of a sender's own numbers to match it against, under the
+key the traffic was hashed with -- dlrw never holds a number."""
