@@ -649,8 +649,8 @@ left join top_codes
 
 
 def exchange_rates(rel: Relations, th: Thresholds) -> FigureCheck:
-    """Per currency, the priced messages whose price has no exchange rate into the reporting
-    currency for its day (seed exchange_rates), so that no cost counts it."""
+    """Per currency of the priced messages, those whose price has no exchange rate into the
+    reporting currency for its day (seed exchange_rates), so that no cost counts it."""
     t = th.exchange_rates
     suite = gx.ExpectationSuite(name="exchange_rates")
     # A price without a rate is left out of every cost: the money marts understate the spend.
@@ -665,11 +665,12 @@ def exchange_rates(rel: Relations, th: Thresholds) -> FigureCheck:
     query = f"""
 select
     coalesce(currency, '(none)') as currency,
-    count(*) as unconverted,
-    min(cast(submitted_at as date)) as first_day,
-    max(cast(submitted_at as date)) as last_day
+    count(*) as priced,
+    sum(case when fx_rate is null then 1 else 0 end) as unconverted,
+    min(case when fx_rate is null then cast(submitted_at as date) end) as first_day,
+    max(case when fx_rate is null then cast(submitted_at as date) end) as last_day
 from {rel.mart("fct_messages")}
-where price is not null and fx_rate is null
+where price is not null
 group by coalesce(currency, '(none)')
 """
     return FigureCheck(
@@ -680,10 +681,12 @@ group by coalesce(currency, '(none)')
         threshold=t.max_unconverted,
         fails_when=">",
         suite=suite,
-        detail_columns=("first_day", "last_day"),
+        detail_columns=("priced", "first_day", "last_day"),
         detail=lambda r: (
-            f"(prices submitted {r['first_day']} to {r['last_day']} have no exchange rate: "
-            "add their rates to seed exchange_rates and rebuild)"
+            f"(of {_count(r['priced'])} prices; those submitted {r['first_day']} to "
+            f"{r['last_day']} have no exchange rate: add it to seed exchange_rates and rebuild)"
+            if r["unconverted"]
+            else f"(of {_count(r['priced'])} prices)"
         ),
     )
 
