@@ -25,10 +25,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 
 setup: $(VENV)/.installed ## install dlrw and its pinned dependencies into .venv
 
-services: setup ## start the local Kafka broker and PostgreSQL, install Chromium (idempotent)
+services: setup ## start the local Kafka broker and PostgreSQL, install Chromium and Prometheus (idempotent)
 	$(DLRW) broker start
 	bash docker/postgres/start.sh
 	bash docker/chromium/install.sh
+	bash docker/prometheus/install.sh
 
 stop: ## stop the local Kafka broker
 	-$(DLRW) broker stop

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs Debian's `prometheus` (the server and promtool), used by tests/service to scrape a
+# running ingest and collector and to unit-test the alerting rules. Idempotent and quiet: does
+# nothing when both are installed, and prints apt's output only if the install fails. The
+# package's own service is not needed: the tests start their own server on a free port.
+set -euo pipefail
+
+if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+    exit 0
+fi
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends \
+        prometheus; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "docker/prometheus/install.sh: installing prometheus failed" >&2
+    exit 1
+fi
