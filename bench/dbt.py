@@ -1,21 +1,35 @@
-"""Benchmark `dlrw build` on DuckDB: a full refresh over N messages, then one incremental hour.
+"""Benchmark `dlrw build` on DuckDB: a full refresh over N messages, then one incremental hour,
+each quoted as ratios to two reference figures measured in the same run.
 
 Raw rows are generated straight into DuckDB with SQL (not timed): N messages over 30 days with
 several receipts each (intermediate then final, some duplicates, some late, some orphans),
-operators and countries from the seed, route tiers 1-4 with tier-dependent delivery. Then
-`dlrw build --full-refresh` is timed, one new hour of sends and receipts (plus late receipts for
-older messages) is appended with a fresh _ingested_at, and an incremental `dlrw build` is timed.
+operators and countries from the seed, route tiers 1-4 with tier-dependent delivery, error codes
+of the failure_codes seed, prices in EUR, USD and GBP, destinations that get several messages.
 
-    python bench/dbt.py [--messages 5000000] [--data-dir DIR]
+The references: (1) one hand-written DuckDB query over the same raw tables that does what the
+marts' counts need (dedupe by event_id, match receipts to sends, fold each message's final
+status, aggregate sent, delivered, failed and pending per daily cell), checked to equal
+agg_deliverability_daily per cell; (2) `dlrw build` on an empty warehouse, dbt's fixed cost.
+Then `dlrw build --full-refresh` is timed, one new hour of sends and receipts (plus late receipts
+for older messages) is appended with a fresh _ingested_at, and an incremental `dlrw build` is
+timed. `--compare-rev REV` builds that revision's dbt_project on a copy of the same data too,
+the two taking turns, and prints both with their ratios.
+
+    python bench/dbt.py [--messages 5000000] [--data-dir DIR] [--compare-rev REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import shutil
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -23,14 +37,18 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest.build.runner import ensure_raw_tables, run_build  # noqa: E402
+from ingest.build.profiles import dbt_target  # noqa: E402
+from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build  # noqa: E402
 from ingest.config import Settings  # noqa: E402
+from ingest.errors import DlrwError  # noqa: E402
 
-SEED = ROOT / "dbt_project" / "seeds" / "operators.csv"
+SEEDS = DBT_PROJECT_DIR / "seeds"
 DAYS = 30
 START = "2025-03-01 00:00:00"
+WORKING_TREE = "working tree"
 
 # One message per row of `ids`; every column derived from hashes of its index, so reruns repeat.
+# Providers price in their own currency; a number gets about three messages over the run.
 SENDS_SQL = """
 insert into raw_sends (
     event_id, message_id, provider, provider_message_id, campaign_id, sender_id,
@@ -55,15 +73,18 @@ base as (
 )
 select
     's' || i, 'm' || i, provider, 'p' || i, 'c' || (h >> 20) % 50, 'DLRW',
-    md5(i::varchar), country, case when (h >> 30) % 50 = 0 then null else mcc_mnc end,
+    md5(((h >> 3) % {destinations})::varchar), country,
+    case when (h >> 30) % 50 = 0 then null else mcc_mnc end,
     provider || '-' || country || '-t' || tier, tier, 1 + (h >> 24) % 2, 'GSM7',
-    round(0.01 * (5 - tier) + 0.001 * ((h >> 26) % 10), 4), 'EUR', submitted_at,
+    round(0.01 * (5 - tier) + 0.001 * ((h >> 26) % 10), 4),
+    case provider when 'twilio' then 'USD' when 'smpp' then 'GBP' else 'EUR' end, submitted_at,
     'sms.sends', (i % 3)::int, i, {ingest_expr}
 from base
 """
 
 # Per message: ACCEPTED (70%), ENROUTE (40%), a final (96%), a duplicate final (3%),
-# a late second final with an older done_at (1%), orphans (0.5%).
+# a late second final with an older done_at (1%), orphans (0.5%). A failure other than EXPIRED
+# carries one of its provider's codes in the failure_codes seed.
 RECEIPTS_SQL = """
 insert into raw_receipts (
     event_id, provider, provider_message_id, message_id, status, is_final, error_code, mcc_mnc,
@@ -112,43 +133,167 @@ picked as (
     from rows where present
 )
 select
-    case when kind = 3 then 'r2-' || message_id else 'r' || kind || '-' || message_id end,
-    provider,
+    case when kind = 3 then 'r2-' || picked.message_id
+         else 'r' || kind || '-' || picked.message_id end,
+    picked.provider,
     case when kind = 5 then 'orphan-' || provider_message_id else provider_message_id end,
-    case when (h >> 50) % 2 = 0 then message_id end,
+    case when (h >> 50) % 2 = 0 then picked.message_id end,
     status, status not in ('ACCEPTED', 'ENROUTE'),
-    case when status in ('UNDELIVERABLE', 'REJECTED', 'EXPIRED') then 'E' || (h >> 52) % 12 end,
+    case when status in ('UNDELIVERABLE', 'REJECTED', 'DELETED')
+         then codes.codes[1 + ((h >> 52) % len(codes.codes))::bigint] end,
     mcc_mnc, submitted_at, done_at,
     done_at + to_milliseconds(200 + (h >> 54) % 3000 + case when kind = 4 then 7200000 else 0 end),
     1, case when status = 'DELIVERED' then 1 else 0 end, null, null, '{{}}',
     'sms.receipts', ((hash(provider_message_id) >> 1) % 3)::int,
     {first} * 6 + row_number() over (), {ingest_expr}
-from picked
+from picked left join codes on codes.provider = picked.provider
 """
 
+# A click for 5% of messages; one in five of them a purchase with a value in the send's currency.
 CONVERSIONS_SQL = """
 insert into raw_conversions (
     event_id, message_id, kind, value, currency, device_os, occurred_at,
     _topic, _partition, _offset, _ingested_at
 )
-select 'v-' || message_id, message_id, 'click', null, null,
+select 'v-' || message_id, message_id, case when purchase then 'purchase' else 'click' end,
+       case when purchase then 5 + (hash(message_id) >> 9) % 50 end,
+       case when purchase then currency end,
        ['android', 'ios', 'other', null][1 + ((hash(message_id) >> 3) % 4)::bigint],
        submitted_at + interval 5 minute, 'sms.conversions', 0, _offset, {ingest_expr}
-from raw_sends
+from (select *, (hash(message_id) >> 7) % 5 = 0 as purchase from raw_sends)
 where _offset >= {first} and _offset < {last} and (hash(message_id) >> 1) % 100 < 5
 """
 
+# The provider codes of the failure_codes seed (not a route's own numbering), per provider.
+CODES_SQL = f"""
+create or replace temp table codes as
+select provider, list(error_code order by error_code) as codes
+from read_csv('{SEEDS / "failure_codes.csv"}', all_varchar = true)
+where provider is not null and route_id is null and error_code is not null
+group by provider
+"""
 
-def generate(path: Path, first: int, last: int, start_expr: str, ingest_expr: str) -> None:
-    """Append messages [first, last) with their receipts and conversions."""
+FINAL = "('DELIVERED', 'UNDELIVERABLE', 'EXPIRED', 'REJECTED', 'DELETED', 'UNKNOWN')"
+FAILED = "('UNDELIVERABLE', 'EXPIRED', 'REJECTED', 'DELETED')"
+
+# Reference 1, by hand from the README's contract: the first-loaded copy of each event; a
+# message_id sent twice is its earliest send; a receipt matches the send whose message_id it
+# echoes, else its provider's send with its provider_message_id in use when it was received; the
+# deciding receipt is final first, then latest done_at (NULL oldest), received_at, event_id.
+FOLD_SQL = f"""
+with
+sends as (
+    select event_id, message_id, provider, provider_message_id, country, mcc_mnc, route_tier,
+           submitted_at
+    from raw_sends
+    qualify row_number() over (
+        partition by event_id order by _ingested_at, _topic, _partition, _offset
+    ) = 1
+),
+messages as (
+    select * from sends
+    qualify row_number() over (partition by message_id order by submitted_at, event_id) = 1
+),
+receipts as (
+    select event_id, provider, provider_message_id, message_id, status, done_at, received_at
+    from raw_receipts
+    qualify row_number() over (
+        partition by event_id order by _ingested_at, _topic, _partition, _offset
+    ) = 1
+),
+matched as (
+    select
+        receipts.event_id, receipts.status, receipts.done_at, receipts.received_at,
+        coalesce(by_id.message_id, by_provider.message_id) as message_id
+    from receipts
+    left join sends as by_id on receipts.message_id = by_id.message_id
+    left join sends as by_provider
+        on by_id.message_id is null
+        and receipts.provider = by_provider.provider
+        and receipts.provider_message_id = by_provider.provider_message_id
+    where coalesce(by_id.message_id, by_provider.message_id) is not null
+    qualify row_number() over (
+        partition by receipts.event_id
+        order by
+            coalesce(by_id.submitted_at, by_provider.submitted_at) > receipts.received_at,
+            case when coalesce(by_id.submitted_at, by_provider.submitted_at)
+                      <= receipts.received_at
+                 then coalesce(by_id.submitted_at, by_provider.submitted_at) end desc nulls last,
+            coalesce(by_id.submitted_at, by_provider.submitted_at),
+            coalesce(by_id.message_id, by_provider.message_id),
+            coalesce(by_id.event_id, by_provider.event_id)
+    ) = 1
+),
+folded as (
+    select
+        message_id,
+        arg_max(
+            status,
+            row(status in {FINAL}, done_at is not null,
+                coalesce(done_at, timestamp '1900-01-01'), received_at, event_id)
+        ) as status
+    from matched
+    group by message_id
+)
+select
+    cast(messages.submitted_at as date) as period_date,
+    messages.country,
+    messages.mcc_mnc,
+    coalesce(operators.operator_name, 'unknown') as operator_name,
+    messages.route_tier,
+    messages.provider,
+    count(*) as sent,
+    count(*) filter (where folded.status = 'DELIVERED') as delivered,
+    count(*) filter (where folded.status in {FAILED}) as failed,
+    sent - delivered - failed as pending
+from messages
+left join folded on messages.message_id = folded.message_id
+left join operators on messages.mcc_mnc = operators.mcc_mnc
+group by all
+"""
+
+CELL = ("period_date", "country", "mcc_mnc", "operator_name", "route_tier", "provider")
+COUNTS = ("sent", "delivered", "failed", "pending")
+
+
+@dataclass
+class Project:
+    """A dbt project under test and the seconds of its builds, by name."""
+
+    label: str
+    path: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """The label as a directory name."""
+        return self.label.replace(" ", "-")
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
+    con.execute("set preserve_insertion_order = false")
+    con.execute(
+        "create or replace temp table operators as "
+        f"select * from read_csv('{SEEDS / 'operators.csv'}', all_varchar = true)"
+    )
+    con.execute(CODES_SQL)
+    return con
+
+
+def generate(
+    path: Path, first: int, last: int, start_expr: str, ingest_expr: str, destinations: int
+) -> None:
+    """Append messages [first, last) with their receipts and conversions."""
+    con = _connect(path)
     try:
-        con.execute("set preserve_insertion_order = false")
-        con.execute(
-            "create or replace temp table operators as "
-            f"select * from read_csv('{SEED}', all_varchar = true)"
-        )
-        fmt = {"first": first, "last": last, "start_expr": start_expr, "ingest_expr": ingest_expr}
+        fmt = {
+            "first": first,
+            "last": last,
+            "start_expr": start_expr,
+            "ingest_expr": ingest_expr,
+            "destinations": destinations,
+        }
         con.execute(SENDS_SQL.format(**fmt))
         con.execute(RECEIPTS_SQL.format(**fmt))
         con.execute(CONVERSIONS_SQL.format(**fmt))
@@ -168,6 +313,24 @@ def counts(path: Path) -> str:
     return " ".join(parts)
 
 
+def _destinations(n: int) -> int:
+    """Distinct numbers among the first n messages' destinations (about three messages each)."""
+    return max(1, n // 3)
+
+
+def generate_month(path: Path, n: int) -> None:
+    """N messages spread evenly over DAYS days, each ingested a few seconds after its submission."""
+    span_ms = DAYS * 24 * 3600 * 1000
+    generate(
+        path,
+        0,
+        n,
+        start_expr=f"timestamp '{START}' + to_milliseconds((i * {span_ms} // {n})::bigint)",
+        ingest_expr="submitted_at + interval 5 second",
+        destinations=_destinations(n),
+    )
+
+
 def append_hour(path: Path, n: int) -> int:
     """Append one new hour after n messages: sends + receipts submitted and ingested in the hour
     after the last one, plus late receipts (status changes) for 0.2% of messages of the previous 3
@@ -180,8 +343,9 @@ def append_hour(path: Path, n: int) -> int:
         n + hour,
         start_expr=f"{end} + to_milliseconds(((i - {n}) * 3600000 // {hour})::bigint)",
         ingest_expr=f"{end} + interval 1 hour + interval 5 second",
+        destinations=_destinations(n),
     )
-    con = duckdb.connect(str(path))
+    con = _connect(path)
     try:
         con.execute(f"""
             insert into raw_receipts (
@@ -190,11 +354,13 @@ def append_hour(path: Path, n: int) -> int:
                 segments_delivered, price, currency, raw, _topic, _partition, _offset,
                 _ingested_at
             )
-            select 'late-' || message_id, provider, provider_message_id, null, 'REJECTED', true,
-                   'E99', mcc_mnc, submitted_at, submitted_at + interval 1 day,
+            select 'late-' || message_id, raw_sends.provider, provider_message_id, null,
+                   'REJECTED', true,
+                   codes.codes[1 + ((hash(message_id) >> 11) % len(codes.codes))::bigint],
+                   mcc_mnc, submitted_at, submitted_at + interval 1 day,
                    {end} + interval 30 minute, 1, 0, null, null, '{{}}', 'sms.receipts', 9,
                    _offset, {end} + interval 1 hour + interval 5 second
-            from raw_sends
+            from raw_sends left join codes on codes.provider = raw_sends.provider
             where submitted_at >= {end} - interval 3 day and submitted_at < {end}
               and (hash(message_id) >> 1) % 1000 < 2
         """)
@@ -203,47 +369,170 @@ def append_hour(path: Path, n: int) -> int:
     return hour
 
 
+def hand_fold(settings: Settings, raw: Path, out: Path) -> float:
+    """Time reference 1 on the raw tables with dbt's DuckDB settings; its cells go to `out`."""
+    target = dbt_target(settings).output
+    duckdb_settings = target["settings"]
+    assert isinstance(duckdb_settings, dict)
+    con = _connect(raw)
+    try:
+        con.execute(f"set threads = {target['threads']}")
+        for name, value in duckdb_settings.items():
+            con.execute(f"set {name} = '{value}'")
+        started = time.monotonic()
+        con.execute(f"copy ({FOLD_SQL}) to '{out}' (format parquet)")
+        return time.monotonic() - started
+    finally:
+        con.close()
+
+
+def check_fold(fold: Path, warehouse: Path) -> tuple[int, int]:
+    """Cells of agg_deliverability_daily and how many differ from the fold in any count."""
+    on = " and ".join(f"fold.{c} is not distinct from agg.{c}" for c in CELL)
+    differ = " or ".join(f"fold.{c} is distinct from agg.{c}" for c in COUNTS)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        row = con.execute(f"""
+            select
+                (select count(*) from agg_deliverability_daily),
+                count_if(fold.sent is null or agg.sent is null or {differ})
+            from read_parquet('{fold}') as fold
+            full join (
+                select cast(period_date as date) as period_date, * exclude (period_date)
+                from agg_deliverability_daily
+            ) as agg on {on}
+        """).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def archived_project(rev: str, into: Path) -> Project:
+    """REV's dbt_project, extracted from git under `into`."""
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--verify", "--short", f"{rev}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", sha, "dbt_project"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    except subprocess.CalledProcessError as exc:
+        stderr = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr
+        raise DlrwError(f"--compare-rev {rev}: {stderr.strip().splitlines()[-1]}") from exc
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into / sha, filter="data")
+    return Project(sha, into / sha / "dbt_project")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5_000_000)
     parser.add_argument(
-        "--data-dir", type=Path, default=None, help="keep the warehouse here (default: a temp dir)"
+        "--data-dir", type=Path, default=None, help="keep the warehouses here (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--compare-rev",
+        metavar="REV",
+        default=None,
+        help="also build this git revision's dbt_project on the same data (e.g. e0dfaff)",
     )
     args = parser.parse_args()
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
-    if args.data_dir is None:
-        with tempfile.TemporaryDirectory(prefix="dlrw-bench-dbt-") as tmp:
-            return _run(args.messages, Path(tmp))
-    return _run(args.messages, args.data_dir)
+    try:
+        if args.data_dir is None:
+            with tempfile.TemporaryDirectory(prefix="dlrw-bench-dbt-") as tmp:
+                return _run(args.messages, Path(tmp), args.compare_rev)
+        return _run(args.messages, args.data_dir, args.compare_rev)
+    except DlrwError as exc:
+        print(f"bench/dbt.py: {exc}", file=sys.stderr)
+        return 2
 
 
-def _run(n: int, data_dir: Path) -> int:
-    settings = Settings(data_dir=data_dir, warehouse_url=f"duckdb:///{data_dir / 'bench.duckdb'}")
-    path = data_dir / "bench.duckdb"
-    path.unlink(missing_ok=True)
+def _settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, warehouse_url=f"duckdb:///{data_dir / 'bench.duckdb'}")
+
+
+def _fresh(data_dir: Path) -> Settings:
+    """Settings on a new data dir holding empty raw tables."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    settings = _settings(data_dir)
     ensure_raw_tables(settings)
+    return settings
 
-    span_ms = DAYS * 24 * 3600 * 1000
+
+def _run(n: int, data_dir: Path, compare_rev: str | None) -> int:
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    projects = [Project(WORKING_TREE, DBT_PROJECT_DIR)]
+    if compare_rev is not None:
+        shutil.rmtree(data_dir / "projects", ignore_errors=True)
+        projects.append(archived_project(compare_rev, data_dir / "projects"))
+    raw_settings = _fresh(data_dir / "raw")
+    raw = raw_settings.data_dir / "bench.duckdb"
     started = time.monotonic()
-    # Sends spread evenly over 30 days, each ingested a few seconds after it was submitted.
-    generate(
-        path,
-        0,
-        n,
-        start_expr=f"timestamp '{START}' + to_milliseconds((i * {span_ms} // {n})::bigint)",
-        ingest_expr="submitted_at + interval 5 second",
-    )
-    print(f"generated {counts(path)} in {time.monotonic() - started:.1f}s (not timed)")
+    generate_month(raw, n)
+    print(f"generated {counts(raw)} in {time.monotonic() - started:.1f}s (not timed)")
 
-    full = run_build(settings, full_refresh=True)
-    print(f"full refresh:  {full.elapsed_s:6.1f}s  ({full.line()})")
+    fold_path = data_dir / "fold.parquet"
+    fold_s = hand_fold(raw_settings, raw, fold_path)
+    print(f"reference: hand-written fold and daily aggregate {fold_s:.1f}s")
 
-    hour = append_hour(path, n)
-    print(f"appended one hour ({hour:,} messages + late receipts): {counts(path)}")
-    incremental = run_build(settings)
-    print(f"incremental:   {incremental.elapsed_s:6.1f}s  ({incremental.line()})")
+    for project in projects:
+        empty = run_build(
+            _fresh(data_dir / "empty" / project.slug), full_refresh=True, project_dir=project.path
+        )
+        project.seconds["empty warehouse"] = empty.elapsed_s
+        print(f"{project.label}: build on an empty warehouse ({empty.line()})")
+
+    builds: list[tuple[Project, Settings]] = []
+    for project in projects:
+        settings = _fresh(data_dir / "build" / project.slug)
+        shutil.copyfile(raw, settings.data_dir / "bench.duckdb")
+        full = run_build(settings, full_refresh=True, project_dir=project.path)
+        project.seconds["full refresh"] = full.elapsed_s
+        print(f"{project.label}: full refresh ({full.line()})")
+        builds.append((project, settings))
+
+    honest = True
+    for project, settings in builds:
+        cells, differing = check_fold(fold_path, settings.data_dir / "bench.duckdb")
+        honest = honest and differing == 0
+        verdict = "equals" if differing == 0 else f"DIFFERS in {differing:,} cells from"
+        print(
+            f"check: the hand-written fold {verdict} {project.label}'s agg_deliverability_daily "
+            f"(sent, delivered, failed, pending in {cells:,} cells)"
+        )
+
+    for project, settings in builds:
+        path = settings.data_dir / "bench.duckdb"
+        hour = append_hour(path, n)
+        print(f"{project.label}: appended one hour ({hour:,} messages + late receipts, not timed)")
+        incremental = run_build(settings, project_dir=project.path)
+        project.seconds["incremental"] = incremental.elapsed_s
+        print(f"{project.label}: incremental ({incremental.line()})")
+
+    reference = projects[0].seconds["empty warehouse"]
+    print(f"\n{'project':<14} {'build':<16} {'seconds':>8} {'/ fold':>7} {'/ empty':>8}")
+    for project in projects:
+        for build, seconds in project.seconds.items():
+            print(
+                f"{project.label:<14} {build:<16} {seconds:8.1f} {seconds / fold_s:7.2f} "
+                f"{seconds / reference:8.2f}"
+            )
+    for old in projects[1:]:
+        ratios = ", ".join(
+            f"{build} {projects[0].seconds[build] / seconds:.2f}"
+            for build, seconds in old.seconds.items()
+        )
+        print(f"{WORKING_TREE} / {old.label}: {ratios}")
+    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("goal: full <= 60s, incremental <= 10s")
-    return 0
+    return 0 if honest else 1
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ def ensure_raw_tables(settings: Settings) -> None:
 
 
 def _dbt_command(
+    project_dir: Path,
     dirs: dict[str, Path],
     full_refresh: bool,
     select: Sequence[str],
@@ -113,7 +114,7 @@ def _dbt_command(
         "--no-use-colors",
         "build",
         "--project-dir",
-        str(DBT_PROJECT_DIR),
+        str(project_dir),
         "--profiles-dir",
         str(dirs["profiles"]),
         "--target-path",
@@ -176,10 +177,12 @@ def run_build(
     exclude: Sequence[str] = (),
     lookback_hours: int | None = None,
     progress: TextIO | None = None,
+    project_dir: Path = DBT_PROJECT_DIR,
 ) -> BuildSummary:
     """Run ``dbt build`` on the warehouse; raise ``DlrwError`` naming the first failing node.
 
-    ``progress`` (e.g. stderr) receives dbt's one-line-per-node progress as it happens.
+    ``progress`` (e.g. stderr) receives dbt's one-line-per-node progress as it happens;
+    ``project_dir`` is another dbt project to build instead (bench/dbt.py times an older one).
     """
     target = dbt_target(settings)  # validates the URL first
     ensure_raw_tables(settings)
@@ -194,13 +197,13 @@ def run_build(
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DO_NOT_TRACK": "1",
     }
-    command = _dbt_command(dirs, full_refresh, select, exclude, lookback_hours)
+    command = _dbt_command(project_dir, dirs, full_refresh, select, exclude, lookback_hours)
     started = time.monotonic()
     output: list[str] = []
     try:
         process = subprocess.Popen(
             command,
-            cwd=DBT_PROJECT_DIR,
+            cwd=project_dir,
             env=env,
             text=True,
             stdout=subprocess.PIPE,
