@@ -24,11 +24,13 @@ from ingest.warehouse.connection import sqlalchemy_url
 
 __all__ = [
     "MARTS",
+    "CampaignFunnel",
     "CauseBreakdown",
     "CellStats",
     "ConversionRow",
     "DqResults",
     "ErrorCount",
+    "NoRetryOperator",
     "OperatorTier",
     "ReportData",
     "Summary",
@@ -44,6 +46,8 @@ MARTS = (
     "fct_conversions_by_segment",
     "agg_error_codes_daily",
     "agg_failure_causes_daily",
+    "dim_operator_retry",
+    "agg_campaign_funnel",
 )
 DQ_TABLE = "dq_results"
 # dbt puts marts in schema `marts` on PostgreSQL and in the target schema on DuckDB.
@@ -143,6 +147,35 @@ class CauseBreakdown:
 
 
 @dataclass(frozen=True, slots=True)
+class NoRetryOperator:
+    """An operator whose network most likely does not retry phones that are off
+    (dim_operator_retry's verdict no_retry), with its evidence."""
+
+    country: str
+    operator_name: str
+    mcc_mnc: str
+    sent: int
+    delivered_late: int
+    absent_subscriber: int
+
+    @property
+    def no_retry_share(self) -> float:
+        return self.absent_subscriber / (self.absent_subscriber + self.delivered_late)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFunnel:
+    """One campaign over the whole period (agg_campaign_funnel summed)."""
+
+    campaign_id: str
+    sent: int
+    delivered: int
+    converted: int
+    conversion_value: float
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
 class DqResults:
     """The latest data-quality run, as the quality job wrote it (columns as they are)."""
 
@@ -170,6 +203,9 @@ class ReportData:
     conversions: list[ConversionRow]
     causes_by_country: list[CauseBreakdown]  # the countries with the most failed messages
     causes_by_tier: list[CauseBreakdown]
+    no_retry: list[NoRetryOperator]  # the most absent_subscriber failures first
+    operators_judged: int  # operators with enough evidence for a retry verdict
+    funnel: list[CampaignFunnel]  # the most messages first
     dq: DqResults | None = field(default=None)
 
 
@@ -459,6 +495,16 @@ def _load(conn: Connection, top_operators: int, top_countries: int, url: Any) ->
         conversions=conversions,
         causes_by_country=_causes(conn, causes, daily, "country")[:top_countries],
         causes_by_tier=sorted(_causes(conn, causes, daily, "route_tier"), key=lambda c: c.group),
+        no_retry=_no_retry(conn, t["dim_operator_retry"]),
+        operators_judged=_int(
+            conn.execute(
+                text(
+                    f"select count(*) from {t['dim_operator_retry']} "
+                    "where retry_verdict <> 'too_little_evidence'"
+                )
+            ).scalar()
+        ),
+        funnel=_funnel(conn, t["agg_campaign_funnel"]),
         dq=_dq(conn, t[DQ_TABLE]) if DQ_TABLE in t else None,
     )
 
@@ -484,6 +530,41 @@ def _causes(conn: Connection, causes: str, daily: str, key: str) -> list[CauseBr
     label = (lambda g: f"tier {g}") if key == "route_tier" else str
     rows = [CauseBreakdown(label(g), _int(sent.get(g)), c) for g, c in by_group.items()]
     return sorted(rows, key=lambda r: (-r.failed, r.group))
+
+
+def _no_retry(conn: Connection, table: str) -> list[NoRetryOperator]:
+    rows = conn.execute(
+        text(
+            f"select country, operator_name, mcc_mnc, sent, delivered_late, absent_subscriber "
+            f"from {table} where retry_verdict = 'no_retry' "
+            "order by absent_subscriber desc, country, mcc_mnc"
+        )
+    )
+    return [
+        NoRetryOperator(str(country), str(name), str(mcc_mnc), _int(sent), _int(late), _int(absent))
+        for country, name, mcc_mnc, sent, late, absent in rows
+    ]
+
+
+def _funnel(conn: Connection, table: str) -> list[CampaignFunnel]:
+    rows = conn.execute(
+        text(
+            "select campaign_id, sum(sent), sum(delivered), sum(converted), "
+            f"sum(conversion_value), sum(cost) from {table} group by campaign_id "
+            "order by sum(sent) desc, campaign_id"
+        )
+    )
+    return [
+        CampaignFunnel(
+            "(none)" if campaign is None else str(campaign),
+            _int(sent),
+            _int(delivered),
+            _int(converted),
+            _float(value),
+            _float(cost),
+        )
+        for campaign, sent, delivered, converted, value, cost in rows
+    ]
 
 
 def _conversions(conn: Connection, table: str, countries: Sequence[str]) -> list[ConversionRow]:

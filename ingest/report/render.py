@@ -31,9 +31,10 @@ PLOT_IDS = (
     "error-codes",
     "failure-causes-by-country",
     "failure-causes-by-tier",
+    "campaign-funnel",
     "conversion-by-country-os",
 )
-TABLE_IDS = ("worst-cells",)
+TABLE_IDS = ("worst-cells", "no-retry-operators", "campaign-funnel")
 
 _DASH = "\u2013"
 # One colour per failure cause (README "Why messages fail"), the same in every report; a cause
@@ -407,6 +408,79 @@ def _causes(data: ReportData) -> str:
     )
 
 
+def _no_retry(data: ReportData) -> str:
+    rows = "".join(
+        f'<tr><td>{escape(o.country)}</td><td class="wrap">{escape(o.operator_name)}</td>'
+        f'<td>{escape(o.mcc_mnc)}</td><td class="num">{o.sent:,}</td>'
+        f'<td class="num">{o.absent_subscriber:,}</td><td class="num">{o.delivered_late:,}</td>'
+        f'<td class="num">{_pct(o.no_retry_share)}</td></tr>'
+        for o in data.no_retry
+    )
+    body = (
+        '<table data-table="no-retry-operators"><tr><th>country</th><th>operator</th>'
+        '<th>MCC-MNC</th><th class="num">sent</th><th class="num">failed, phone off</th>'
+        '<th class="num">delivered late</th><th class="num">phone-off messages failed</th>'
+        f"</tr>{rows}</table>"
+    )
+    if not data.no_retry:
+        body = '<p class="muted" data-table="no-retry-operators">No operator is flagged.</p>'
+    return _section(
+        "Operators that do not retry phones that are off",
+        f"{len(data.no_retry)} of the {data.operators_judged:,} operators with enough evidence "
+        "most likely fail a message at once when the phone is off (absent subscriber) instead "
+        "of retrying until it is back (a delivery more than 10 minutes after submit): more of "
+        "their phone-off messages failed than arrived late. Resending to them later, or over a "
+        "route whose SMSC retries, recovers those messages. Most such failures first.",
+        body,
+        "no-retry",
+    )
+
+
+def _funnel(data: ReportData) -> str:
+    currency = data.summary.currency
+    unit = "" if currency == "mixed currencies" else f" ({currency})"
+    rates = {}
+    for c in data.funnel:
+        rates[(c.campaign_id, "delivered / sent")] = c.delivered / c.sent if c.sent else 0.0
+        rates[(c.campaign_id, "converted / delivered")] = (
+            c.converted / c.delivered if c.delivered else 0.0
+        )
+    chart = grouped_bar_chart(
+        "campaign-funnel",
+        "Campaign funnel: delivery and conversion rates",
+        [c.campaign_id for c in data.funnel],
+        ["delivered / sent", "converted / delivered"],
+        rates,
+        y_label="share",
+        height=280,
+    )
+    rows = "".join(
+        f'<tr><td>{escape(c.campaign_id)}</td><td class="num">{c.sent:,}</td>'
+        f'<td class="num">{c.delivered:,}</td><td class="num">{c.converted:,}</td>'
+        f'<td class="num">{c.conversion_value:,.2f}</td><td class="num">{c.cost:,.2f}</td>'
+        f'<td class="num">{_DASH if not c.converted else f"{c.cost / c.converted:.4f}"}</td>'
+        f'<td class="num">{_DASH if not c.cost else f"{c.conversion_value / c.cost:.1f}"}</td>'
+        "</tr>"
+        for c in data.funnel
+    )
+    table = (
+        '<table data-table="campaign-funnel"><tr><th>campaign</th><th class="num">sent</th>'
+        '<th class="num">delivered</th><th class="num">converted</th>'
+        f'<th class="num">conversion value{escape(unit)}</th>'
+        f'<th class="num">cost{escape(unit)}</th>'
+        f'<th class="num">cost per conversion{escape(unit)}</th>'
+        f'<th class="num">value / cost</th></tr>{rows}</table>'
+    )
+    return _section(
+        "Campaign funnel",
+        "Per campaign over the period: messages sent, delivered, and delivered messages that "
+        "led to a conversion, what the conversions brought and what sending cost. Busiest "
+        "campaigns first.",
+        chart + table,
+        "funnel",
+    )
+
+
 def _conversions(data: ReportData) -> str:
     countries: list[str] = []
     for row in data.conversions:
@@ -473,6 +547,8 @@ def render_html(data: ReportData, generated_at: datetime | None = None) -> str:
         _worst_cells(data),
         _errors(data),
         _causes(data),
+        _no_retry(data),
+        _funnel(data),
         _conversions(data),
         _dq(data),
     )

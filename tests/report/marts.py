@@ -24,6 +24,8 @@ PROVIDERS = ("smpp", "twilio", "infobip", "vonage")
 FAILED = ("UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED")
 # Per tier: P(delivered), median latency (s), price multiplier.
 TIERS = {1: (0.97, 3.0, 1.0), 2: (0.93, 7.0, 1.12), 3: (0.86, 14.0, 1.25), 4: (0.74, 30.0, 1.4)}
+# Countries whose networks retry A2P messages to phones that are off.
+RETRYING = ("US", "GB", "DE", "FR")
 COUNTRY_WEIGHT = {"US": 16, "IN": 12, "GB": 6, "BR": 6, "DE": 5, "FR": 5, "ID": 5, "MX": 4}
 
 
@@ -68,6 +70,10 @@ def synthetic_messages(count: int = 20_000, days: int = 3, seed: int = 7) -> pd.
     msgs.loc[delivered, "error_code"] = "000"
     median = msgs["route_tier"].map(lambda t: TIERS[t][1])
     msgs["latency_s"] = np.where(delivered, median * rng.lognormal(0, 0.8, size=count), np.nan)
+    # Networks that retry phones that are off deliver some messages hours late.
+    retry_rng = np.random.default_rng(seed + 2)
+    retried = delivered & msgs["country"].isin(RETRYING) & (retry_rng.uniform(size=count) < 0.04)
+    msgs.loc[retried, "latency_s"] += retry_rng.uniform(900, 6 * 3600, size=int(retried.sum()))
     msgs["done_at"] = [
         s + timedelta(seconds=float(lat)) if ok else None
         for s, lat, ok in zip(msgs["submitted_at"], msgs["latency_s"], delivered, strict=True)
@@ -152,6 +158,61 @@ def _conversions(msgs: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _operator_retry(msgs: pd.DataFrame) -> pd.DataFrame:
+    """dim_operator_retry: phones found off came back late (retried) or failed at once."""
+    flags = msgs.assign(
+        sent=1,
+        delivered=msgs["is_delivered"].astype(int),
+        delivered_late=(msgs["latency_s"] > 600).astype(int),
+        absent_subscriber=(msgs["failure_cause"] == "absent_subscriber").astype(int),
+    )
+    out = (
+        flags.groupby(["country", "mcc_mnc", "operator_name"])
+        .agg(
+            first_date=("submitted_date", "min"),
+            last_date=("submitted_date", "max"),
+            sent=("sent", "sum"),
+            delivered=("delivered", "sum"),
+            delivered_late=("delivered_late", "sum"),
+            absent_subscriber=("absent_subscriber", "sum"),
+        )
+        .reset_index()
+    )
+    evidence = out["delivered_late"] + out["absent_subscriber"]
+    out["phone_off_evidence"] = evidence
+    out["absent_subscriber_share"] = out["absent_subscriber"] / out["sent"]
+    out["delivered_late_share"] = out["delivered_late"] / out["delivered"]
+    out["no_retry_share"] = out["absent_subscriber"] / evidence.where(evidence > 0)
+    out["retry_verdict"] = np.where(
+        evidence < 10,
+        "too_little_evidence",
+        np.where(out["absent_subscriber"] > out["delivered_late"], "no_retry", "retries"),
+    )
+    return out
+
+
+def _campaign_funnel(msgs: pd.DataFrame) -> pd.DataFrame:
+    """agg_campaign_funnel: a message's device OS is its conversion's, else 'unknown'."""
+    converted = msgs["is_delivered"] & msgs["converted"]
+    flags = msgs.assign(
+        device_os=msgs["device_os"].where(converted, "unknown"),
+        sent=1,
+        delivered=msgs["is_delivered"].astype(int),
+        converted=converted.astype(int),
+        conversion_value=np.where(converted, 12.5, 0.0),
+    )
+    keys = ["submitted_date", "campaign_id", "country", "mcc_mnc", "operator_name", "device_os"]
+    out = (
+        flags.groupby(keys)[["sent", "delivered", "converted", "conversion_value", "cost"]]
+        .sum()
+        .reset_index()
+        .rename(columns={"submitted_date": "period_date"})
+    )
+    out["cost_per_delivered"] = out["cost"] / out["delivered"].where(out["delivered"] > 0)
+    out["cost_per_conversion"] = out["cost"] / out["converted"].where(out["converted"] > 0)
+    return out
+
+
 def mart_frames(msgs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Every mart the report reads (and dim_operators / dim_routes for the README queries)."""
     errors = (
@@ -197,6 +258,8 @@ def mart_frames(msgs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "agg_deliverability_daily": _deliverability(msgs, "submitted_date", "period_date"),
         "agg_error_codes_daily": errors,
         "agg_failure_causes_daily": causes,
+        "dim_operator_retry": _operator_retry(msgs),
+        "agg_campaign_funnel": _campaign_funnel(msgs),
         "fct_conversions_by_segment": _conversions(msgs),
     }
 

@@ -109,6 +109,25 @@ def test_report_renders_every_plot_in_chromium_on_postgres(
     _assert_complete(dom)
 
 
+def _sections_in_chromium(
+    html: str, anchors: list[str], tmp_path: Path, screenshot: Path, window: str
+) -> dict[str, str]:
+    """The report's sections ``anchors`` alone under its own head (styles), so the screenshot
+    shows them whole; returns each section's DOM as Chromium built it."""
+    parts = []
+    for anchor in anchors:
+        start = html.index(f'<section id="{anchor}">')
+        parts.append(html[start : html.index("</section>", start) + len("</section>")])
+    page = tmp_path / "sections.html"
+    page.write_text(html[: html.index("<main>") + 6] + "".join(parts) + "</main></body></html>")
+    dom = render_in_chromium(page, tmp_path, screenshot, window=window)
+    sections = {}
+    for anchor in anchors:
+        section = dom[dom.index(f'<section id="{anchor}">') :]
+        sections[anchor] = section[: section.index("</section>")]
+    return sections
+
+
 @pytest.mark.parametrize(
     "warehouse", ["duckdb_marts", pytest.param("postgres_marts", marks=pytest.mark.postgres)]
 )
@@ -121,15 +140,8 @@ def test_why_messages_fail_section_shows_causes_by_country_and_tier(
 ) -> None:
     settings: Settings = request.getfixturevalue(warehouse)
     html = _report(settings, capsys).read_text()
-    # The section alone under the report's own head (styles), so the screenshot shows it whole.
-    start = html.index('<section id="causes">')
-    end = html.index("</section>", start) + len("</section>")
-    page = tmp_path / "causes.html"
-    page.write_text(html[: html.index("<main>") + 6] + html[start:end] + "</main></body></html>")
-    name = f"causes-{warehouse.removesuffix('_marts')}.png"
-    dom = render_in_chromium(page, tmp_path, SCREENSHOTS / name, window="1400,900")
-    section = dom[dom.index('<section id="causes">') :]
-    section = section[: section.index("</section>")]
+    shot = SCREENSHOTS / f"causes-{warehouse.removesuffix('_marts')}.png"
+    section = _sections_in_chromium(html, ["causes"], tmp_path, shot, "1400,900")["causes"]
     assert "Why messages fail" in section
     for plot in ("failure-causes-by-country", "failure-causes-by-tier"):
         assert re.search(rf'<svg[^>]*data-plot="{plot}"', section)
@@ -149,6 +161,45 @@ def test_why_messages_fail_section_shows_causes_by_country_and_tier(
     assert f"{by_country.iloc[0]:,} failed · {by_country.iloc[0] / sent[top]:.1%} of sent" in (
         section
     )
+
+
+@pytest.mark.parametrize(
+    "warehouse", ["duckdb_marts", pytest.param("postgres_marts", marks=pytest.mark.postgres)]
+)
+def test_report_flags_operators_that_do_not_retry_and_shows_the_campaign_funnel(
+    warehouse: str,
+    request: pytest.FixtureRequest,
+    mart_frames: dict[str, pd.DataFrame],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings: Settings = request.getfixturevalue(warehouse)
+    html = _report(settings, capsys).read_text()
+    shot = SCREENSHOTS / f"no-retry-funnel-{warehouse.removesuffix('_marts')}.png"
+    sections = _sections_in_chromium(html, ["no-retry", "funnel"], tmp_path, shot, "1400,1000")
+    messages = mart_frames["fct_messages"]
+    # The flagged operators are the mart's no_retry ones, each with its absent-subscriber
+    # failures as the messages count them.
+    retry = mart_frames["dim_operator_retry"]
+    flagged = retry[retry["retry_verdict"] == "no_retry"]
+    assert 0 < len(flagged) < len(retry)
+    table = sections["no-retry"]
+    assert table.count("<tr>") == 1 + len(flagged)
+    absent = messages[messages["failure_cause"] == "absent_subscriber"].groupby("mcc_mnc").size()
+    for row in flagged.itertuples():
+        assert f'<td>{row.mcc_mnc}</td><td class="num">{row.sent:,}</td>' in table
+        assert f'<td class="num">{absent[row.mcc_mnc]:,}</td><td class="num">0</td>' in table
+    judged = (retry["retry_verdict"] != "too_little_evidence").sum()
+    assert f"{len(flagged)} of the {judged} operators with enough evidence" in table
+    # One funnel row per campaign, sent and delivered as the messages say.
+    funnel = sections["funnel"]
+    assert re.search(r'<svg[^>]*data-plot="campaign-funnel"', funnel)
+    for campaign, group in messages.groupby("campaign_id"):
+        sent, delivered = len(group), int(group["is_delivered"].sum())
+        assert (
+            f'<td>{campaign}</td><td class="num">{sent:,}</td><td class="num">{delivered:,}</td>'
+            in funnel
+        )
 
 
 @pytest.mark.postgres
