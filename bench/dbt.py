@@ -201,10 +201,12 @@ receipts as (
         partition by event_id order by _ingested_at, _topic, _partition, _offset
     ) = 1
 ),
-matched as (
+candidates as (
     select
         receipts.event_id, receipts.status, receipts.done_at, receipts.received_at,
-        coalesce(by_id.message_id, by_provider.message_id) as message_id
+        coalesce(by_id.message_id, by_provider.message_id) as message_id,
+        coalesce(by_id.submitted_at, by_provider.submitted_at) as send_at,
+        coalesce(by_id.event_id, by_provider.event_id) as send_event_id
     from receipts
     left join sends as by_id on receipts.message_id = by_id.message_id
     left join sends as by_provider
@@ -212,16 +214,15 @@ matched as (
         and receipts.provider = by_provider.provider
         and receipts.provider_message_id = by_provider.provider_message_id
     where coalesce(by_id.message_id, by_provider.message_id) is not null
+),
+matched as (
+    select * from candidates
     qualify row_number() over (
-        partition by receipts.event_id
+        partition by event_id
         order by
-            coalesce(by_id.submitted_at, by_provider.submitted_at) > receipts.received_at,
-            case when coalesce(by_id.submitted_at, by_provider.submitted_at)
-                      <= receipts.received_at
-                 then coalesce(by_id.submitted_at, by_provider.submitted_at) end desc nulls last,
-            coalesce(by_id.submitted_at, by_provider.submitted_at),
-            coalesce(by_id.message_id, by_provider.message_id),
-            coalesce(by_id.event_id, by_provider.event_id)
+            send_at > received_at,
+            case when send_at <= received_at then send_at end desc nulls last,
+            send_at, message_id, send_event_id
     ) = 1
 ),
 folded as (
