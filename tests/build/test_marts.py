@@ -36,6 +36,9 @@ MARTS = (
     "agg_error_codes_daily",
     "agg_failure_causes_daily",
     "dim_destinations",
+    "agg_operator_retry_daily",
+    "dim_operator_retry",
+    "agg_campaign_funnel",
 )
 T0 = datetime(2025, 5, 1, 10, 0, 0)
 
