@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import socket
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +19,7 @@ import pytest
 from ingest.build.runner import warehouse_engine
 from ingest.config import Settings
 from ingest.kafka.topics import create_topics
+from tests.build.commands import KAFKA_BOOTSTRAP, kafka_reachable, run_dlrw
 from tests.build.compare import (
     CELL,
     daily_differences,
@@ -34,7 +31,6 @@ from tests.build.events import seed_operators
 
 pytestmark = pytest.mark.broker
 
-KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
 # 6,000 messages: about 50 abandoned numbers texted twice or more, enough to measure recall
 SIMULATION = ("--messages", "6000", "--days", "2", "--seed", "11", "--start", "2026-01-05")
 # What the truth file and fct_messages both say per message (ingest/simulate/truth.py).
@@ -51,39 +47,6 @@ class TruthBuild:
     causes: list[dict[str, Any]]
     suppression: list[dict[str, str]]
     suppression_stdout: str  # `dlrw suppression-list --min-failures 3`
-
-
-def _reachable(host_port: str) -> bool:
-    host, _, port = host_port.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host or "localhost", int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def _dlrw(settings: Settings, cwd: Path, *args: str) -> str:
-    """Run one `dlrw` command as users do; fail the test with its one-line error otherwise."""
-    env = {
-        **os.environ,
-        "DLRW_DATA_DIR": str(settings.data_dir),
-        "DLRW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "DLRW_TOPIC_PREFIX": settings.topic_prefix,
-        "DLRW_WAREHOUSE_URL": settings.warehouse_url,
-        "DLRW_STORE_DIR": str(settings.store_dir),
-        "DLRW_HASH_KEY": "test-hash-key",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, f"dlrw {' '.join(args)}: {done.stderr.strip()}"
-    return done.stdout
 
 
 def _time(text: str) -> datetime | None:
@@ -152,7 +115,7 @@ def truth_build(
     topic_prefix: Callable[..., str],
 ) -> TruthBuild:
     """Simulate, produce to fresh topics, ingest once, build; read the truth and the marts."""
-    if not _reachable(KAFKA_BOOTSTRAP):
+    if not kafka_reachable():
         pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
     work = tmp_path_factory.mktemp("truth")
     settings = warehouse.model_copy(
@@ -163,12 +126,14 @@ def truth_build(
         }
     )
     create_topics(settings, partitions=3)
-    _dlrw(settings, work, "simulate", *SIMULATION, "--out", "events.jsonl", "--truth", "truth.csv")
-    _dlrw(settings, work, "produce", "events.jsonl")
-    _dlrw(settings, work, "ingest", "--once", "--group", f"ingest-{settings.topic_prefix}")
-    _dlrw(settings, work, "build", "--quiet")
-    _dlrw(settings, work, "suppression-list", "--out", "suppression.csv")
-    strict = _dlrw(settings, work, "suppression-list", "--min-failures", "3")
+    run_dlrw(
+        settings, work, "simulate", *SIMULATION, "--out", "events.jsonl", "--truth", "truth.csv"
+    )
+    run_dlrw(settings, work, "produce", "events.jsonl")
+    run_dlrw(settings, work, "ingest", "--once", "--group", f"ingest-{settings.topic_prefix}")
+    run_dlrw(settings, work, "build", "--quiet")
+    run_dlrw(settings, work, "suppression-list", "--out", "suppression.csv")
+    strict = run_dlrw(settings, work, "suppression-list", "--min-failures", "3")
     engine = warehouse_engine(settings)
     try:
         schema = mart_schema(settings)
