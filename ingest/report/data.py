@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.errors import DlrwError, ServiceUnavailable
 from ingest.report.svg import BoxStats
+from ingest.suppression import MIN_FAILURES
 from ingest.warehouse.connection import sqlalchemy_url
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "CauseBreakdown",
     "CellStats",
     "ConversionRow",
+    "DeadNumbers",
     "DqResults",
     "ErrorCount",
     "NoRetryOperator",
@@ -48,6 +50,7 @@ MARTS = (
     "agg_failure_causes_daily",
     "dim_operator_retry",
     "agg_campaign_funnel",
+    "dim_destinations",
 )
 DQ_TABLE = "dq_results"
 # dbt puts marts in schema `marts` on PostgreSQL and in the target schema on DuckDB.
@@ -147,6 +150,20 @@ class CauseBreakdown:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadNumbers:
+    """Numbers whose run of permanent failures makes them dead (dim_destinations, at least
+    ``min_failures`` in a row, as `dlrw suppression-list`), against all numbers texted."""
+
+    min_failures: int
+    numbers: int
+    failures: int  # the permanent failures of their runs
+    cost_since: float  # spent on them since each run's first failure
+    all_numbers: int
+    # numbers by run length: 1, 2, ... up to the last bucket, which holds that length and longer
+    by_run: list[tuple[int, int, float]]  # (run length, numbers, cost since)
+
+
+@dataclass(frozen=True, slots=True)
 class NoRetryOperator:
     """An operator whose network most likely does not retry phones that are off
     (dim_operator_retry's verdict no_retry), with its evidence."""
@@ -206,6 +223,7 @@ class ReportData:
     no_retry: list[NoRetryOperator]  # the most absent_subscriber failures first
     operators_judged: int  # operators with enough evidence for a retry verdict
     funnel: list[CampaignFunnel]  # the most messages first
+    dead_numbers: DeadNumbers
     dq: DqResults | None = field(default=None)
 
 
@@ -505,6 +523,7 @@ def _load(conn: Connection, top_operators: int, top_countries: int, url: Any) ->
             ).scalar()
         ),
         funnel=_funnel(conn, t["agg_campaign_funnel"]),
+        dead_numbers=_dead_numbers(conn, t["dim_destinations"]),
         dq=_dq(conn, t[DQ_TABLE]) if DQ_TABLE in t else None,
     )
 
@@ -530,6 +549,35 @@ def _causes(conn: Connection, causes: str, daily: str, key: str) -> list[CauseBr
     label = (lambda g: f"tier {g}") if key == "route_tier" else str
     rows = [CauseBreakdown(label(g), _int(sent.get(g)), c) for g, c in by_group.items()]
     return sorted(rows, key=lambda r: (-r.failed, r.group))
+
+
+# Run lengths shown one by one; longer runs share the last row.
+_RUN_BUCKETS = 4
+
+
+def _dead_numbers(conn: Connection, table: str) -> DeadNumbers:
+    run = f"least(consecutive_permanent_failures, {_RUN_BUCKETS})"
+    by_run = [
+        (_int(length), _int(n), _float(cost))
+        for length, n, cost in conn.execute(
+            text(
+                f"select {run}, count(*), sum(cost_since_first_permanent_failure) from {table} "
+                f"where consecutive_permanent_failures > 0 group by {run} order by {run}"
+            )
+        )
+    ]
+    row = conn.execute(
+        text(
+            "select count(*), sum(consecutive_permanent_failures), "
+            f"sum(cost_since_first_permanent_failure) from {table} "
+            "where consecutive_permanent_failures >= :n"
+        ),
+        {"n": MIN_FAILURES},
+    ).one()
+    total = conn.execute(text(f"select count(*) from {table}")).scalar()
+    return DeadNumbers(
+        MIN_FAILURES, _int(row[0]), _int(row[1]), _float(row[2]), _int(total), by_run
+    )
 
 
 def _no_retry(conn: Connection, table: str) -> list[NoRetryOperator]:

@@ -34,7 +34,7 @@ PLOT_IDS = (
     "campaign-funnel",
     "conversion-by-country-os",
 )
-TABLE_IDS = ("worst-cells", "no-retry-operators", "campaign-funnel")
+TABLE_IDS = ("worst-cells", "dead-numbers", "no-retry-operators", "campaign-funnel")
 
 _DASH = "\u2013"
 # One colour per failure cause (README "Why messages fail"), the same in every report; a cause
@@ -408,6 +408,41 @@ def _causes(data: ReportData) -> str:
     )
 
 
+def _dead_numbers(data: ReportData) -> str:
+    d = data.dead_numbers
+    currency = data.summary.currency
+    cards = [
+        _card(
+            "dead numbers",
+            f"{d.numbers:,}",
+            f"of {d.all_numbers:,} numbers texted",
+        ),
+        _card("permanent failures", f"{d.failures:,}", "in their current runs"),
+        _card("spent on them", _money(d.cost_since, currency), "since each run's first failure"),
+    ]
+    last = d.by_run[-1][0] if d.by_run else 0
+    rows = "".join(
+        f"<tr><td>{run}{'+' if run == last and run > 1 else ''}</td>"
+        f'<td class="num">{n:,}</td><td class="num">{_money(cost, currency)}</td>'
+        f"<td>{'yes' if run >= d.min_failures else 'not yet'}</td></tr>"
+        for run, n, cost in d.by_run
+    )
+    table = (
+        '<table data-table="dead-numbers"><tr><th>permanent failures in a row</th>'
+        '<th class="num">numbers</th><th class="num">spent since the first</th>'
+        f"<th>on the suppression list</th></tr>{rows}</table>"
+    )
+    return _section(
+        "Dead numbers",
+        "Numbers whose latest messages failed permanently (unknown subscriber, DND or opt-out) "
+        f"at least {d.min_failures} times in a row with no delivery since: texting them again "
+        "only costs. `dlrw suppression-list` writes their hashes. Cost counts every message "
+        "sent to a number from the first failure of its run on.",
+        f'<div class="cards">{"".join(cards)}</div>' + table,
+        "dead-numbers",
+    )
+
+
 def _no_retry(data: ReportData) -> str:
     rows = "".join(
         f'<tr><td>{escape(o.country)}</td><td class="wrap">{escape(o.operator_name)}</td>'
@@ -547,6 +582,7 @@ def render_html(data: ReportData, generated_at: datetime | None = None) -> str:
         _worst_cells(data),
         _errors(data),
         _causes(data),
+        _dead_numbers(data),
         _no_retry(data),
         _funnel(data),
         _conversions(data),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ingest.config import Settings
 from ingest.errors import ConfigError
+from ingest.suppression import MIN_FAILURES
 
 __all__ = ["configure_hash", "configure_list", "run_hash", "run_list"]
 
@@ -24,9 +25,9 @@ def configure_list(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-failures",
         type=int,
-        default=2,
+        default=MIN_FAILURES,
         metavar="N",
-        help="permanent failures in a row that make a number dead (default 2)",
+        help=f"permanent failures in a row that make a number dead (default {MIN_FAILURES})",
     )
     parser.add_argument(
         "--out", type=Path, default=None, metavar="FILE", help="write here instead of stdout"

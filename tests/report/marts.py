@@ -86,6 +86,7 @@ def synthetic_messages(count: int = 20_000, days: int = 3, seed: int = 7) -> pd.
     msgs["submitted_hour"] = msgs["submitted_at"].dt.floor("h")
     msgs["submitted_date"] = msgs["submitted_at"].dt.floor("D")
     msgs["failure_cause"] = _failure_causes(msgs, np.random.default_rng(seed + 1))
+    msgs["destination_hash"] = _destinations(msgs, np.random.default_rng(seed + 3))
     msgs["campaign_id"] = rng.choice(["c-otp-login", "c-weekly-deals", "c-winback"], size=count)
     msgs["device_os"] = rng.choice(["android", "ios", "other"], size=count, p=[0.6, 0.35, 0.05])
     converts = delivered & (rng.uniform(size=count) < 0.06 + 0.02 * (msgs["device_os"] == "ios"))
@@ -114,6 +115,48 @@ def _failure_causes(msgs: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
         p = np.array(list(weights.values()))
         causes[group.index] = rng.choice(list(weights), size=len(group), p=p / p.sum())
     return causes
+
+
+PERMANENT = ("unknown_subscriber", "dnd_or_opt_out")
+
+
+def _destinations(msgs: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Who each message went to: most permanent failures to a small pool of dead numbers,
+    everything else to a large pool of live ones."""
+    dead = msgs["failure_cause"].isin(PERMANENT).to_numpy() & (rng.uniform(size=len(msgs)) < 0.8)
+    live = rng.integers(0, len(msgs) // 3, size=len(msgs))
+    gone = rng.integers(0, max(int(dead.sum()) // 3, 1), size=len(msgs))
+    return np.where(dead, [f"dead-{i:05d}" for i in gone], [f"live-{i:06d}" for i in live])
+
+
+def _destination_health(msgs: pd.DataFrame) -> pd.DataFrame:
+    """dim_destinations: each number's messages and its current run of permanent failures
+    (newest first: permanent failures up to the latest other known outcome)."""
+    m = msgs.sort_values(
+        ["destination_hash", "submitted_at", "message_id"], ascending=[True, False, False]
+    ).reset_index(drop=True)
+    m["recency"] = m.groupby("destination_hash").cumcount() + 1
+    permanent = m["failure_cause"].isin(PERMANENT)
+    ends = m["recency"].where((m["outcome"] != "pending") & ~permanent)
+    end = ends.groupby(m["destination_hash"]).transform("min").fillna(np.inf)
+    m["in_run"] = permanent & (m["recency"] < end)
+    start = m["recency"].where(m["in_run"]).groupby(m["destination_hash"]).transform("max")
+    m["run_cost"] = m["cost"].where(m["recency"] <= start, 0.0)
+    m["first_failure_at"] = m["submitted_at"].where(m["recency"] == start)
+    m["is_failed"] = m["outcome"] == "failed"
+    out = m.groupby("destination_hash").agg(
+        messages=("message_id", "count"),
+        delivered=("is_delivered", "sum"),
+        failed=("is_failed", "sum"),
+        cost=("cost", "sum"),
+        first_submitted_at=("submitted_at", "min"),
+        last_submitted_at=("submitted_at", "max"),
+        last_outcome=("outcome", "first"),
+        consecutive_permanent_failures=("in_run", "sum"),
+        first_permanent_failure_at=("first_failure_at", "max"),
+        cost_since_first_permanent_failure=("run_cost", "sum"),
+    )
+    return out.reset_index()
 
 
 def _deliverability(msgs: pd.DataFrame, period: str, column: str) -> pd.DataFrame:
@@ -260,6 +303,7 @@ def mart_frames(msgs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "agg_failure_causes_daily": causes,
         "dim_operator_retry": _operator_retry(msgs),
         "agg_campaign_funnel": _campaign_funnel(msgs),
+        "dim_destinations": _destination_health(msgs),
         "fct_conversions_by_segment": _conversions(msgs),
     }
 

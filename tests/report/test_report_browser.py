@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 from ingest.cli import run_command
 from ingest.config import Settings
 from ingest.report import PLOT_IDS, TABLE_IDS
+from ingest.suppression import MIN_FAILURES
 from ingest.warehouse.connection import sqlalchemy_url
 
 SCREENSHOTS = Path(os.environ.get("DLRW_DATA_DIR", "data")).resolve() / "report" / "screenshots"
@@ -163,10 +164,29 @@ def test_why_messages_fail_section_shows_causes_by_country_and_tier(
     )
 
 
+def _permanent_runs(messages: pd.DataFrame) -> pd.Series:
+    """Per number, its permanent failures since its latest other known outcome (README, "Dead
+    numbers"), walking each number's messages from the newest."""
+    runs = {}
+    for number, group in messages.sort_values(["submitted_at", "message_id"]).groupby(
+        "destination_hash"
+    ):
+        run = 0
+        for outcome, cause in zip(
+            group["outcome"][::-1], group["failure_cause"][::-1], strict=True
+        ):
+            if cause in ("unknown_subscriber", "dnd_or_opt_out"):
+                run += 1
+            elif outcome != "pending":
+                break
+        runs[number] = run
+    return pd.Series(runs)
+
+
 @pytest.mark.parametrize(
     "warehouse", ["duckdb_marts", pytest.param("postgres_marts", marks=pytest.mark.postgres)]
 )
-def test_report_flags_operators_that_do_not_retry_and_shows_the_campaign_funnel(
+def test_report_shows_dead_numbers_operators_that_do_not_retry_and_the_campaign_funnel(
     warehouse: str,
     request: pytest.FixtureRequest,
     mart_frames: dict[str, pd.DataFrame],
@@ -175,9 +195,19 @@ def test_report_flags_operators_that_do_not_retry_and_shows_the_campaign_funnel(
 ) -> None:
     settings: Settings = request.getfixturevalue(warehouse)
     html = _report(settings, capsys).read_text()
-    shot = SCREENSHOTS / f"no-retry-funnel-{warehouse.removesuffix('_marts')}.png"
-    sections = _sections_in_chromium(html, ["no-retry", "funnel"], tmp_path, shot, "1400,1000")
+    shot = SCREENSHOTS / f"dead-no-retry-funnel-{warehouse.removesuffix('_marts')}.png"
+    sections = _sections_in_chromium(
+        html, ["dead-numbers", "no-retry", "funnel"], tmp_path, shot, "1400,1400"
+    )
+    # Dead numbers: the runs of permanent failures as the messages of each number say.
     messages = mart_frames["fct_messages"]
+    runs = _permanent_runs(messages)
+    dead = runs[runs >= MIN_FAILURES]
+    assert len(dead) > 0 and len(runs[runs == 1]) > 0
+    cards = sections["dead-numbers"]
+    assert f'<div class="v">{len(dead):,}</div><div class="n">of {len(runs):,} numbers' in cards
+    assert f'<div class="v">{int(dead.sum()):,}</div>' in cards
+    assert f'<tr><td>1</td><td class="num">{(runs == 1).sum():,}</td>' in cards
     # The flagged operators are the mart's no_retry ones, each with its absent-subscriber
     # failures as the messages count them.
     retry = mart_frames["dim_operator_retry"]
