@@ -140,7 +140,7 @@ class CollectMetrics:
 class AlertsMetrics:
     """What ``dlrw alerts --watch`` exposes."""
 
-    def __init__(self) -> None:
+    def __init__(self, kinds: Iterable[str]) -> None:
         self.registry = _registry()
         self.build_duration = Histogram(
             "dlrw_alerts_build_duration_seconds",
@@ -165,8 +165,17 @@ class AlertsMetrics:
             "Unix time of the last evaluation that succeeded.",
             registry=self.registry,
         )
+        self._kinds = set(kinds)
         for outcome in ("ok", "error"):
             self.evaluations.labels(outcome)
+
+    def evaluated(self, firing: Mapping[str, int]) -> None:
+        """Count an evaluation that succeeded, with the cells firing per kind."""
+        for kind in {*firing, *self._kinds}:
+            self.firing.labels(kind).set(firing.get(kind, 0))
+        self._kinds.update(firing)
+        self.evaluations.labels("ok").inc()
+        self.last_evaluation.set_to_current_time()
 
 
 def add_metrics_arguments(parser: Any, serves: str = "/metrics") -> None:

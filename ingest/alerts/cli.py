@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from ingest.alerts.evaluate import evaluate_once, refresh_marts
-from ingest.alerts.rules import Rules, parse_duration
+from ingest.alerts.rules import KINDS, Rules, parse_duration
 from ingest.alerts.sinks import Sink, make_sink
 from ingest.config import Settings
 from ingest.errors import ConfigError, DlrwError
+from ingest.metrics import AlertsMetrics, add_metrics_arguments, serve_metrics
 
 __all__ = ["configure", "parse_now", "rules_from_args", "run"]
 
@@ -89,6 +92,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --watch: do not run the incremental dbt build first",
     )
+    add_metrics_arguments(parser, "/metrics of the watch (with --watch)")
     parser.set_defaults(handler=run)  # fmt: skip
 
 
@@ -127,6 +131,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(
             f"--watch: {args.watch:g} is not a number of seconds between 0 and {_MAX_WATCH_S:g}"
         )
+    if args.metrics_port is not None and args.watch is None:
+        raise ConfigError("--metrics-port needs --watch: a single evaluation has nothing to serve")
     sink = make_sink(args.sink, settings)
     try:
         if args.watch is None:
@@ -158,16 +164,25 @@ def _watch(
     fixed_now: datetime | None,
 ) -> None:
     interval = timedelta(seconds=args.watch).total_seconds()
-    while True:
-        started = time.monotonic()
-        try:
-            if not args.no_refresh:
-                refresh_marts(settings)
-            report = evaluate_once(settings, rules, sink, fixed_now or datetime.now(UTC))
-            took = time.monotonic() - started
-            print(f"dlrw alerts: {report.line()} ({took:.1f}s)", file=sys.stderr, flush=True)
-        except DlrwError as exc:
-            # A transient failure (build, warehouse, sink) must not stop the watch; say it once
-            # per evaluation and try again on the next tick.
-            print(f"dlrw alerts: error: {exc}", file=sys.stderr, flush=True)
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    metrics = AlertsMetrics(KINDS)
+    with contextlib.ExitStack() as serving:
+        if args.metrics_port is not None:
+            serving.enter_context(
+                serve_metrics(metrics.registry, args.metrics_host, args.metrics_port)
+            )
+        while True:
+            started = time.monotonic()
+            try:
+                if not args.no_refresh:
+                    with metrics.build_duration.time():
+                        refresh_marts(settings)
+                report = evaluate_once(settings, rules, sink, fixed_now or datetime.now(UTC))
+                metrics.evaluated(Counter(f.kind for f in report.evaluation.firing))
+                took = time.monotonic() - started
+                print(f"dlrw alerts: {report.line()} ({took:.1f}s)", file=sys.stderr, flush=True)
+            except DlrwError as exc:
+                # A transient failure (build, warehouse, sink) must not stop the watch; say it
+                # once per evaluation and try again on the next tick.
+                metrics.evaluations.labels("error").inc()
+                print(f"dlrw alerts: error: {exc}", file=sys.stderr, flush=True)
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -1,0 +1,100 @@
+"""``dlrw alerts --watch --metrics-port``: evaluations, alerts firing and the build's duration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+from ingest.config import Settings
+from tests.alerts.helpers import NORMAL_CELLS, ROOT, T0, dlrw_env, dlrw_runner, write_fct_messages
+from tests.reliability.conftest import free_port
+from tests.service.conftest import scrape, wait_for
+
+
+def _watch(settings: Settings, port: int, *args: str) -> subprocess.Popen[str]:
+    now = (T0 + timedelta(minutes=10)).isoformat()
+    command = ["alerts", "--baseline", "2d", "--now", now, "--watch", "0.5"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", *command, "--metrics-port", str(port), *args],
+        cwd=ROOT,
+        env=dlrw_env(settings),
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    process.wait(60)
+
+
+def test_the_watch_counts_evaluations_and_the_cells_firing(settings: Settings) -> None:
+    incident = (T0 - timedelta(hours=1), T0 + timedelta(hours=3), 0.4, 0.98)
+    cells = [replace(c, incident=incident) if c.mcc_mnc == "40410" else c for c in NORMAL_CELLS]
+    write_fct_messages(settings, cells)
+    port = free_port()
+    watch = _watch(settings, port, "--no-refresh")
+    try:
+        samples = wait_for(
+            "evaluations",
+            lambda: scrape(port),
+            lambda s: s.get(("dlrw_alerts_evaluations_total", (("outcome", "ok"),)), 0) >= 2,
+            watch,
+        )
+    finally:
+        _stop(watch)
+    # Still firing at every evaluation, though alerted only once (cooldown).
+    assert samples[("dlrw_alerts_firing", (("kind", "delivery_drop"),))] == 1
+    assert samples[("dlrw_alerts_firing", (("kind", "receipt_gap"),))] == 0
+    assert samples[("dlrw_alerts_evaluations_total", (("outcome", "error"),))] == 0
+    assert time.time() - samples[("dlrw_alerts_last_evaluation_timestamp_seconds", ())] < 60
+    assert samples[("dlrw_alerts_build_duration_seconds_count", ())] == 0  # --no-refresh
+
+
+def test_the_watch_times_each_build(settings: Settings) -> None:
+    """An empty warehouse: each incremental build makes the (empty) marts, and is timed."""
+    port = free_port()
+    watch = _watch(settings, port)
+    try:
+        samples = wait_for(
+            "a build and an evaluation",
+            lambda: scrape(port),
+            lambda s: s.get(("dlrw_alerts_evaluations_total", (("outcome", "ok"),)), 0) >= 1,
+            watch,
+            timeout=300,
+        )
+    finally:
+        _stop(watch)
+    assert samples[("dlrw_alerts_build_duration_seconds_count", ())] >= 1
+    # dbt's start-up alone takes more than a second.
+    assert samples[("dlrw_alerts_build_duration_seconds_bucket", (("le", "1.0"),))] == 0
+    assert samples[("dlrw_alerts_firing", (("kind", "delivery_drop"),))] == 0
+
+
+def test_the_watch_counts_failed_evaluations_and_goes_on(settings: Settings) -> None:
+    """No marts and no build: every evaluation fails, and the watch keeps trying."""
+    port = free_port()
+    watch = _watch(settings, port, "--no-refresh")
+    try:
+        samples = wait_for(
+            "failed evaluations",
+            lambda: scrape(port),
+            lambda s: s.get(("dlrw_alerts_evaluations_total", (("outcome", "error"),)), 0) >= 2,
+            watch,
+        )
+    finally:
+        _stop(watch)
+    assert samples[("dlrw_alerts_evaluations_total", (("outcome", "ok"),))] == 0
+    assert samples[("dlrw_alerts_last_evaluation_timestamp_seconds", ())] == 0
+
+
+def test_metrics_port_without_watch_is_one_readable_line(settings: Settings) -> None:
+    result = dlrw_runner()(["alerts", "--metrics-port", "9"], settings)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "dlrw alerts: error: --metrics-port needs --watch: a single evaluation has nothing to serve"
+    )
