@@ -176,7 +176,7 @@ group by provider
 FINAL = "('DELIVERED', 'UNDELIVERABLE', 'EXPIRED', 'REJECTED', 'DELETED', 'UNKNOWN')"
 FAILED = "('UNDELIVERABLE', 'EXPIRED', 'REJECTED', 'DELETED')"
 
-# Reference 1, by hand from the README's contract: the first-loaded copy of each event; a
+# Reference 1, by hand from docs/design.md's metrics: the first-loaded copy of each event; a
 # message_id sent twice is its earliest send; a receipt matches the send whose message_id it
 # echoes, else its provider's send with its provider_message_id in use when it was received; the
 # deciding receipt is final first, then latest done_at (NULL oldest), received_at, event_id.

@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlrw",
         description="Event-sourced warehouse for SMS delivery reports.",
-        epilog="Settings come from DLRW_* environment variables; see README.md.",
+        epilog="Settings come from DLRW_* environment variables; see docs/design.md.",
     )
     return parser
 

@@ -35,7 +35,7 @@ class Status(StrEnum):
 
 INTERMEDIATE_STATUSES = frozenset({Status.ACCEPTED, Status.ENROUTE})
 FINAL_STATUSES = frozenset(Status) - INTERMEDIATE_STATUSES
-# A message "failed" when its final status is one of these (DESIGN.md, metrics).
+# A message "failed" when its final status is one of these (docs/design.md, metrics).
 FAILED_STATUSES = frozenset({Status.UNDELIVERABLE, Status.EXPIRED, Status.REJECTED, Status.DELETED})
 
 _SMPP = {

@@ -20,11 +20,9 @@ KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
 POSTGRES_ADMIN_URL = os.environ.get(
     "DLRW_TEST_POSTGRES_URL", "postgresql://postgres:postgres@localhost:5432/postgres"
 )
+# Real provider payloads, one a line (tests/samples/receipts/README.md says what each shows).
 SAMPLES_DIR = Path(
-    os.environ.get(
-        "DLRW_SAMPLES_DIR",
-        Path(__file__).resolve().parents[2] / "shared" / "samples" / "receipts",
-    )
+    os.environ.get("DLRW_SAMPLES_DIR", Path(__file__).resolve().parent / "samples" / "receipts")
 )
 
 

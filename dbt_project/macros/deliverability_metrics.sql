@@ -1,4 +1,4 @@
-{#- The deliverability metrics of a group of fct_messages rows (DESIGN.md, one definition):
+{#- The deliverability metrics of a group of fct_messages rows (docs/design.md, one definition):
     sent = delivered + failed + pending; no_receipt and unknown_final are subsets of pending;
     latency is over delivered messages with a done_at. -#}
 {% macro deliverability_metrics() -%}

@@ -1,4 +1,4 @@
-{#- Final statuses that count as failed (DESIGN.md metrics); UNKNOWN is final but not failed. -#}
+{#- Final statuses that count as failed (docs/design.md metrics); UNKNOWN is final but not failed. -#}
 {% macro failed_statuses() -%}
     {{ return(['UNDELIVERABLE', 'EXPIRED', 'REJECTED', 'DELETED']) }}
 {%- endmacro %}

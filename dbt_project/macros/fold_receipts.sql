@@ -1,4 +1,4 @@
-{#- The status fold of DESIGN.md over matched receipts (`relation`: message_id, event_id, status,
+{#- The status fold of docs/design.md over matched receipts (`relation`: message_id, event_id, status,
     is_final, error_code, mcc_mnc, done_at, received_at, _last_ingested_at): one row per message
     with its deciding receipt (first in receipt_precedence order) and per-message totals.
     DuckDB picks the deciding receipt with one hash aggregate (arg_max), which is much faster

@@ -11,7 +11,7 @@ Every parsed receipt has:
   replaced by ``REDACTED`` — raw numbers never reach the store. An Infobip receipt's raw is
   ``{"results": [its report]}`` alone: nothing else of its document, so a document's raws add
   up to about its size. Re-parsing ``raw`` gives the same receipt.
-- ``is_final`` = ``status.is_final``, statuses mapped by ``models.status`` (DESIGN.md's table),
+- ``is_final`` = ``status.is_final``, statuses mapped by ``models.status`` (docs/design.md's table),
   and no contract problem (``receipt.problem() is None``).
 
 Whatever the input, a parser returns receipts or raises ``ReceiptParseError`` with a one-line

@@ -4,9 +4,9 @@ record it in ``alert_state``; and ``refresh_marts`` for ``--watch``.
 Freshness in ``--watch``: before each evaluation the watch loop runs the build area's
 ``run_build`` on ``fct_messages`` and the models it depends on (incremental: only messages
 touched by newly ingested raw rows are recomputed; views are cheap; the seed is loaded once; the
-dbt tests are left to the full ``dlrw build``). The alert therefore
-reads exactly the marts' definitions (one metric definition, DESIGN.md) instead of a second copy
-of the status fold written against the raw tables; the price is dbt's start-up (a few seconds)
+dbt tests are left to the full ``dlrw build``). The alert therefore reads exactly the
+marts' definitions (one metric definition, docs/design.md) instead of a second copy of the status
+fold written against the raw tables; the price is dbt's start-up (a few seconds)
 per evaluation, which keeps an alert well inside a minute of its data landing.
 """
 

@@ -337,7 +337,7 @@ from {rel.raw("raw_receipts")}
 
 def orphan_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
     """Per provider, the share of receipts that match no sent message -- by message_id, or by
-    provider + provider_message_id, the two ways a receipt names its message (DESIGN.md)."""
+    provider + provider_message_id, the two ways a receipt names its message (docs/design.md)."""
     t = th.orphan_receipts
     suite = gx.ExpectationSuite(name="orphan_receipts")
     # Receipts that match no message are outcomes counted nowhere: sends lost, or ids mangled.
@@ -406,7 +406,8 @@ def _one_line(text: str) -> str:
 def reused_ids(rel: Relations, th: Thresholds) -> FigureCheck:
     """Ids that more than one send uses: a provider_message_id on several messages of a provider,
     a message_id on several send events. Both are valid data the models resolve by a fixed rule
-    (README, the contract), which is right for an id reused long after and a guess otherwise."""
+    (docs/design.md, "Rules and decisions"), which is right for an id reused long after and a
+    guess otherwise."""
     t = th.reused_ids
     suite = gx.ExpectationSuite(name="reused_ids")
     # A receipt for a reused id may land on the wrong message: a provider reusing ids fast, or a

@@ -37,8 +37,8 @@ PLOT_IDS = (
 TABLE_IDS = ("worst-cells", "dead-numbers", "no-retry-operators", "campaign-funnel")
 
 _DASH = "\u2013"
-# One colour per failure cause (README "Why messages fail"), the same in every report; a cause
-# missing here (a newer seed) is drawn in the last colour.
+# One colour per failure cause (docs/design.md, "Why messages fail"), the same in every report;
+# a cause missing here (a newer seed) is drawn in the last colour.
 CAUSE_COLOURS = {
     "dnd_or_opt_out": "#CC79A7",
     "filtered": "#D55E00",
@@ -601,7 +601,7 @@ def render_html(data: ReportData, generated_at: datetime | None = None) -> str:
         f'<p class="sub">{escape(_period(data))} · generated {generated} · warehouse '
         f"<code>{escape(data.warehouse)}</code></p>"
         + "".join(sections)
-        + "<footer>Metrics as defined in DESIGN.md: delivery rate = delivered / sent; "
+        + "<footer>Metrics as defined in docs/design.md: delivery rate = delivered / sent; "
         "failed = UNDELIVERABLE, EXPIRED, REJECTED or DELETED; pending = no final status yet. "
         "Periods are UTC by submission time.</footer></main></body></html>\n"
     )

@@ -2,9 +2,9 @@
 of truth with the marts), the cause it gives a receipt by the seed's precedence, and the codes a
 provider reports for a cause.
 
-Precedence (README, "Why messages fail"; macro ``failure_causes``): an empty provider, route_id,
-error_code or status matches any value; among the matching rows the one that sets route_id wins,
-then error_code, then status, then provider; no matching row gives ``unknown``.
+Precedence (docs/design.md, "Why messages fail"; macro ``failure_causes``): an empty provider,
+route_id, error_code or status matches any value; among the matching rows the one that sets
+route_id wins, then error_code, then status, then provider; no matching row gives ``unknown``.
 """
 
 from __future__ import annotations

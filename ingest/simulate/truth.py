@@ -1,5 +1,5 @@
 """The truth file: one row per simulated message with what the warehouse must compute for it
-from the receipts that were actually emitted (DESIGN.md's metric definitions), beside what the
+from the receipts that were actually emitted (docs/design.md's metric definitions), beside what the
 network really did.
 
 Format by the file's suffix: ``.csv`` (header row; empty cell = none; booleans ``true`` /
@@ -86,7 +86,7 @@ COLUMNS = tuple(f.name for f in fields(TruthRow))
 
 
 def deciding_receipt(receipts: Iterable[DeliveryReceipt]) -> DeliveryReceipt | None:
-    """The receipt that decides a message's final status by DESIGN.md's rule, or None."""
+    """The receipt that decides a message's final status by docs/design.md's rule, or None."""
     first: dict[str, DeliveryReceipt] = {}
     for receipt in receipts:
         seen = first.get(receipt.event_id)

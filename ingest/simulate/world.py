@@ -48,7 +48,7 @@ class _Profile:
     good_routes: bool  # mature market: most traffic goes over tier-1/2
 
 
-# North America and Western Europe: direct routes deliver >= 95% (DESIGN.md's premise).
+# North America and Western Europe: direct routes deliver >= 95%.
 # Columns in _Profile order: dial, digits, share, utc, network_fail, hop_loss, phone_off,
 # abandoned, dnd, a2p_retry, ios, ucs2, conversion, price, ported, good_routes.
 _P = _Profile

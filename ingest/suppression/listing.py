@@ -22,7 +22,7 @@ __all__ = ["DeadNumber", "dead_numbers", "write_csv"]
 
 @dataclass(frozen=True, slots=True)
 class DeadNumber:
-    """One row of the list; the columns are dim_destinations' (README, "Dead numbers")."""
+    """One row of the list; the columns are dim_destinations' (docs/design.md, "Dead numbers")."""
 
     destination_hash: str
     consecutive_permanent_failures: int

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import SAMPLES_DIR
+
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    """The shared provider samples: ``$DLRW_SAMPLES_DIR``, else ``/work/shared/...`` beside
-    the project."""
-    default = Path(__file__).resolve().parents[3] / "shared" / "samples" / "receipts"
-    return Path(os.environ.get("DLRW_SAMPLES_DIR") or default)
+    """The provider samples (``tests.conftest.SAMPLES_DIR``)."""
+    return SAMPLES_DIR
 
 
 @pytest.fixture

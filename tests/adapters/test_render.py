@@ -13,7 +13,7 @@ from models.status import Status
 
 S = Status
 RECEIVED_AT = datetime(2024, 3, 12, 11, 0, tzinfo=UTC)
-# The statuses each provider's mapping (DESIGN.md's table) can express.
+# The statuses each provider's mapping (docs/design.md's table) can express.
 EXPRESSIBLE = {
     "smpp": list(Status),
     "twilio": [S.DELIVERED, S.UNDELIVERABLE, S.REJECTED, S.ENROUTE, S.ACCEPTED, S.DELETED],

@@ -1,4 +1,4 @@
-"""Every line of every shared provider sample parses, to the status DESIGN.md's table gives."""
+"""Every line of every shared provider sample parses, to the status docs/design.md's table gives."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ FILES = {
     "vonage.txt": "vonage",
 }
 
-# (file, line number) -> the statuses of its receipts, from DESIGN.md's status table.
+# (file, line number) -> the statuses of its receipts, from docs/design.md's status table.
 EXPECTED: dict[tuple[str, int], list[Status]] = {
     ("smpp.txt", 1): [S.DELIVERED],  # stat:DELIVRD
     ("smpp.txt", 2): [S.UNDELIVERABLE],  # stat:UNDELIV

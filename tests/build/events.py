@@ -1,6 +1,6 @@
 """Raw rows for build tests, and an independent Python fold giving the expected marts.
 
-The fold here is written from DESIGN.md, not from the SQL: dedupe by event_id, match by the
+The fold here is written from docs/design.md, not from the SQL: dedupe by event_id, match by the
 echoed message_id when it names a send, else by provider + provider_message_id (a reused one: the
 send in use when the receipt came); among final receipts the latest done_at (None oldest), then
 latest received_at, then highest event_id wins; without a final, the latest intermediate by the

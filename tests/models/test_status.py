@@ -1,4 +1,4 @@
-"""The status model and DESIGN.md's mapping table, row by row."""
+"""The status model and docs/design.md's mapping table, row by row."""
 
 from __future__ import annotations
 

@@ -273,7 +273,7 @@ def test_twilio_prices_in_usd_every_other_provider_in_eur(run: Run) -> None:
 
 
 def fold(events: list[Event]) -> dict[tuple[str, str], tuple[str | None, datetime | None, bool]]:
-    """DESIGN.md's rule, written apart from the simulator: per (provider, provider message id),
+    """docs/design.md's rule, written apart from the simulator: per (provider, provider message id),
     the final receipt with the latest done_at then received_at; duplicates (same event id) taken
     at their first arrival; a final beats any intermediate."""
     first: dict[str, DeliveryReceipt] = {}

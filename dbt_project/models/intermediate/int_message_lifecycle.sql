@@ -1,4 +1,4 @@
--- One row per message that has at least one matched receipt: the status fold of DESIGN.md.
+-- One row per message that has at least one matched receipt: the status fold of docs/design.md.
 -- Receipts are unique by event_id already (staging), so plain counts are receipt counts.
 -- Incremental (delete+insert on message_id): messages with a receipt (re)matched since this model
 -- last ran are folded again from all their receipts, whatever their age.
