@@ -20,21 +20,11 @@ with
 
 messages as (
 
-    select * from {{ ref('fct_messages') }}
-    {% if is_incremental() %}
-    where
-        submitted_date in (
-            select distinct touched.submitted_date
-            from {{ ref('fct_messages') }} as touched
-            where touched.message_id in (
-                {{ changed_message_ids() }}
-                union
-                select recent.message_id
-                from {{ source('raw', 'raw_conversions') }} as recent
-                where recent._ingested_at > {{ incremental_cutoff() }}
-            )
-        )
-    {% endif %}
+    {% call messages_of_rebuilt_groups('submitted_date') -%}
+        select recent.message_id
+        from {{ source('raw', 'raw_conversions') }} as recent
+        where recent._ingested_at > {{ incremental_cutoff() }}
+    {%- endcall %}
 
 ),
 

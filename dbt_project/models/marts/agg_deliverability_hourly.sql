@@ -16,15 +16,7 @@ with
 
 messages as (
 
-    select * from {{ ref('fct_messages') }}
-    {% if is_incremental() %}
-    where
-        submitted_hour in (
-            select distinct touched.submitted_hour
-            from {{ ref('fct_messages') }} as touched
-            where touched.message_id in ({{ changed_message_ids() }})
-        )
-    {% endif %}
+    {{ messages_of_rebuilt_groups('submitted_hour') }}
 
 ),
 

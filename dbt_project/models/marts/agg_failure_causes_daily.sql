@@ -17,16 +17,7 @@ with
 
 messages as (
 
-    select * from {{ ref('fct_messages') }}
-    where
-        is_failed
-        {% if is_incremental() %}
-        and submitted_date in (
-            select distinct touched.submitted_date
-            from {{ ref('fct_messages') }} as touched
-            where touched.message_id in ({{ changed_message_ids() }})
-        )
-        {% endif %}
+    {{ messages_of_rebuilt_groups('submitted_date') }}
 
 ),
 
@@ -43,6 +34,7 @@ aggregated as (
         count(*) as messages,
         sum(cost) as cost
     from messages
+    where is_failed
     group by
         submitted_date,
         country,

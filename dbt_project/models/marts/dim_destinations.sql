@@ -18,21 +18,9 @@ with
 
 messages as (
 
-    select * from {{ ref('fct_messages') }}
+    {{ messages_of_rebuilt_groups('destination_hash') }}
 
 ),
-
-{% if is_incremental() %}
-
-touched as (
-
-    select distinct changed.destination_hash
-    from messages as changed
-    where changed.message_id in ({{ changed_message_ids() }})
-
-),
-
-{% endif %}
 
 -- recency 1 = the destination's latest message; pending ones have no outcome yet, so they
 -- neither extend nor end a run
@@ -53,10 +41,6 @@ ranked as (
             messages.failure_cause in ('unknown_subscriber', 'dnd_or_opt_out'), false
         ) as is_permanent_failure
     from messages
-    {% if is_incremental() %}
-    inner join touched
-        on messages.destination_hash = touched.destination_hash
-    {% endif %}
 
 ),
 

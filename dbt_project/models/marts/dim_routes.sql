@@ -16,25 +16,9 @@ with
 
 messages as (
 
-    select * from {{ ref('fct_messages') }}
+    {{ messages_of_rebuilt_groups(['route_id', 'route_tier', 'provider', 'country']) }}
 
 ),
-
-{% if is_incremental() %}
-
-touched as (
-
-    select distinct
-        changed.route_id,
-        changed.route_tier,
-        changed.provider,
-        changed.country
-    from messages as changed
-    where changed.message_id in ({{ changed_message_ids() }})
-
-),
-
-{% endif %}
 
 routes as (
 
@@ -52,14 +36,6 @@ routes as (
         max(messages.submitted_at) as last_submitted_at,
         max(messages._last_ingested_at) as _last_ingested_at
     from messages
-    {% if is_incremental() %}
-    inner join touched
-        on
-            messages.route_id = touched.route_id
-            and messages.route_tier = touched.route_tier
-            and messages.provider = touched.provider
-            and messages.country = touched.country
-    {% endif %}
     group by
         messages.route_id,
         messages.route_tier,

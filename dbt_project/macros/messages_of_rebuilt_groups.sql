@@ -1,0 +1,27 @@
+{#- The fct_messages rows an incremental mart over them recomputes its rows from, its rows being
+    keyed by `key_columns` (a period, a destination, a route: one name or a list): all of them on
+    a full refresh; on an incremental run, those sharing their key with a message rebuilt since
+    the model last ran (changed_message_ids, so the model's post-hook is
+    record_build_state(upstream=['int_sends', 'int_message_lifecycle'])) or with one the optional
+    `{% call %}` block selects (changes that rebuild no message; rendered on incremental runs only). -#}
+{% macro messages_of_rebuilt_groups(key_columns) -%}
+    {%- set keys = [key_columns] if key_columns is string else key_columns -%}
+    select * from {{ ref('fct_messages') }}
+    {% if is_incremental() -%}
+    where
+        ({{ keys | join(', ') }}) in (
+            select distinct
+                {%- for key in keys %}
+                touched.{{ key }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
+            from {{ ref('fct_messages') }} as touched
+            where touched.message_id in (
+                {{ changed_message_ids() }}
+                {%- if caller is defined %}
+                union
+                {{ caller() }}
+                {%- endif %}
+            )
+        )
+    {%- endif %}
+{%- endmacro %}
