@@ -53,6 +53,7 @@ format: setup ## apply ruff formatting and fixes
 
 bench: services ## run the benchmarks and print measured figures
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.produce
 	$(BIN)/python -m bench.dbt
 	$(BIN)/python -m bench.simulate
 	$(BIN)/python -m bench.alerts_latency

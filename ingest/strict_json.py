@@ -35,6 +35,8 @@ def _finite(text: str) -> float:
 def _nested_deeper_than(value: Any, limit: int) -> bool:
     level = [value]
     for _ in range(limit):
+        if not level:
+            return False  # most values are flat: their check ends at once
         level = [
             child
             for item in level

@@ -30,7 +30,9 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "acks": "all",
         # Retried batches must not write a second copy of a record into the log.
         "enable_idempotence": True,
-        "linger_ms": 20,
+        # Bulk publishing: a batch of hundreds of records costs the client less CPU per record
+        # than a few dozen; producers answering a request each (collect, alerts) override it.
+        "linger_ms": 100,
         "batch_size": 256 * 1024,
         "max_request_size": 4 * 1024 * 1024,
         "compression_type": None,

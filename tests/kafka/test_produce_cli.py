@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
 from models.events import SendEvent
 from models.wire import decode
 from tests.adapters.hostile import DEEP, HUGE_INT
+from tests.kafka.conftest import ROOT
 
 pytestmark = pytest.mark.broker
 
@@ -185,3 +189,102 @@ def test_hash_destination_is_keyed_and_rejects_non_e164() -> None:
             hash_destination(bad, b"a")
         assert bad not in str(info.value)
     assert mask_number(NUMBER) == "+44********23"
+
+
+def _long_file(path: Path, lines: int) -> dict[int, str]:
+    """``lines`` receipt lines of five keys (event id ``e-N`` on line N, about 400 bytes each,
+    so the file is several chunks long), a blank line and a bad line now and then; returns the
+    reason expected for each bad line."""
+    out, bad = [], {}
+    for number in range(1, lines + 1):
+        if number % 1000 == 0:
+            out.append(json.dumps({**SEND, "event_id": f"e-{number}", "segments": "2"}))
+            bad[number] = "segments: expected int, got str '2'"
+        elif number % 777 == 0:
+            out.append("")
+        else:
+            key = f"SM{number % 5}"
+            raw = f"id:{key} line:{number} " + "x" * 300
+            receipt = {"event_id": f"e-{number}", "provider_message_id": key, "raw": raw}
+            out.append(json.dumps(RECEIPT | receipt))
+    path.write_text("\n".join(out) + "\n")
+    return bad
+
+
+def _receipt_ids_by_key(settings: Settings, read_topics) -> dict[bytes, list[str]]:
+    topic = settings.topic("receipt")
+    by_key: dict[bytes, list[str]] = {}
+    for key, value in read_topics(settings, [topic])[topic]:
+        by_key.setdefault(key, []).append(decode(value)[1]["event_id"])
+    return by_key
+
+
+def test_produce_of_a_long_file_keeps_line_numbers_and_the_order_of_each_key(
+    broker_settings: Settings, tmp_path: Path, run_dlrw, dlrw_env, read_topics
+) -> None:
+    """Several chunks of lines, encoded by worker processes: each bad line is reported with its
+    number and nothing is published for it, and each key's events keep the file's order."""
+    path = tmp_path / "events.jsonl"
+    bad = _long_file(path, 9000)
+    assert path.stat().st_size > 3 * 2**20
+
+    result = run_dlrw(["produce", str(path)], dlrw_env(broker_settings))
+
+    assert result.returncode == 1, result.stderr
+    reported = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert reported == [f"line {number}: {reason}" for number, reason in bad.items()]
+    good = [n for n in range(1, 9001) if n not in bad and n % 777]
+    assert result.stdout.startswith(f"published {len(good)} events (0 send, {len(good)} receipt")
+    by_key = _receipt_ids_by_key(broker_settings, read_topics)
+    assert by_key == {
+        f"twilio:SM{k}".encode(): [f"e-{n}" for n in good if n % 5 == k] for k in range(5)
+    }
+
+
+def test_produce_skip_lines_inside_a_chunk_publishes_exactly_the_rest(
+    broker_settings: Settings, tmp_path: Path, run_dlrw, dlrw_env, read_topics
+) -> None:
+    path = tmp_path / "events.jsonl"
+    bad = _long_file(path, 9000)
+    skip = 4321  # in the middle of the second chunk of 1 MiB
+
+    result = run_dlrw(["produce", str(path), "--skip-lines", str(skip)], dlrw_env(broker_settings))
+
+    assert result.returncode == 1, result.stderr
+    reported = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert reported == [f"line {n}: {reason}" for n, reason in bad.items() if n > skip]
+    published = sorted(
+        int(event_id[2:])
+        for ids in _receipt_ids_by_key(broker_settings, read_topics).values()
+        for event_id in ids
+    )
+    assert published == [n for n in range(skip + 1, 9001) if n not in bad and n % 777]
+
+
+def test_produce_publishes_a_pipe_s_lines_without_waiting_for_the_next_one(
+    broker_settings: Settings, dlrw_env, read_topics
+) -> None:
+    """A line is published once it is whole, even when the next one is only half written."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "produce", "-"],
+        cwd=ROOT,
+        env=dlrw_env(broker_settings),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdin is not None
+        second = json.dumps({**CONVERSION, "event_id": "e-conv-2"}).encode()
+        process.stdin.write(json.dumps(CONVERSION).encode() + b"\n" + second[:20])
+        process.stdin.flush()
+        topic = broker_settings.topic("conversion")
+        deadline = time.monotonic() + 60
+        while not read_topics(broker_settings, [topic])[topic]:
+            assert time.monotonic() < deadline, "the whole line was not published"
+            time.sleep(0.2)
+        out, err = process.communicate(second[20:] + b"\n", timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out.startswith(b"published 2 events")
