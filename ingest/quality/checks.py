@@ -88,6 +88,18 @@ def _count(value: Any) -> str:
     return f"{int(value or 0):,}"
 
 
+def _ceiling(name: str, figure: str, threshold: float, description: str) -> gx.ExpectationSuite:
+    """The suite of a check that fails the cells whose ``figure`` (never negative) is above
+    ``threshold``."""
+    suite = gx.ExpectationSuite(name=name)
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column=figure, min_value=0, max_value=threshold, description=description
+        )
+    )
+    return suite
+
+
 # --- 1. missing receipts ---------------------------------------------------------------------
 
 
@@ -105,15 +117,12 @@ def missing_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureCh
     submitted in the lookback window that ends where the receipt window starts; with a period
     (``--since``), per provider x operator x window of the lookback's length over the period."""
     t = th.missing_receipts
-    suite = gx.ExpectationSuite(name="missing_receipts")
     # A cell whose receipts stop coming shows every message as pending: its rates are wrong.
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="share",
-            min_value=0,
-            max_value=t.max_share,
-            description=f"share of messages with no receipt at all <= {t.max_share}",
-        )
+    suite = _ceiling(
+        "missing_receipts",
+        "share",
+        t.max_share,
+        f"share of messages with no receipt at all <= {t.max_share}",
     )
     windows: list[tuple[datetime, datetime]] = []
     skipped: str | None = "no messages sent"
@@ -339,15 +348,12 @@ def orphan_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureChe
     """Per provider, the share of receipts that match no sent message -- by message_id, or by
     provider + provider_message_id, the two ways a receipt names its message (docs/design.md)."""
     t = th.orphan_receipts
-    suite = gx.ExpectationSuite(name="orphan_receipts")
     # Receipts that match no message are outcomes counted nowhere: sends lost, or ids mangled.
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="share",
-            min_value=0,
-            max_value=t.max_share,
-            description=f"share of receipts matching no message <= {t.max_share}",
-        )
+    suite = _ceiling(
+        "orphan_receipts",
+        "share",
+        t.max_share,
+        f"share of receipts matching no message <= {t.max_share}",
     )
     sends = rel.raw("raw_sends")
     query = f"""
@@ -409,16 +415,10 @@ def reused_ids(rel: Relations, th: Thresholds) -> FigureCheck:
     (docs/design.md, "Rules and decisions"), which is right for an id reused long after and a
     guess otherwise."""
     t = th.reused_ids
-    suite = gx.ExpectationSuite(name="reused_ids")
     # A receipt for a reused id may land on the wrong message: a provider reusing ids fast, or a
     # sender reusing message_ids, makes the per-message outcomes doubtful.
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="reused",
-            min_value=0,
-            max_value=t.max_reused,
-            description=f"ids used by more than one send <= {t.max_reused}",
-        )
+    suite = _ceiling(
+        "reused_ids", "reused", t.max_reused, f"ids used by more than one send <= {t.max_reused}"
     )
     sends = rel.raw("raw_sends")
     query = f"""
@@ -498,15 +498,12 @@ def reconciliation(
     """Per store kind (event type, or quarantine) and event date: distinct records in the Avro
     store against rows in the matching raw table. The store's counts arrive as literal rows."""
     t = th.reconciliation
-    suite = gx.ExpectationSuite(name="reconciliation")
     # The store is the log of record: a record it holds and the warehouse lacks was lost on load.
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="difference",
-            min_value=0,
-            max_value=t.max_difference,
-            description="store and warehouse hold the same events per type and day",
-        )
+    suite = _ceiling(
+        "reconciliation",
+        "difference",
+        t.max_difference,
+        "store and warehouse hold the same events per type and day",
     )
     if store_counts:
         values = ",\n        ".join(
@@ -569,15 +566,12 @@ def unmapped_failure_codes(rel: Relations, ref: Reference, th: Thresholds) -> Fi
     """Per provider, the share of failed messages (submitted in the lookback window before the
     newest send) whose failure cause is unknown, with its most frequent unmapped codes."""
     t = th.unmapped_failure_codes
-    suite = gx.ExpectationSuite(name="unmapped_failure_codes")
     # A new code nobody mapped hides why messages fail: it belongs in seed failure_codes.
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="share",
-            min_value=0,
-            max_value=t.max_unknown_share,
-            description=f"share of failures with an unknown cause <= {t.max_unknown_share}",
-        )
+    suite = _ceiling(
+        "unmapped_failure_codes",
+        "share",
+        t.max_unknown_share,
+        f"share of failures with an unknown cause <= {t.max_unknown_share}",
     )
     if ref.newest_send is None:
         start = end = datetime(1970, 1, 1)
@@ -653,15 +647,12 @@ def exchange_rates(rel: Relations, th: Thresholds) -> FigureCheck:
     """Per currency of the priced messages, those whose price has no exchange rate into the
     reporting currency for its day (seed exchange_rates), so that no cost counts it."""
     t = th.exchange_rates
-    suite = gx.ExpectationSuite(name="exchange_rates")
     # A price without a rate is left out of every cost: the money marts understate the spend.
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="unconverted",
-            min_value=0,
-            max_value=t.max_unconverted,
-            description=f"prices without an exchange rate <= {t.max_unconverted}",
-        )
+    suite = _ceiling(
+        "exchange_rates",
+        "unconverted",
+        t.max_unconverted,
+        f"prices without an exchange rate <= {t.max_unconverted}",
     )
     query = f"""
 select
