@@ -22,6 +22,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 # The project's loggers (modules under ingest, and dlrw.*) say what they do at INFO; libraries
 # only warn.
 _OWN_LOGGERS = ("ingest", "dlrw")
+# kafka-python logs every dropped connection as an ERROR; dlrw says in its own line what an
+# outage cost, so only the client's critical failures are shown.
+_QUIET_LOGGERS = {"kafka": logging.CRITICAL}
 # The attributes every LogRecord has; the others came from ``extra``.
 _STANDARD = {*logging.makeLogRecord({}).__dict__, "message", "asctime", "taskName"}
 # How a command's last line on failure starts (ingest/cli.py, alerts --watch).
@@ -102,3 +105,5 @@ def configure_logging(log_format: str, component: str) -> None:
     root.setLevel(logging.WARNING)
     for name in _OWN_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
+    for name, level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
