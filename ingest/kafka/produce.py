@@ -19,8 +19,6 @@ import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cache
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, BinaryIO, Self
@@ -32,7 +30,7 @@ from ingest.errors import ServiceUnavailable
 from ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
 from ingest.kafka.producer import EventPublisher, PublishFailed
 from models.events import EVENT_TYPES, Event, InvalidEvent, event_problem
-from models.wire import encode, writer_schema
+from models.wire import UnencodableRecord, encode, writer_schema
 
 __all__ = ["EncodedLines", "ProduceReport", "encode_lines", "event_from_line", "produce_lines"]
 
@@ -45,9 +43,6 @@ _SHORTEST_NUMBER = 7
 _CHUNK_BYTES = 1 << 20
 # Workers at most: encoding a line costs one about 1.5 times what publishing it costs this process.
 _WORKERS = 2
-# Avro ``int`` bounds; fastavro's validation refuses an int outside them.
-_INT_RANGE = range(-(2**31), 2**31)
-_MISSING = object()
 
 
 @dataclass
@@ -84,18 +79,17 @@ def encode_lines(data: bytes, first: int, hash_key: bytes) -> EncodedLines:
         if not line.strip():
             continue
         try:
-            event, record = _checked_event(line, hash_key)
+            event, value = _checked_event(line, hash_key)
         except InvalidEvent as exc:
             bad.append((number, str(exc)))
         else:
-            value = encode(event.event_type, record)
             records.append((number, event.event_type, event.key(), value))
     return EncodedLines(number, records, bad)
 
 
-def _checked_event(line: str | bytes, hash_key: bytes) -> tuple[Event, dict[str, Any]]:
-    """The event of a line and its Avro-form record, checked against the schema and the
-    contract's rules."""
+def _checked_event(line: str | bytes, hash_key: bytes) -> tuple[Event, bytes]:
+    """The event of a line and its encoding, checked against the schema and the contract's
+    rules."""
     try:
         text = line.decode("utf-8-sig") if isinstance(line, bytes) else line
         record = strict_json.load(text)
@@ -108,13 +102,13 @@ def _checked_event(line: str | bytes, hash_key: bytes) -> tuple[Event, dict[str,
     try:
         event = _event_from_record(record, hash_key)
         avro = event.to_dict()
-        _check_types(event.event_type, avro)
+        value = _encoded(event.event_type, avro)
         problem = event_problem(event.event_type, avro)
         if problem:
             raise InvalidEvent(problem)
     except InvalidEvent as exc:
         raise InvalidEvent(_masked(str(exc), record)) from None
-    return event, avro
+    return event, value
 
 
 def _masked(message: str, record: dict[str, Any]) -> str:
@@ -338,10 +332,18 @@ def _event_from_record(record: dict[str, Any], hash_key: bytes) -> Event:
     return EVENT_TYPES[event_type].from_dict(record)
 
 
+def _encoded(event_type: str, record: dict[str, Any]) -> bytes:
+    """The record encoded; a value of the wrong type (e.g. ``"segments": "2"``) is an
+    ``InvalidEvent`` with fastavro's validation's reason."""
+    try:
+        return encode(event_type, record)
+    except UnencodableRecord as exc:
+        _check_types(event_type, record)
+        raise InvalidEvent(str(exc)) from None  # a value fastavro validates but cannot be written
+
+
 def _check_types(event_type: str, record: dict[str, Any]) -> None:
-    """Wrong JSON types (e.g. ``"segments": "2"``) as a readable reason, before encoding."""
-    if _plainly_valid(event_type, record):
-        return
+    """Wrong JSON types as a readable reason."""
     try:
         validate(record, writer_schema(event_type).parsed, raise_errors=True)
     except ValidationError as exc:
@@ -356,48 +358,3 @@ def _check_types(event_type: str, record: dict[str, Any]) -> None:
         name = field_path.rsplit(".", 1)[-1]
         got = type(errors[0].datum).__name__
         raise InvalidEvent(f"{name}: expected {expected}, got {got} {errors[0].datum!r}") from None
-
-
-def _plainly_valid(event_type: str, record: dict[str, Any]) -> bool:
-    """Whether every field holds a value of a Python type that fastavro's validation accepts
-    for its schema type (True implies it passes; False leaves the verdict to fastavro): its
-    validation costs 5-10 times more than the rest of a line's checks."""
-    for name, types, symbols in _field_types(event_type):
-        value = record.get(name, _MISSING)
-        kind = type(value)
-        if kind not in types:
-            return False
-        if kind is int and value not in _INT_RANGE and float not in types:
-            return False
-        if symbols and kind is str and value not in symbols:
-            return False
-    return True
-
-
-@cache
-def _field_types(event_type: str) -> list[tuple[str, frozenset[type], frozenset[str]]]:
-    """Per field of the newest schema: the Python types a valid value has, and an enum's
-    symbols. A schema type not named here makes every record go through fastavro."""
-    plain: dict[str, set[type]] = {
-        "null": {type(None)},
-        "string": {str},
-        "boolean": {bool},
-        "int": {int},
-        "double": {float, int},
-        "long-timestamp-millis": {datetime},
-    }
-    fields = []
-    for spec in writer_schema(event_type).parsed["fields"]:
-        branches = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
-        types: set[type] = set()
-        symbols: frozenset[str] = frozenset()
-        for branch in branches:
-            if isinstance(branch, dict) and branch.get("type") == "enum":
-                types.add(str)
-                symbols = frozenset(branch["symbols"])
-            elif isinstance(branch, dict) and "logicalType" in branch:
-                types |= plain.get(f"{branch['type']}-{branch['logicalType']}", set())
-            elif isinstance(branch, str):
-                types |= plain.get(branch, set())
-        fields.append((spec["name"], frozenset(types), symbols))
-    return fields

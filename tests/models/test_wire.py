@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import fastavro
 import pytest
 from fastavro.schema import to_parsing_canonical_form
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models import ConversionEvent, DeliveryReceipt, SendEvent, Status
 from models.wire import (
     MAGIC,
+    SchemaVersion,
     UndecodableRecord,
+    UnencodableRecord,
     UnknownSchema,
     decode,
     encode,
     encode_event,
     registry,
 )
+from tests.pipeline.conftest import traffic
 
 T0 = datetime(2026, 3, 12, 10, 15, 30, 123000, tzinfo=UTC)
 
@@ -129,3 +136,88 @@ def test_every_schema_is_registered_once_with_a_version():
     reg = registry()
     assert set(reg.latest) == {"send", "receipt", "conversion"}
     assert all(v.version >= 1 for v in reg.by_fingerprint.values())
+
+
+# -- the encoder: byte for byte fastavro's, refusing what a schema type cannot hold -------------
+
+_MOMENTS = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+)
+_BY_TYPE: dict[str, st.SearchStrategy[Any]] = {
+    "string": st.text(max_size=12),
+    "int": st.integers(-(2**31), 2**31 - 1),
+    "double": st.one_of(st.floats(), st.integers(-(2**60), 2**60)),
+    "boolean": st.booleans(),
+    "timestamp-millis": st.one_of(
+        _MOMENTS, _MOMENTS.map(lambda t: t.astimezone(timezone(timedelta(hours=-7))))
+    ),
+}
+
+
+@st.composite
+def _any_record(draw: st.DrawFn, schema: SchemaVersion) -> dict[str, Any]:
+    """A record of ``schema`` with any value of each field's type, a field now and then left
+    out (it takes its default)."""
+    record = {}
+    for field in schema.parsed["fields"]:
+        branches = field["type"] if isinstance(field["type"], list) else [field["type"]]
+        base = branches[-1]
+        if isinstance(base, dict) and base["type"] == "enum":
+            value = st.sampled_from(base["symbols"])
+        else:
+            value = _BY_TYPE[base.get("logicalType", "") if isinstance(base, dict) else base]
+        if "null" in branches:
+            value = st.one_of(st.none(), value)
+        if "default" not in field or draw(st.integers(0, 9)):
+            record[field["name"]] = draw(value)
+    return record
+
+
+@pytest.mark.parametrize("schema", list(registry().by_fingerprint.values()), ids=str)
+def test_encoding_is_what_fastavro_writes(schema: SchemaVersion) -> None:
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(_any_record(schema))
+    def check(record: dict[str, Any]) -> None:
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, schema.parsed, record)
+        assert encode(schema.event_type, record, schema.version) == schema.header + body.getvalue()
+
+    check()
+
+
+def test_simulated_traffic_encodes_as_fastavro_writes() -> None:
+    for event in traffic(3000):
+        body = io.BytesIO()
+        schema = registry().latest[event.event_type]
+        fastavro.schemaless_writer(body, schema.parsed, event.to_dict())
+        assert encode_event(event) == schema.header + body.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("segments", "2"),
+        ("segments", True),  # fastavro would write 1
+        ("segments", 2.0),
+        ("segments", 2**31),  # fastavro would write it: no Avro reader could read an int back
+        ("route_id", None),
+        ("price", "0.5"),
+        ("price", False),
+        ("price", 10**400),
+        ("sender_id", 12345678),
+        ("campaign_id", "\ud800"),  # a lone surrogate is no UTF-8
+        ("submitted_at", datetime(2026, 3, 12, 10, 15)),  # naive: the writer's time zone
+        ("submitted_at", 1773310530123),
+    ],
+    ids=lambda value: value if isinstance(value, str) and value.isidentifier() else None,
+)
+def test_a_value_its_type_cannot_hold_is_refused(name: str, value: Any) -> None:
+    with pytest.raises(UnencodableRecord) as info:
+        encode("send", SEND.to_dict() | {name: value})
+    assert str(info.value).startswith(f"{name}: not a value of type ")
+
+
+def test_a_name_outside_an_enum_is_refused() -> None:
+    with pytest.raises(UnencodableRecord) as info:
+        encode("receipt", RECEIPT.to_dict() | {"status": "SENT"})
+    assert str(info.value) == "status: not a value of type enum (str)"
