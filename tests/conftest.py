@@ -104,3 +104,22 @@ def postgres_url(postgres_database: Callable[[], str]) -> str:
 def postgres_settings(settings: Settings, postgres_url: str) -> Settings:
     """``settings`` pointing the warehouse at a fresh PostgreSQL database."""
     return settings.model_copy(update={"warehouse_url": postgres_url})
+
+
+@pytest.fixture(
+    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def warehouse(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_database: Callable[[], str],
+) -> Settings:
+    """Settings on a fresh, empty warehouse shared by a module: a DuckDB file, or a new
+    PostgreSQL database."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    url = (
+        postgres_database()
+        if request.param == "postgres"
+        else f"duckdb:///{tmp / 'data' / 'w.duckdb'}"
+    )
+    return Settings(data_dir=tmp / "data", warehouse_url=url, hash_key="test-hash-key")

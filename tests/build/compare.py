@@ -7,8 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
+from ingest.build.runner import warehouse_engine
 from ingest.config import Settings
 
 MESSAGE_COLUMNS = (
@@ -34,10 +35,20 @@ def mart_schema(settings: Settings) -> str:
     return "main" if settings.warehouse_url.startswith("duckdb") else "marts"
 
 
-def read_rows(engine: Engine, schema: str, table: str) -> list[dict[str, Any]]:
-    """Every row of a table, as dicts."""
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(text(f"select * from {schema}.{table}"))]
+def read_marts(settings: Settings, marts: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every row of each mart, as dicts, by mart."""
+    schema = mart_schema(settings)
+    engine = warehouse_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return {
+                mart: [
+                    dict(r._mapping) for r in conn.execute(text(f"select * from {schema}.{mart}"))
+                ]
+                for mart in marts
+            }
+    finally:
+        engine.dispose()
 
 
 def normalise(value: Any) -> Any:
@@ -91,4 +102,4 @@ def daily_differences(
     return sorted(problems)
 
 
-__all__ = ["daily_differences", "mart_schema", "message_differences", "read_rows", "row_set"]
+__all__ = ["daily_differences", "mart_schema", "message_differences", "read_marts", "row_set"]

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
-from ingest.build.runner import DBT_PROJECT_DIR
+from ingest.build.runner import DBT_PROJECT_DIR, warehouse_engine
+from ingest.config import Settings
 from ingest.warehouse.tables import RAW_TABLES
 
 FINAL = {"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED", "UNKNOWN"}
@@ -123,16 +122,20 @@ class Batch:
             }
         )
 
-    def load(self, engine: Engine) -> None:
-        """Insert the rows into the raw tables."""
-        with engine.begin() as conn:
-            for kind, rows in (
-                ("send", self.sends),
-                ("receipt", self.receipts),
-                ("conversion", self.conversions),
-            ):
-                if rows:
-                    conn.execute(RAW_TABLES[kind].insert(), rows)
+    def load(self, settings: Settings) -> None:
+        """Insert the rows into the warehouse's raw tables."""
+        engine = warehouse_engine(settings)
+        try:
+            with engine.begin() as conn:
+                for kind, rows in (
+                    ("send", self.sends),
+                    ("receipt", self.receipts),
+                    ("conversion", self.conversions),
+                ):
+                    if rows:
+                        conn.execute(RAW_TABLES[kind].insert(), rows)
+        finally:
+            engine.dispose()
 
 
 def seed_operators() -> dict[str, str]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from ingest.build.runner import ensure_raw_tables, run_build, warehouse_engine
+from ingest.build.runner import ensure_raw_tables, run_build
 from ingest.config import Settings
-from tests.build.compare import mart_schema, normalise, read_rows
+from tests.build.compare import normalise, read_marts
 from tests.build.events import Batch
 
 T0 = datetime(2025, 5, 1, 10, 0, 0)
@@ -135,11 +135,7 @@ class Funnel:
 
 
 def _funnel(settings: Settings) -> dict[tuple[Any, ...], tuple[Any, ...]]:
-    engine = warehouse_engine(settings)
-    try:
-        rows = read_rows(engine, mart_schema(settings), "agg_campaign_funnel")
-    finally:
-        engine.dispose()
+    rows = read_marts(settings, ["agg_campaign_funnel"])["agg_campaign_funnel"]
     assert all(r["country"] == "US" for r in rows)
     return {
         (
@@ -152,21 +148,13 @@ def _funnel(settings: Settings) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     }
 
 
-def _load(settings: Settings, batch: Batch) -> None:
-    engine = warehouse_engine(settings)
-    try:
-        batch.load(engine)
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def funnel(warehouse: Settings) -> Funnel:
     ensure_raw_tables(warehouse)
-    _load(warehouse, batch_one())
+    batch_one().load(warehouse)
     run_build(warehouse)
     after_one = _funnel(warehouse)
-    _load(warehouse, batch_two())
+    batch_two().load(warehouse)
     run_build(warehouse)
     return Funnel(after_one, _funnel(warehouse))
 

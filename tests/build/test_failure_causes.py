@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ingest.build.runner import ensure_raw_tables, run_build, warehouse_engine
+from ingest.build.runner import ensure_raw_tables, run_build
 from ingest.config import Settings
-from tests.build.compare import mart_schema, read_rows
+from tests.build.compare import read_marts
 from tests.build.events import Batch
 
 T0 = datetime(2025, 6, 2, 9, 0, 0)
@@ -73,20 +73,11 @@ class Built:
 @pytest.fixture(scope="module")
 def built(warehouse: Settings) -> Built:
     ensure_raw_tables(warehouse)
-    engine = warehouse_engine(warehouse)
-    try:
-        _batch().load(engine)
-    finally:
-        engine.dispose()
+    _batch().load(warehouse)
     summary = run_build(warehouse).line()
-    engine = warehouse_engine(warehouse)
-    try:
-        schema = mart_schema(warehouse)
-        messages = {r["message_id"]: r for r in read_rows(engine, schema, "fct_messages")}
-        causes = read_rows(engine, schema, "agg_failure_causes_daily")
-    finally:
-        engine.dispose()
-    return Built(messages, causes, summary)
+    marts = read_marts(warehouse, ["fct_messages", "agg_failure_causes_daily"])
+    messages = {r["message_id"]: r for r in marts["fct_messages"]}
+    return Built(messages, marts["agg_failure_causes_daily"], summary)
 
 
 @pytest.mark.parametrize("message_id", CASES)

@@ -23,9 +23,8 @@ from models.status import Status
 from models.wire import encode
 from tests.build.compare import (
     daily_differences,
-    mart_schema,
     message_differences,
-    read_rows,
+    read_marts,
     row_set,
 )
 from tests.build.events import Batch, expected_daily, expected_messages, seed_operators
@@ -182,14 +181,6 @@ class Outcome:
     full_refresh: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def _snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    engine = warehouse_engine(settings)
-    try:
-        return {mart: read_rows(engine, mart_schema(settings), mart) for mart in MARTS}
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def outcome(warehouse: Settings, topic_prefix: Callable[..., str]) -> Outcome:
     """Publish batch 1 (good and hostile records interleaved), ingest, build; publish batch 2,
@@ -213,15 +204,15 @@ def outcome(warehouse: Settings, topic_prefix: Callable[..., str]) -> Outcome:
         engine.dispose()
     result = Outcome(settings, summary.dead_letters, {bytes(p): r for p, r in rows})
     result.summaries.append(run_build(settings).line())
-    result.after_one = _snapshot(settings)
+    result.after_one = read_marts(settings, MARTS)
     with EventPublisher(settings) as publisher:
         for event in second_batch():
             publisher.publish(event)
     ingest_once(settings)
     result.summaries.append(run_build(settings).line())
-    result.incremental = _snapshot(settings)
+    result.incremental = read_marts(settings, MARTS)
     result.summaries.append(run_build(settings, full_refresh=True).line())
-    result.full_refresh = _snapshot(settings)
+    result.full_refresh = read_marts(settings, MARTS)
     return result
 
 

@@ -18,10 +18,9 @@ from ingest.config import Settings
 from ingest.errors import DlrwError
 from tests.build.compare import (
     daily_differences,
-    mart_schema,
     message_differences,
     normalise,
-    read_rows,
+    read_marts,
     row_set,
 )
 from tests.build.events import Batch, expected_daily, expected_messages, seed_operators
@@ -218,22 +217,6 @@ class Scenario:
     summaries: list[str] = field(default_factory=list)
 
 
-def _load(settings: Settings, batch: Batch) -> None:
-    engine = warehouse_engine(settings)
-    try:
-        batch.load(engine)
-    finally:
-        engine.dispose()
-
-
-def _snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    engine = warehouse_engine(settings)
-    try:
-        return {mart: read_rows(engine, mart_schema(settings), mart) for mart in MARTS}
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def scenario(warehouse: Settings) -> Scenario:
     """Build batch 1 (first build). Load batch 2 and build only the intermediate models (as if the
@@ -248,21 +231,21 @@ def scenario(warehouse: Settings) -> Scenario:
         expected_messages([one, two, three], operators),
     )
     ensure_raw_tables(warehouse)
-    _load(warehouse, one)
+    one.load(warehouse)
     result.summaries.append(run_build(warehouse).line())
-    result.after_one = _snapshot(warehouse)
-    _load(warehouse, two)
+    result.after_one = read_marts(warehouse, MARTS)
+    two.load(warehouse)
     intermediate = ["int_sends", "int_receipts_matched", "int_message_lifecycle"]
     result.summaries.append(run_build(warehouse, select=intermediate).line())
     result.summaries.append(run_build(warehouse).line())
-    result.after_two = _snapshot(warehouse)
-    _load(warehouse, three)
+    result.after_two = read_marts(warehouse, MARTS)
+    three.load(warehouse)
     result.summaries.append(run_build(warehouse, lookback_hours=1).line())
-    result.incremental = _snapshot(warehouse)
+    result.incremental = read_marts(warehouse, MARTS)
     result.summaries.append(run_build(warehouse).line())
-    result.rerun = _snapshot(warehouse)
+    result.rerun = read_marts(warehouse, MARTS)
     result.summaries.append(run_build(warehouse, full_refresh=True).line())
-    result.full_refresh = _snapshot(warehouse)
+    result.full_refresh = read_marts(warehouse, MARTS)
     return result
 
 

@@ -19,7 +19,7 @@ from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, w
 from ingest.config import Settings
 from ingest.quality.runner import CheckRun, run_checks
 from ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
-from tests.build.compare import mart_schema, read_rows
+from tests.build.compare import mart_schema, read_marts
 from tests.build.events import Batch
 
 FRIDAY, TUESDAY, WEDNESDAY = date(2025, 5, 2), date(2025, 5, 6), date(2025, 5, 7)
@@ -119,16 +119,11 @@ class Built:
 @pytest.fixture(scope="module")
 def built(warehouse: Settings) -> Built:
     ensure_raw_tables(warehouse)
-    engine = warehouse_engine(warehouse)
-    try:
-        _batch().load(engine)
-    finally:
-        engine.dispose()
+    _batch().load(warehouse)
     summary = run_build(warehouse).line()
-    schema = mart_schema(warehouse)
+    marts = read_marts(warehouse, _marts())
     engine = warehouse_engine(warehouse)
     try:
-        marts = {mart: read_rows(engine, schema, mart) for mart in _marts()}
         with engine.connect() as conn:
             rows = conn.execute(
                 text(
@@ -136,7 +131,7 @@ def built(warehouse: Settings) -> Built:
                     "where table_schema = :schema and (data_type like 'DECIMAL%' "
                     "or data_type = 'numeric')"
                 ),
-                {"schema": schema},
+                {"schema": mart_schema(warehouse)},
             ).all()
     finally:
         engine.dispose()

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from ingest.build.runner import ensure_raw_tables, run_build, warehouse_engine
+from ingest.build.runner import ensure_raw_tables, run_build
 from ingest.config import Settings
 from models.events import MAX_AMOUNT
-from tests.build.compare import mart_schema, read_rows
+from tests.build.compare import read_marts
 from tests.build.events import Batch
 
 T0 = datetime(2025, 5, 1, 10, 0, 0)
@@ -37,18 +37,9 @@ def built(warehouse: Settings) -> dict[str, list[dict[str, Any]]]:
         batch.conversion(name, "ios", T0)
         batch.conversions[-1]["value"] = price
     ensure_raw_tables(warehouse)
-    engine = warehouse_engine(warehouse)
-    try:
-        batch.load(engine)
-    finally:
-        engine.dispose()
+    batch.load(warehouse)
     run_build(warehouse)
-    engine = warehouse_engine(warehouse)
-    try:
-        schema = mart_schema(warehouse)
-        return {m: read_rows(engine, schema, m) for m in ("fct_messages", "dim_routes")}
-    finally:
-        engine.dispose()
+    return read_marts(warehouse, ["fct_messages", "dim_routes"])
 
 
 def test_amounts_beyond_the_bound_cost_nothing_and_build(built: dict[str, list]) -> None:

@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from ingest.build.runner import warehouse_engine
 from ingest.config import Settings
 from ingest.kafka.topics import create_topics
 from tests.build.commands import KAFKA_BOOTSTRAP, kafka_reachable, run_dlrw
-from tests.build.compare import mart_schema, read_rows
+from tests.build.compare import read_marts
 
 pytestmark = pytest.mark.broker
 
@@ -84,11 +83,7 @@ def verdicts(
     )
     run_dlrw(settings, work, "ingest", "--once", "--group", f"retry-{work.name}")
     run_dlrw(settings, work, "build", "--quiet")
-    engine = warehouse_engine(settings)
-    try:
-        return read_rows(engine, mart_schema(settings), "dim_operator_retry")
-    finally:
-        engine.dispose()
+    return read_marts(settings, ["dim_operator_retry"])["dim_operator_retry"]
 
 
 def test_no_retry_flags_match_the_truth(traffic: Traffic, verdicts: list[dict[str, Any]]) -> None:

@@ -16,16 +16,14 @@ from typing import Any
 
 import pytest
 
-from ingest.build.runner import warehouse_engine
 from ingest.config import Settings
 from ingest.kafka.topics import create_topics
 from tests.build.commands import KAFKA_BOOTSTRAP, kafka_reachable, run_dlrw
 from tests.build.compare import (
     CELL,
     daily_differences,
-    mart_schema,
     message_differences,
-    read_rows,
+    read_marts,
 )
 from tests.build.events import seed_operators
 
@@ -134,17 +132,19 @@ def truth_build(
     run_dlrw(settings, work, "build", "--quiet")
     run_dlrw(settings, work, "suppression-list", "--out", "suppression.csv")
     strict = run_dlrw(settings, work, "suppression-list", "--min-failures", "3")
-    engine = warehouse_engine(settings)
-    try:
-        schema = mart_schema(settings)
-        messages = read_rows(engine, schema, "fct_messages")
-        daily = read_rows(engine, schema, "agg_deliverability_daily")
-        causes = read_rows(engine, schema, "agg_failure_causes_daily")
-    finally:
-        engine.dispose()
+    marts = read_marts(
+        settings, ["fct_messages", "agg_deliverability_daily", "agg_failure_causes_daily"]
+    )
     with (work / "suppression.csv").open(newline="") as handle:
         suppression = list(csv.DictReader(handle))
-    return TruthBuild(read_truth(work / "truth.csv"), messages, daily, causes, suppression, strict)
+    return TruthBuild(
+        read_truth(work / "truth.csv"),
+        marts["fct_messages"],
+        marts["agg_deliverability_daily"],
+        marts["agg_failure_causes_daily"],
+        suppression,
+        strict,
+    )
 
 
 def test_every_message_outcome_equals_the_truth(truth_build: TruthBuild) -> None:

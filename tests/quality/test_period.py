@@ -6,14 +6,12 @@ PostgreSQL. Wrong dates exit 2 with one line."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from ingest.build.runner import ensure_raw_tables, run_build, warehouse_engine
+from ingest.build.runner import ensure_raw_tables, run_build
 from ingest.config import Settings
 from ingest.quality.cli import period
 from ingest.quality.runner import CheckRun, run_checks
@@ -65,37 +63,20 @@ def _traffic() -> Batch:
     return batch
 
 
-@pytest.fixture(
-    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def runs(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_database: Callable[[], str],
-) -> Iterator[Runs]:
-    tmp: Path = tmp_path_factory.mktemp(f"period-{request.param}")
-    url = (
-        postgres_database()
-        if request.param == "postgres"
-        else f"duckdb:///{tmp / 'data' / 'warehouse.duckdb'}"
-    )
-    settings = Settings(data_dir=tmp / "data", warehouse_url=url, hash_key="test-hash-key")
-    ensure_raw_tables(settings)
-    engine = warehouse_engine(settings)
-    try:
-        _traffic().load(engine)
-    finally:
-        engine.dispose()
-    run_build(settings)
+@pytest.fixture(scope="module")
+def runs(warehouse: Settings) -> Runs:
+    ensure_raw_tables(warehouse)
+    _traffic().load(warehouse)
+    run_build(warehouse)
     thresholds = load_thresholds(DEFAULT_THRESHOLDS)
     now = START + timedelta(days=DAYS)
-    yield Runs(
-        plain=run_checks(settings, thresholds, now=now),
+    return Runs(
+        plain=run_checks(warehouse, thresholds, now=now),
         since=dlrw(
-            settings, "check", "--since", "2026-03-02", "--now", now.isoformat(), check=False
+            warehouse, "check", "--since", "2026-03-02", "--now", now.isoformat(), check=False
         ),
         gap_day=run_checks(
-            settings, thresholds, now=now, period=period("2026-03-03", "2026-03-03")
+            warehouse, thresholds, now=now, period=period("2026-03-03", "2026-03-03")
         ),
     )
 

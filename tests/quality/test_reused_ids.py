@@ -4,49 +4,22 @@ that several send events carry -- on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from ingest.build.runner import ensure_raw_tables, run_build, warehouse_engine
+from ingest.build.runner import ensure_raw_tables, run_build
 from ingest.config import Settings
 from ingest.quality.runner import CheckRun, Finding, run_checks
 from ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+from tests.build.compare import read_marts
 from tests.build.events import Batch
 
 T0 = datetime(2026, 6, 1, 8, 0)
 
 
-@pytest.fixture(
-    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def settings(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_database: Callable[[], str],
-) -> Iterator[Settings]:
-    tmp: Path = tmp_path_factory.mktemp(f"reused-{request.param}")
-    url = (
-        postgres_database()
-        if request.param == "postgres"
-        else f"duckdb:///{tmp / 'data' / 'warehouse.duckdb'}"
-    )
-    yield Settings(data_dir=tmp / "data", warehouse_url=url, hash_key="test-hash-key")
-
-
-def _load(settings: Settings, batch: Batch) -> None:
-    ensure_raw_tables(settings)
-    engine = warehouse_engine(settings)
-    try:
-        batch.load(engine)
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def run(settings: Settings) -> CheckRun:
+def run(warehouse: Settings) -> CheckRun:
     """Sends with reused ids among ordinary ones, built, then checked."""
     batch = Batch(ingested_at=T0 + timedelta(hours=1))
     for n in range(5):
@@ -63,9 +36,10 @@ def run(settings: Settings) -> CheckRun:
     batch.send("d0", "US", "310260", 1, "twilio", T0)
     batch.sends.append(batch.sends[-1] | {"event_id": "s-d0-again", "_offset": 10_000})
     batch.sends.append(batch.sends[-1] | {"_offset": 10_001})
-    _load(settings, batch)
-    run_build(settings)
-    return run_checks(settings, load_thresholds(DEFAULT_THRESHOLDS), now=T0 + timedelta(hours=2))
+    ensure_raw_tables(warehouse)
+    batch.load(warehouse)
+    run_build(warehouse)
+    return run_checks(warehouse, load_thresholds(DEFAULT_THRESHOLDS), now=T0 + timedelta(hours=2))
 
 
 def _reused(run: CheckRun) -> dict[str, Finding]:
@@ -83,17 +57,10 @@ def test_reused_ids_fail_the_check_with_count_and_examples(run: CheckRun) -> Non
     assert found["message_id"].line() == "reused_ids: id=message_id reused=1 > 0 (e.g. d0 (2 uses))"
 
 
-def test_the_build_goes_on_with_one_message_per_message_id(settings: Settings) -> None:
+@pytest.mark.usefixtures("run")
+def test_the_build_goes_on_with_one_message_per_message_id(warehouse: Settings) -> None:
     """The fixture's build passed every dbt test; here its output."""
-    engine = warehouse_engine(settings)
-    schema = "main" if settings.warehouse_url.startswith("duckdb") else "marts"
-    try:
-        with engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                f"select message_id, send_event_id from {schema}.fct_messages"
-            ).all()
-    finally:
-        engine.dispose()
-    messages = dict(rows)
+    rows = read_marts(warehouse, ["fct_messages"])["fct_messages"]
+    messages = {r["message_id"]: r["send_event_id"] for r in rows}
     assert len(rows) == len(messages) == 12
     assert messages["d0"] == "s-d0"
