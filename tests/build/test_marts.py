@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -12,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ingest.build.runner import ensure_raw_tables, run_build, warehouse_engine
+from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
 from ingest.cli import main
 from ingest.config import Settings
-from ingest.errors import DlrwError
+from ingest.errors import ConfigError, DlrwError
 from tests.build.compare import (
     daily_differences,
     message_differences,
@@ -355,7 +356,22 @@ def test_marts_sit_in_the_marts_schema_on_postgres(scenario: Scenario) -> None:
 
 
 def test_build_with_a_failing_model_fails_in_one_line(tmp_path: Path) -> None:
-    """A raw table missing its columns makes the staging model fail: one line naming it."""
+    """A model that fails in dbt: one line naming it and dbt's log."""
+    project = tmp_path / "project"
+    shutil.copytree(
+        DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    (project / "models" / "broken_model.sql").write_text("select * from no_such_table\n")
+    settings = Settings(data_dir=tmp_path, warehouse_url=f"duckdb:///{tmp_path / 'w.duckdb'}")
+    with pytest.raises(DlrwError) as info:
+        run_build(settings, select=["broken_model"], project_dir=project)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "broken_model" in message and "dbt.log" in message
+
+
+def test_build_on_a_raw_table_missing_a_column_fails_in_one_line(tmp_path: Path) -> None:
+    """A raw table missing a required column is named before dbt runs."""
     broken = Settings(data_dir=tmp_path, warehouse_url=f"duckdb:///{tmp_path / 'broken.duckdb'}")
     engine = warehouse_engine(broken)
     try:
@@ -363,11 +379,11 @@ def test_build_with_a_failing_model_fails_in_one_line(tmp_path: Path) -> None:
             conn.execute(text("create table raw_receipts (event_id text, _ingested_at timestamp)"))
     finally:
         engine.dispose()
-    with pytest.raises(DlrwError) as info:
+    with pytest.raises(ConfigError) as info:
         run_build(broken, select=["stg_raw__receipts"])
     message = str(info.value)
     assert "\n" not in message
-    assert "stg_raw__receipts" in message and "dbt.log" in message
+    assert "raw_receipts" in message and "provider" in message
 
 
 def test_cli_with_unreachable_warehouse_exits_non_zero_in_one_line(
