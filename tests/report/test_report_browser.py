@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -93,21 +94,22 @@ def _report(settings: Settings, capsys: pytest.CaptureFixture[str]) -> Path:
     return path
 
 
-def test_report_renders_every_plot_in_chromium_on_duckdb(
-    duckdb_marts: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    report = _report(duckdb_marts, capsys)
-    dom = render_in_chromium(report, tmp_path, SCREENSHOTS / "report-duckdb.png")
-    _assert_complete(dom)
+@dataclass
+class Report:
+    warehouse: str
+    path: Path
 
 
-@pytest.mark.postgres
-def test_report_renders_every_plot_in_chromium_on_postgres(
-    postgres_marts: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    report = _report(postgres_marts, capsys)
-    dom = render_in_chromium(report, tmp_path, SCREENSHOTS / "report-postgres.png")
-    _assert_complete(dom)
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def report(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> Report:
+    """`dlrw report` on the marts in each warehouse (fixtures duckdb_marts, postgres_marts)."""
+    settings: Settings = request.getfixturevalue(f"{request.param}_marts")
+    return Report(request.param, _report(settings, capsys))
+
+
+def test_report_renders_every_plot_in_chromium(report: Report, tmp_path: Path) -> None:
+    shot = SCREENSHOTS / f"report-{report.warehouse}.png"
+    _assert_complete(render_in_chromium(report.path, tmp_path, shot))
 
 
 def _sections_in_chromium(
@@ -129,19 +131,11 @@ def _sections_in_chromium(
     return sections
 
 
-@pytest.mark.parametrize(
-    "warehouse", ["duckdb_marts", pytest.param("postgres_marts", marks=pytest.mark.postgres)]
-)
 def test_why_messages_fail_section_shows_causes_by_country_and_tier(
-    warehouse: str,
-    request: pytest.FixtureRequest,
-    mart_frames: dict[str, pd.DataFrame],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    report: Report, mart_frames: dict[str, pd.DataFrame], tmp_path: Path
 ) -> None:
-    settings: Settings = request.getfixturevalue(warehouse)
-    html = _report(settings, capsys).read_text()
-    shot = SCREENSHOTS / f"causes-{warehouse.removesuffix('_marts')}.png"
+    html = report.path.read_text()
+    shot = SCREENSHOTS / f"causes-{report.warehouse}.png"
     section = _sections_in_chromium(html, ["causes"], tmp_path, shot, "1400,900")["causes"]
     assert "Why messages fail" in section
     for plot in ("failure-causes-by-country", "failure-causes-by-tier"):
@@ -183,19 +177,11 @@ def _permanent_runs(messages: pd.DataFrame) -> pd.Series:
     return pd.Series(runs)
 
 
-@pytest.mark.parametrize(
-    "warehouse", ["duckdb_marts", pytest.param("postgres_marts", marks=pytest.mark.postgres)]
-)
 def test_report_shows_dead_numbers_operators_that_do_not_retry_and_the_campaign_funnel(
-    warehouse: str,
-    request: pytest.FixtureRequest,
-    mart_frames: dict[str, pd.DataFrame],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    report: Report, mart_frames: dict[str, pd.DataFrame], tmp_path: Path
 ) -> None:
-    settings: Settings = request.getfixturevalue(warehouse)
-    html = _report(settings, capsys).read_text()
-    shot = SCREENSHOTS / f"dead-no-retry-funnel-{warehouse.removesuffix('_marts')}.png"
+    html = report.path.read_text()
+    shot = SCREENSHOTS / f"dead-no-retry-funnel-{report.warehouse}.png"
     sections = _sections_in_chromium(
         html, ["dead-numbers", "no-retry", "funnel"], tmp_path, shot, "1400,1400"
     )
