@@ -8,16 +8,5 @@ set -euo pipefail
 if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
     exit 0
 fi
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then
-    SUDO=sudo
-fi
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-export DEBIAN_FRONTEND=noninteractive
-if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends \
-        prometheus; } >"$log" 2>&1; then
-    cat "$log" >&2
-    echo "docker/prometheus/install.sh: installing prometheus failed" >&2
-    exit 1
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/../apt-install.sh"
+apt_install docker/prometheus/install.sh prometheus
