@@ -20,6 +20,7 @@ from typing import Any
 from ingest.build.runner import DBT_PROJECT_DIR, warehouse_engine
 from ingest.config import Settings
 from ingest.warehouse.tables import RAW_TABLES
+from tests.build.compare import CELL
 
 FINAL = {"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED", "UNKNOWN"}
 FAILED = {"UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED"}
@@ -221,21 +222,18 @@ def expected_messages(batches: list[Batch], operators: dict[str, str]) -> list[d
     return rows
 
 
+def daily_cell(message: dict[str, Any]) -> tuple[Any, ...]:
+    """A message's agg_deliverability_daily cell: its UTC day of submission and CELL's columns."""
+    return (message["submitted_at"].date(), *(message[c] for c in CELL[1:]))
+
+
 def expected_daily(messages: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, int]]:
     """Expected agg_deliverability_daily counts per cell."""
     cells: dict[tuple[Any, ...], dict[str, int]] = defaultdict(
         lambda: {"sent": 0, "delivered": 0, "failed": 0, "pending": 0, "no_receipt": 0}
     )
     for m in messages:
-        key = (
-            m["submitted_at"].date(),
-            m["country"],
-            m["mcc_mnc"],
-            m["operator_name"],
-            m["route_tier"],
-            m["provider"],
-        )
-        cell = cells[key]
+        cell = cells[daily_cell(m)]
         cell["sent"] += 1
         cell[m["outcome"]] += 1
         cell["no_receipt"] += 0 if m["has_receipt"] else 1

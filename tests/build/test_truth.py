@@ -25,7 +25,7 @@ from tests.build.compare import (
     message_differences,
     read_marts,
 )
-from tests.build.events import seed_operators
+from tests.build.events import daily_cell, expected_daily, seed_operators
 
 pytestmark = pytest.mark.broker
 
@@ -85,27 +85,6 @@ def read_truth(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def expected_cells(truth: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, int]]:
-    """agg_deliverability_daily's counts per cell, from the truth rows."""
-    cells: dict[tuple[Any, ...], dict[str, int]] = {}
-    for m in truth:
-        key = (
-            m["submitted_at"].date(),
-            m["country"],
-            m["mcc_mnc"],
-            m["operator_name"],
-            m["route_tier"],
-            m["provider"],
-        )
-        cell = cells.setdefault(
-            key, {"sent": 0, "delivered": 0, "failed": 0, "pending": 0, "no_receipt": 0}
-        )
-        cell["sent"] += 1
-        cell[m["outcome"]] += 1
-        cell["no_receipt"] += 0 if m["has_receipt"] else 1
-    return cells
-
-
 @pytest.fixture(scope="module")
 def truth_build(
     warehouse: Settings,
@@ -154,7 +133,7 @@ def test_every_message_outcome_equals_the_truth(truth_build: TruthBuild) -> None
 
 
 def test_every_daily_cell_equals_the_truth(truth_build: TruthBuild) -> None:
-    problems = daily_differences(truth_build.daily, expected_cells(truth_build.truth))
+    problems = daily_differences(truth_build.daily, expected_daily(truth_build.truth))
     assert problems == [], f"{len(problems)} differences, first: {problems[:5]}"
 
 
@@ -169,17 +148,7 @@ def test_the_simulation_exercises_every_outcome(truth_build: TruthBuild) -> None
 def test_every_daily_failure_cause_cell_equals_the_truth(truth_build: TruthBuild) -> None:
     """Failures per day x country x operator x route tier x provider x cause, exactly."""
     expected: Counter[tuple[Any, ...]] = Counter(
-        (
-            m["submitted_at"].date(),
-            m["country"],
-            m["mcc_mnc"],
-            m["operator_name"],
-            m["route_tier"],
-            m["provider"],
-            m["failure_cause"],
-        )
-        for m in truth_build.truth
-        if m["outcome"] == "failed"
+        (*daily_cell(m), m["failure_cause"]) for m in truth_build.truth if m["outcome"] == "failed"
     )
     got: Counter[tuple[Any, ...]] = Counter()
     for r in truth_build.causes:
