@@ -35,6 +35,12 @@ def _reachable(host_port: str) -> bool:
         return False
 
 
+def require_kafka() -> None:
+    """Fail the test, saying what to do, when the local broker is not running."""
+    if not _reachable(KAFKA_BOOTSTRAP):
+        pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
+
+
 @pytest.fixture(scope="session")
 def topic_prefix() -> Iterator[Callable[..., str]]:
     """``topic_prefix(kind="")``: a fresh topic prefix. The topics under all the prefixes it
@@ -59,8 +65,7 @@ def settings(tmp_path: Path, topic_prefix: Callable[..., str]) -> Settings:
 @pytest.fixture
 def broker_settings(settings: Settings) -> Settings:
     """``settings`` whose topics exist on the real local broker."""
-    if not _reachable(KAFKA_BOOTSTRAP):
-        pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
+    require_kafka()
     create_topics(settings, partitions=3)
     return settings
 

@@ -4,26 +4,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from ingest.config import Settings
 
-__all__ = ["KAFKA_BOOTSTRAP", "kafka_reachable", "run_dlrw"]
-
-KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
-
-
-def kafka_reachable(host_port: str = KAFKA_BOOTSTRAP) -> bool:
-    """Whether the first bootstrap server accepts a connection."""
-    host, _, port = host_port.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host or "localhost", int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
+__all__ = ["run_dlrw"]
 
 
 def run_dlrw(settings: Settings, cwd: Path, *args: str) -> str:

@@ -16,8 +16,9 @@ import pytest
 
 from ingest.config import Settings
 from ingest.kafka.topics import create_topics
-from tests.build.commands import KAFKA_BOOTSTRAP, kafka_reachable, run_dlrw
+from tests.build.commands import run_dlrw
 from tests.build.compare import read_marts
+from tests.conftest import KAFKA_BOOTSTRAP, require_kafka
 
 pytestmark = pytest.mark.broker
 
@@ -46,8 +47,7 @@ class Operator:
 @pytest.fixture(scope="session")
 def traffic(tmp_path_factory: pytest.TempPathFactory, topic_prefix: Callable[..., str]) -> Traffic:
     """The run, simulated once onto fresh topics for every warehouse to ingest."""
-    if not kafka_reachable():
-        pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
+    require_kafka()
     work = tmp_path_factory.mktemp("retry-traffic")
     settings = Settings(
         data_dir=work / "data", kafka_bootstrap=KAFKA_BOOTSTRAP, topic_prefix=topic_prefix("retry-")

@@ -18,7 +18,7 @@ import pytest
 
 from ingest.config import Settings
 from ingest.kafka.topics import create_topics
-from tests.build.commands import KAFKA_BOOTSTRAP, kafka_reachable, run_dlrw
+from tests.build.commands import run_dlrw
 from tests.build.compare import (
     CELL,
     daily_differences,
@@ -26,6 +26,7 @@ from tests.build.compare import (
     read_marts,
 )
 from tests.build.events import daily_cell, expected_daily, seed_operators
+from tests.conftest import KAFKA_BOOTSTRAP, require_kafka
 
 pytestmark = pytest.mark.broker
 
@@ -92,8 +93,7 @@ def truth_build(
     topic_prefix: Callable[..., str],
 ) -> TruthBuild:
     """Simulate, produce to fresh topics, ingest once, build; read the truth and the marts."""
-    if not kafka_reachable():
-        pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
+    require_kafka()
     work = tmp_path_factory.mktemp("truth")
     settings = warehouse.model_copy(
         update={

@@ -9,7 +9,6 @@ submitted 2026-11-18 12:00-17:00 UTC. Everything else is the simulator's ordinar
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ingest.kafka.topics import create_topics
 from ingest.quality.runner import CheckRun, run_checks
 from ingest.quality.thresholds import Thresholds, load_thresholds
 from ingest.warehouse.connection import connect_engine
+from tests.conftest import require_kafka
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -64,14 +64,6 @@ class Dataset:
     backend: str
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def published_events(
     tmp_path_factory: pytest.TempPathFactory, topic_prefix: Callable[..., str]
@@ -86,9 +78,7 @@ def published_events(
         kafka_bootstrap=KAFKA_BOOTSTRAP,
         topic_prefix=topic_prefix("dq-"),
     )
-    host, _, port = KAFKA_BOOTSTRAP.split(",")[0].rpartition(":")
-    if not _reachable(host or "localhost", int(port)):
-        pytest.fail(f"Kafka is not running at {KAFKA_BOOTSTRAP}: run `make services` first")
+    require_kafka()
     code = run_command(
         [
             "simulate", "--messages", str(MESSAGES), "--days", str(DAYS), "--seed", str(SEED),
