@@ -40,23 +40,21 @@ def _tool(name: str) -> str:
     return path
 
 
+def _promtool(*args: str, timeout: float) -> None:
+    """Run promtool in docker/prometheus; fail the test with its output unless it succeeds."""
+    done = subprocess.run(
+        [_tool("promtool"), *args],
+        cwd=PROMETHEUS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_promtool_proves_when_each_alerting_rule_fires() -> None:
-    checked = subprocess.run(
-        [_tool("promtool"), "check", "config", "prometheus.yml"],
-        cwd=PROMETHEUS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    tested = subprocess.run(
-        [_tool("promtool"), "test", "rules", "rules_test.yml"],
-        cwd=PROMETHEUS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    _promtool("check", "config", "prometheus.yml", timeout=60)
+    _promtool("test", "rules", "rules_test.yml", timeout=120)
     rules = yaml.safe_load((PROMETHEUS_DIR / "rules.yml").read_text())["groups"][0]["rules"]
     cases = yaml.safe_load((PROMETHEUS_DIR / "rules_test.yml").read_text())["tests"]
     tested_rules = Counter(
