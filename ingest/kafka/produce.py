@@ -41,7 +41,8 @@ _SHORTEST_NUMBER = 7
 # Input handed to a worker at a time: large enough that handing it over costs little beside
 # encoding it, small enough that a pipe's lines are published without waiting for more.
 _CHUNK_BYTES = 1 << 20
-# Workers at most: encoding a line costs one about 1.5 times what publishing it costs this process.
+# Workers at most: a worker encodes a line in about 1.5 times what publishing it costs this
+# process (docs/performance.md).
 _WORKERS = 2
 
 
