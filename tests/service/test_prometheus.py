@@ -155,9 +155,15 @@ def test_prometheus_scrapes_a_running_ingest_and_collector(
                     ingest,
                 )
                 assert prometheus.value('up{job="dlrw-ingest"}') == 1
-                assert prometheus.value('up{job="dlrw-collect"}') == 1
+                # Each target is scraped on its own clock: the collector's may come later.
                 route = 'route="/receipts/smpp", status="200"'
-                assert prometheus.value(f"dlrw_collect_requests_total{{{route}}}") == 1
+                wait_for(
+                    "the collector's request in Prometheus",
+                    lambda: prometheus.value(f"dlrw_collect_requests_total{{{route}}}"),
+                    lambda value: value == 1,
+                    ingest,
+                )
+                assert prometheus.value('up{job="dlrw-collect"}') == 1
                 # The shipped rules load, evaluate and, on a healthy run, settle quiet (a rule
                 # may pend for a moment, e.g. no receipts before the first batch is written).
                 rules = wait_for(
