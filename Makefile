@@ -38,7 +38,7 @@ demo: services ## run the whole pipeline on simulated traffic and print where th
 	$(DLRW) demo
 
 test: services ## run the whole test suite against the real services
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: setup ## ruff, mypy and sqlfluff
 	$(BIN)/ruff check ingest models tests bench

@@ -55,6 +55,8 @@ def grant_bi_role(
     if password is not None and "\x00" in password:
         raise ConfigError(f"{BI_PASSWORD_ENV} must not contain NUL characters")
     with engine.begin() as conn:
+        # Roles and grants are server-wide: two builds granting at once would collide.
+        conn.execute(text("select pg_advisory_xact_lock(hashtext('dlrw.grant_bi_role'))"))
         r, s = _ident(conn, role), _ident(conn, schema)
         exists = conn.execute(
             text("select 1 from pg_roles where rolname = :r"), {"r": role}
