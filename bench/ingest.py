@@ -38,6 +38,7 @@ from typing import Any
 # ``ingest`` package; look in the project root instead.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from bench.figures import spread  # noqa: E402
 from bench.proc import tree_rss_kib  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.kafka.producer import EventPublisher  # noqa: E402
@@ -203,20 +204,12 @@ def main() -> int:
             f"{max(r['ingest_rss']):>9.0f}MB {median(r['store_mb']):>6.0f}MB"
         )
         print(
-            f"{'':>10} {_spread(r['bare_rate']):>10} {_spread(r['ingest_rate']):>10} "
-            f"{_spread([i / b for i, b in zip(r['ingest_rate'], r['bare_rate'], strict=True)])}"
+            f"{'':>10} {spread(r['bare_rate']):>10} {spread(r['ingest_rate']):>10} "
+            f"{spread([i / b for i, b in zip(r['ingest_rate'], r['bare_rate'], strict=True)])}"
         )
     growth = max(rows[-1]["ingest_rss"]) / max(rows[0]["ingest_rss"])
     print(f"ingest peak RSS x{growth:.2f} for x{sizes[-1] / sizes[0]:.0f} events (goal: flat)")
     return 0
-
-
-def _spread(values: list[float]) -> str:
-    """The lowest and highest of ``values``, compactly."""
-    low, high = min(values), max(values)
-    if high >= 100:
-        return f"{low / 1000:.0f}k-{high / 1000:.0f}k"
-    return f"{low:.2f}-{high:.2f}"
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from statistics import median
 
 from kafka.structs import TopicPartition
 
+from bench.figures import spread
 from ingest.config import Settings
 from ingest.kafka.client import consumer
 from ingest.kafka.produce import encode_lines
@@ -51,6 +52,7 @@ _HASH_KEY = "bench-hash-key"
 # The bare producer: the records (event type, key, value) pickled in argv[1]; prints its seconds.
 _BARE_PRODUCER = """
 import pickle, sys, time
+from bench.figures import spread
 from ingest.config import Settings
 from ingest.kafka.client import producer
 settings = Settings()
@@ -190,19 +192,11 @@ def main() -> int:
     print(f"{'':>8} {'events/s':>10} {'CPU µs/event':>13}")
     for name, rate in (("bare", bare), ("produce", produce)):
         print(f"{name:>8} {rate:>10,.0f} {median(runs[f'{name}_cpu']):>13.1f}")
-        print(f"{'':>8} {_spread(runs[name]):>10} {_spread(runs[f'{name}_cpu']):>13}")
-    print(f"ratio {produce / bare:.2f} ({_spread(ratios)}; goal: at least 0.5)")
+        print(f"{'':>8} {spread(runs[name]):>10} {spread(runs[f'{name}_cpu']):>13}")
+    print(f"ratio {produce / bare:.2f} ({spread(ratios)}; goal: at least 0.5)")
     before, after = loads
     print(f"load average (1 min): {before:.1f} before, {after:.1f} after; {os.cpu_count()} CPUs")
     return 0
-
-
-def _spread(values: list[float]) -> str:
-    """The lowest and highest of ``values``, compactly."""
-    low, high = min(values), max(values)
-    if high >= 1000:
-        return f"{low / 1000:.1f}k-{high / 1000:.1f}k"
-    return f"{low:.2f}-{high:.2f}"
 
 
 if __name__ == "__main__":
