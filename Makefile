@@ -18,7 +18,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when the dependency pins or the package metadata change.
-$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
@@ -41,15 +41,17 @@ test: services ## run the whole test suite against the real services
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: setup ## ruff, mypy and sqlfluff
-	$(BIN)/ruff check ingest models tests bench
-	$(BIN)/ruff format --check ingest models tests bench
+	$(BIN)/ruff check ingest models tests bench setup.py
+	$(BIN)/ruff format --check ingest models tests bench setup.py
+	mkdir -p build/typecheck/dlrw
+	for folder in ingest models dbt_project; do ln -sfn $(CURDIR)/$$folder build/typecheck/dlrw/$$folder; done
 	$(BIN)/mypy
 	$(DLRW) schemas check
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
 
 format: setup ## apply ruff formatting and fixes
-	$(BIN)/ruff check --fix ingest models tests bench
-	$(BIN)/ruff format ingest models tests bench
+	$(BIN)/ruff check --fix ingest models tests bench setup.py
+	$(BIN)/ruff format ingest models tests bench setup.py
 
 bench: services ## run the benchmarks and print measured figures
 	$(BIN)/python -m bench.ingest

@@ -67,7 +67,7 @@ def _env(data_dir: Path, prefix: str, warehouse_url: str) -> dict[str, str]:
 def _dlrw(args: list[str], env: dict[str, str]) -> float:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if result.returncode != 0:
@@ -77,7 +77,7 @@ def _dlrw(args: list[str], env: dict[str, str]) -> float:
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", *args],
         cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
 
@@ -144,8 +144,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after (s)")
     args = parser.parse_args()
 
-    from ingest.config import Settings
-    from ingest.kafka.topics import create_topics, delete_topics
+    from dlrw.ingest.config import Settings
+    from dlrw.ingest.kafka.topics import create_topics, delete_topics
 
     with tempfile.TemporaryDirectory(prefix="dlrw-bench-") as tmp, _database() as url:
         data_dir = Path(tmp) / "data"

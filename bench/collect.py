@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest.config import Settings  # noqa: E402
-from ingest.kafka.client import consumer  # noqa: E402
-from ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
+from dlrw.ingest.config import Settings  # noqa: E402
+from dlrw.ingest.kafka.client import consumer  # noqa: E402
+from dlrw.ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
 
 INFOBIP = {
     "results": [
@@ -162,7 +162,7 @@ def _start_service(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
     )
     log = open(settings.data_dir / "collect.log", "w")  # noqa: SIM115 - lives as long as the service
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "collect", "--port", str(port)],
+        [sys.executable, "-m", "dlrw.ingest.cli", "collect", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

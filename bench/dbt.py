@@ -37,10 +37,10 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest.build.profiles import dbt_target  # noqa: E402
-from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build  # noqa: E402
-from ingest.config import Settings  # noqa: E402
-from ingest.errors import DlrwError  # noqa: E402
+from dlrw.ingest.build.profiles import dbt_target  # noqa: E402
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build  # noqa: E402
+from dlrw.ingest.config import Settings  # noqa: E402
+from dlrw.ingest.errors import DlrwError  # noqa: E402
 
 SEEDS = DBT_PROJECT_DIR / "seeds"
 DAYS = 30

@@ -40,13 +40,13 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.figures import spread  # noqa: E402
 from bench.proc import tree_rss_kib  # noqa: E402
-from ingest.config import Settings  # noqa: E402
-from ingest.kafka.producer import EventPublisher  # noqa: E402
-from ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
-from ingest.pipeline.ingest import DEFAULT_BATCH_SIZE, FETCH_LIMITS  # noqa: E402
-from ingest.progress import Progress  # noqa: E402
-from ingest.simulate import SimulationConfig, Simulator  # noqa: E402
-from models.wire import encode_event  # noqa: E402
+from dlrw.ingest.config import Settings  # noqa: E402
+from dlrw.ingest.kafka.producer import EventPublisher  # noqa: E402
+from dlrw.ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
+from dlrw.ingest.pipeline.ingest import DEFAULT_BATCH_SIZE, FETCH_LIMITS  # noqa: E402
+from dlrw.ingest.progress import Progress  # noqa: E402
+from dlrw.ingest.simulate import SimulationConfig, Simulator  # noqa: E402
+from dlrw.models.wire import encode_event  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Simulating is slower than publishing; beyond this many distinct events the pool is cycled.
@@ -56,8 +56,8 @@ _POOL = 250_000
 # the pipeline.
 _BARE_CONSUMER = """
 import json, sys, time
-from ingest.config import Settings
-from ingest.kafka.client import consumer
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.client import consumer
 settings = Settings()
 topics = [settings.topic(k) for k in ("send", "receipt", "conversion")]
 reader = consumer(settings, topics, None, **json.loads(sys.argv[1]))
@@ -165,7 +165,7 @@ def _measure_once(settings: Settings, events: int, run: int) -> dict[str, float]
 
     os.sync()
     group = f"bench-{uuid.uuid4()}"
-    ingest = [sys.executable, "-m", "ingest.cli", "ingest", "--once", "--group", group]
+    ingest = [sys.executable, "-m", "dlrw.ingest.cli", "ingest", "--once", "--group", group]
     out, ingest_wall, ingest_rss = _child(ingest, env)
     assert out.startswith("ingested"), out
     # The summary's own rate starts at the first records read, as the bare figure does.

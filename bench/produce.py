@@ -35,13 +35,13 @@ from statistics import median
 from kafka.structs import TopicPartition
 
 from bench.figures import spread
-from ingest.config import Settings
-from ingest.kafka.client import consumer
-from ingest.kafka.produce import encode_lines
-from ingest.kafka.topics import create_topics, delete_topics
-from ingest.simulate import SimulationConfig, Simulator
-from ingest.simulate.cli import event_line
-from models.events import SendEvent
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.client import consumer
+from dlrw.ingest.kafka.produce import encode_lines
+from dlrw.ingest.kafka.topics import create_topics, delete_topics
+from dlrw.ingest.simulate import SimulationConfig, Simulator
+from dlrw.ingest.simulate.cli import event_line
+from dlrw.models.events import SendEvent
 
 ROOT = Path(__file__).resolve().parents[1]
 # Simulating is slower than publishing; beyond this many distinct events the pool is cycled.
@@ -53,8 +53,8 @@ _HASH_KEY = "bench-hash-key"
 _BARE_PRODUCER = """
 import pickle, sys, time
 from bench.figures import spread
-from ingest.config import Settings
-from ingest.kafka.client import producer
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.client import producer
 settings = Settings()
 with open(sys.argv[1], "rb") as handle:
     records = [(settings.topic(kind), key, value) for kind, key, value in pickle.load(handle)]
@@ -164,7 +164,7 @@ def measure(events: int, repeat: int) -> dict[str, list[float]]:
         base = Settings(data_dir=Path(tmp), hash_key=_HASH_KEY)
         lines, records = _write_inputs(Path(tmp), events)
         bare = [sys.executable, "-c", _BARE_PRODUCER, str(records)]
-        produce = [sys.executable, "-m", "ingest.cli", "produce", str(lines)]
+        produce = [sys.executable, "-m", "dlrw.ingest.cli", "produce", str(lines)]
         for _ in range(repeat):
             _, cpu, out = _run(bare, events, base)
             runs["bare"].append(events / float(out))

@@ -17,8 +17,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.simulate.cli import write_events
-from ingest.simulate.engine import SimulationConfig, Simulator
+from dlrw.ingest.simulate.cli import write_events
+from dlrw.ingest.simulate.engine import SimulationConfig, Simulator
 
 
 def main() -> None:

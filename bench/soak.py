@@ -29,12 +29,12 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.proc import tree_rss_kib  # noqa: E402
-from ingest.config import Settings  # noqa: E402
-from ingest.kafka.client import committed_total  # noqa: E402
-from ingest.kafka.producer import EventPublisher  # noqa: E402
-from ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
-from ingest.simulate import SimulationConfig, Simulator  # noqa: E402
-from models.wire import encode_event  # noqa: E402
+from dlrw.ingest.config import Settings  # noqa: E402
+from dlrw.ingest.kafka.client import committed_total  # noqa: E402
+from dlrw.ingest.kafka.producer import EventPublisher  # noqa: E402
+from dlrw.ingest.kafka.topics import create_topics, delete_topics  # noqa: E402
+from dlrw.ingest.simulate import SimulationConfig, Simulator  # noqa: E402
+from dlrw.models.wire import encode_event  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def probe(
             kind, key, value = pool[i % len(pool)]
             publisher.publish_bytes(kind, key, value)
     done = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", "ingest", "--once", "--group", group],
+        [sys.executable, "-m", "dlrw.ingest.cli", "ingest", "--once", "--group", group],
         env=_env(settings),
         cwd=ROOT,
         capture_output=True,
@@ -104,7 +104,7 @@ def soak(
 ) -> None:
     """Ingest continues the probe's group, so it reads only what is produced here."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "ingest", "--group", group],
+        [sys.executable, "-m", "dlrw.ingest.cli", "ingest", "--group", group],
         env=_env(settings),
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -9,41 +9,53 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ingest.config import Settings, load_settings
-from ingest.errors import DlrwError
-from ingest.logs import configure_logging
-from models.events import InvalidEvent
+from dlrw.ingest.config import Settings, load_settings
+from dlrw.ingest.errors import DlrwError
+from dlrw.ingest.logs import configure_logging
+from dlrw.models.events import InvalidEvent
 
 __all__ = ["COMMANDS", "main", "run_command"]
 
-# name -> (module:function that configures its parser, one-line help)
+# name -> (module under dlrw.ingest:function that configures its parser, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "broker": ("ingest.kafka.cli:configure_broker", "start, stop or check the local Kafka broker"),
-    "topics": ("ingest.kafka.cli:configure_topics", "create the dlrw topics"),
-    "simulate": ("ingest.simulate.cli:configure", "generate realistic SMS traffic"),
-    "produce": ("ingest.kafka.cli:configure_produce", "publish canonical events from JSONL"),
-    "parse-receipt": ("ingest.adapters.cli:configure", "parse provider receipts to canonical JSON"),
-    "collect": ("ingest.collect.cli:configure", "receive provider receipt callbacks over HTTP"),
+    "broker": (
+        "kafka.cli:configure_broker",
+        "start, stop or check the local Kafka broker",
+    ),
+    "topics": ("kafka.cli:configure_topics", "create the dlrw topics"),
+    "simulate": ("simulate.cli:configure", "generate realistic SMS traffic"),
+    "produce": ("kafka.cli:configure_produce", "publish canonical events from JSONL"),
+    "parse-receipt": (
+        "adapters.cli:configure",
+        "parse provider receipts to canonical JSON",
+    ),
+    "collect": (
+        "collect.cli:configure",
+        "receive provider receipt callbacks over HTTP",
+    ),
     "ingest": (
-        "ingest.pipeline.cli:configure_ingest",
+        "pipeline.cli:configure_ingest",
         "consume the topics into store and warehouse",
     ),
-    "rebuild": ("ingest.pipeline.cli:configure_rebuild", "reload the raw tables from the store"),
-    "build": ("ingest.build.cli:configure", "build the marts with dbt"),
-    "check": ("ingest.quality.cli:configure", "run the data-quality checks"),
-    "alerts": ("ingest.alerts.cli:configure", "evaluate deliverability-drop alerts"),
-    "report": ("ingest.report.cli:configure", "write the HTML deliverability report"),
-    "docs": ("ingest.report.cli:configure_docs", "generate and serve the dbt docs"),
+    "rebuild": (
+        "pipeline.cli:configure_rebuild",
+        "reload the raw tables from the store",
+    ),
+    "build": ("build.cli:configure", "build the marts with dbt"),
+    "check": ("quality.cli:configure", "run the data-quality checks"),
+    "alerts": ("alerts.cli:configure", "evaluate deliverability-drop alerts"),
+    "report": ("report.cli:configure", "write the HTML deliverability report"),
+    "docs": ("report.cli:configure_docs", "generate and serve the dbt docs"),
     "suppression-list": (
-        "ingest.suppression.cli:configure_list",
+        "suppression.cli:configure_list",
         "list the numbers that failed permanently, to stop texting them",
     ),
     "hash-numbers": (
-        "ingest.suppression.cli:configure_hash",
+        "suppression.cli:configure_hash",
         "hash E.164 numbers under the traffic's key, to match the suppression list",
     ),
-    "demo": ("ingest.demo:configure", "run the whole pipeline on simulated traffic"),
-    "schemas": ("ingest.schemas:configure", "check schema compatibility"),
+    "demo": ("demo:configure", "run the whole pipeline on simulated traffic"),
+    "schemas": ("schemas:configure", "check schema compatibility"),
 }
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -61,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 def _configure(name: str, sub: argparse.ArgumentParser) -> None:
     target, _ = COMMANDS[name]
     module_name, function = target.split(":")
-    getattr(importlib.import_module(module_name), function)(sub)
+    getattr(importlib.import_module(f"dlrw.ingest.{module_name}"), function)(sub)
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:

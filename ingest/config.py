@@ -12,7 +12,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest.errors import ConfigError
+from dlrw.ingest.errors import ConfigError
 
 __all__ = ["TOPICS", "Settings", "load_settings"]
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ingest.config import Settings
-from ingest.errors import DlrwError
-from ingest.kafka.topics import delete_topics
-from ingest.warehouse.connection import connect_engine
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import DlrwError
+from dlrw.ingest.kafka.topics import delete_topics
+from dlrw.ingest.warehouse.connection import connect_engine
 
 __all__ = ["configure"]
 
@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _step(title: str, argv: list[str], env: Settings) -> None:
-    from ingest.cli import run_command
+    from dlrw.ingest.cli import run_command
 
     print(f"== {title}: dlrw {' '.join(argv)}", flush=True)
     started = time.monotonic()

@@ -25,7 +25,7 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
-from ingest.errors import ConfigError
+from dlrw.ingest.errors import ConfigError
 
 __all__ = [
     "AlertsMetrics",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ingest.config import Settings
-from ingest.errors import ConfigError, DlrwError
-from models.compat import check_directory
-from models.wire import SCHEMA_DIR
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError, DlrwError
+from dlrw.models.compat import check_directory
+from dlrw.models.wire import SCHEMA_DIR
 
 __all__ = ["configure", "run_check"]
 

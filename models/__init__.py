@@ -1,6 +1,6 @@
 """The event contract: Avro schemas, canonical event types and the status model."""
 
-from models.events import (
+from dlrw.models.events import (
     EVENT_TYPES,
     ConversionEvent,
     DeliveryReceipt,
@@ -10,7 +10,7 @@ from models.events import (
     event_problem,
     parse_timestamp,
 )
-from models.status import FAILED_STATUSES, FINAL_STATUSES, Status
+from dlrw.models.status import FAILED_STATUSES, FINAL_STATUSES, Status
 
 __all__ = [
     "EVENT_TYPES",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 
-from models.status import Status
+from dlrw.models.status import Status
 
 __all__ = [
     "AMOUNT_FIELDS",

@@ -17,13 +17,14 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from models.events import EVENT_TYPES, Event
+from dlrw.models.events import EVENT_TYPES, Event
 
 __all__ = [
     "MAGIC",
@@ -40,7 +41,7 @@ __all__ = [
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
-SCHEMA_DIR = Path(__file__).with_name("schemas")
+SCHEMA_DIR = Path(str(files("dlrw.models") / "schemas"))
 
 
 class UndecodableRecord(ValueError):

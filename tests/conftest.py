@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ingest.config import Settings
-from ingest.kafka.topics import create_topics, delete_topics
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.topics import create_topics, delete_topics
 
 KAFKA_BOOTSTRAP = os.environ.get("DLRW_KAFKA_BOOTSTRAP", "localhost:9092")
 # The server `make services` starts; each test that asks gets a database of its own in it.

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from ingest.cli import COMMANDS, run_command
+from dlrw.ingest.cli import COMMANDS, run_command
 
 
 def _dlrw(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ingest.cli", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingest.demo import DEMO_INCIDENT_OPERATOR
+from dlrw.ingest.demo import DEMO_INCIDENT_OPERATOR
 from tests.conftest import KAFKA_BOOTSTRAP
 
 
@@ -17,7 +17,7 @@ def test_demo_runs_every_step_and_alerts_on_its_incident(tmp_path: Path) -> None
     env = {**os.environ, "DLRW_DATA_DIR": str(tmp_path), "DLRW_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP}
     env.pop("DLRW_WAREHOUSE_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", "demo", "--messages", "30000"],
+        [sys.executable, "-m", "dlrw.ingest.cli", "demo", "--messages", "30000"],
         capture_output=True,
         text=True,
         env=env,

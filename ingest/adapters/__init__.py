@@ -28,12 +28,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from ingest.adapters._common import REDACTED, ReceiptParseError
-from ingest.adapters.infobip import parse_infobip_reports, render_infobip_report
-from ingest.adapters.smpp import parse_smpp_receipt, render_smpp_receipt
-from ingest.adapters.twilio import parse_twilio_callback, render_twilio_callback
-from ingest.adapters.vonage import parse_vonage_receipt, render_vonage_receipt
-from models.events import DeliveryReceipt
+from dlrw.ingest.adapters._common import REDACTED, ReceiptParseError
+from dlrw.ingest.adapters.infobip import parse_infobip_reports, render_infobip_report
+from dlrw.ingest.adapters.smpp import parse_smpp_receipt, render_smpp_receipt
+from dlrw.ingest.adapters.twilio import parse_twilio_callback, render_twilio_callback
+from dlrw.ingest.adapters.vonage import parse_vonage_receipt, render_vonage_receipt
+from dlrw.models.events import DeliveryReceipt
 
 __all__ = ["PROVIDERS", "REDACTED", "ReceiptParseError", "parse_receipts", "render_receipt"]
 

@@ -11,9 +11,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest import strict_json
-from models.events import DeliveryReceipt
-from models.status import Status
+from dlrw.ingest import strict_json
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status
 
 __all__ = [
     "REDACTED",

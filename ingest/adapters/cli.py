@@ -10,11 +10,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO, TextIO
 
-from ingest.adapters import PROVIDERS, ReceiptParseError, parse_receipts
-from ingest.config import Settings
-from ingest.errors import DlrwError
-from ingest.progress import Progress
-from models.events import InvalidEvent, parse_timestamp
+from dlrw.ingest.adapters import PROVIDERS, ReceiptParseError, parse_receipts
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import DlrwError
+from dlrw.ingest.progress import Progress
+from dlrw.models.events import InvalidEvent, parse_timestamp
 
 __all__ = ["configure", "parse_lines", "run"]
 

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from ingest.adapters._common import REDACTED, ReceiptParseError, shown
+from dlrw.ingest.adapters._common import REDACTED, ReceiptParseError, shown
 
 __all__ = ["Form", "read_form"]
 

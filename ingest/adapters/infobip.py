@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.adapters._common import (
+from dlrw.ingest.adapters._common import (
     REDACTED,
     ReceiptParseError,
     canonical_json,
@@ -28,8 +28,8 @@ from ingest.adapters._common import (
     number_or_none,
     shown,
 )
-from models.events import DeliveryReceipt
-from models.status import Status, infobip_status
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status, infobip_status
 
 __all__ = ["parse_infobip_reports", "render_infobip_report"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from ingest.adapters._common import (
+from dlrw.ingest.adapters._common import (
     ReceiptParseError,
     finish_receipt,
     format_short_date,
@@ -21,8 +21,8 @@ from ingest.adapters._common import (
     parse_short_date,
     shown,
 )
-from models.events import DeliveryReceipt
-from models.status import Status, smpp_status
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status, smpp_status
 
 __all__ = ["STAT_NAMES", "parse_smpp_receipt", "render_smpp_receipt"]
 

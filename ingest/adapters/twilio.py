@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote_plus
 
-from ingest.adapters._common import (
+from dlrw.ingest.adapters._common import (
     REDACTED,
     ReceiptParseError,
     finish_receipt,
@@ -22,9 +22,9 @@ from ingest.adapters._common import (
     normalise_payload,
     parse_short_date,
 )
-from ingest.adapters.form import Form, read_form
-from models.events import DeliveryReceipt
-from models.status import Status, twilio_status
+from dlrw.ingest.adapters.form import Form, read_form
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status, twilio_status
 
 __all__ = [
     "STATUS_VALUES",

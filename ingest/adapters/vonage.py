@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ingest.adapters._common import (
+from dlrw.ingest.adapters._common import (
     REDACTED,
     ReceiptParseError,
     canonical_json,
@@ -32,9 +32,9 @@ from ingest.adapters._common import (
     parse_short_date,
     shown,
 )
-from ingest.adapters.form import Form, read_form
-from models.events import DeliveryReceipt
-from models.status import Status, vonage_status
+from dlrw.ingest.adapters.form import Form, read_form
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status, vonage_status
 
 __all__ = [
     "CURRENCY",

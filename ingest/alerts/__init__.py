@@ -1,8 +1,8 @@
 """Deliverability-drop alerts: per-cell delivery and receipt rates from ``fct_messages`` against
 their trailing baseline, significance-tested, with cooldown and resolve state in the warehouse."""
 
-from ingest.alerts.evaluate import EvaluationReport, evaluate_once, refresh_marts
-from ingest.alerts.rules import Rules, evaluate_cells, parse_duration, two_proportion_z
+from dlrw.ingest.alerts.evaluate import EvaluationReport, evaluate_once, refresh_marts
+from dlrw.ingest.alerts.rules import Rules, evaluate_cells, parse_duration, two_proportion_z
 
 __all__ = [
     "EvaluationReport",

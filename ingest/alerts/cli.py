@@ -9,12 +9,12 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from ingest.alerts.evaluate import evaluate_once, refresh_marts
-from ingest.alerts.rules import KINDS, Rules, parse_duration
-from ingest.alerts.sinks import Sink, make_sink
-from ingest.config import Settings
-from ingest.errors import ConfigError, DlrwError
-from ingest.metrics import AlertsMetrics, add_metrics_arguments, serve_metrics
+from dlrw.ingest.alerts.evaluate import evaluate_once, refresh_marts
+from dlrw.ingest.alerts.rules import KINDS, Rules, parse_duration
+from dlrw.ingest.alerts.sinks import Sink, make_sink
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError, DlrwError
+from dlrw.ingest.metrics import AlertsMetrics, add_metrics_arguments, serve_metrics
 
 __all__ = ["configure", "parse_now", "rules_from_args", "run"]
 

@@ -18,16 +18,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ingest.alerts.rules import (
+from dlrw.ingest.alerts.rules import (
     DELIVERY_DROP,
     Evaluation,
     Rules,
     evaluate_cells,
     name_dominant_causes,
 )
-from ingest.alerts.sinks import Sink
-from ingest.alerts.state import ensure_state_table, load_state, plan_transitions, save_state
-from ingest.alerts.warehouse import (
+from dlrw.ingest.alerts.sinks import Sink
+from dlrw.ingest.alerts.state import ensure_state_table, load_state, plan_transitions, save_state
+from dlrw.ingest.alerts.warehouse import (
     MartsMissing,
     cell_counts,
     find_mart,
@@ -35,7 +35,7 @@ from ingest.alerts.warehouse import (
     receipts_watermark,
     window_failure_causes,
 )
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 
 __all__ = ["EvaluationReport", "evaluate_once", "refresh_marts"]
 
@@ -120,7 +120,7 @@ def data_complete_to(engine: Engine, table: str, rules: Rules, now: datetime) ->
 
 def refresh_marts(settings: Settings) -> None:
     """Bring ``fct_messages`` up to date with the raw tables (incremental dbt run)."""
-    from ingest.build import run_build
+    from dlrw.ingest.build import run_build
 
     engine = open_warehouse_or_none(settings)
     try:

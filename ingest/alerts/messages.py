@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ingest.alerts.rules import DELIVERY_DROP, Finding, Rules, format_duration
+from dlrw.ingest.alerts.rules import DELIVERY_DROP, Finding, Rules, format_duration
 
 __all__ = ["FIRING", "RESOLVED", "alert_message", "sentence"]
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingest.errors import ConfigError
+from dlrw.ingest.errors import ConfigError
 
 __all__ = [
     "CauseCounts",

@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 from typing import Any, Protocol, TextIO
 
-from ingest.config import Settings
-from ingest.errors import ConfigError, ServiceUnavailable
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError, ServiceUnavailable
 
 __all__ = ["KafkaSink", "Sink", "StdoutSink", "WebhookSink", "make_sink"]
 
@@ -73,7 +73,7 @@ class KafkaSink:
     """Publishes to the alerts topic, keyed by cell id so one cell's alerts stay in order."""
 
     def __init__(self, settings: Settings, timeout_s: float = 15.0) -> None:
-        from ingest.kafka.client import producer
+        from dlrw.ingest.kafka.client import producer
 
         self.topic = settings.topic("alert")
         self.timeout_s = timeout_s

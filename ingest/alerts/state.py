@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.alerts.messages import FIRING, RESOLVED, alert_message
-from ingest.alerts.rules import Evaluation, Finding, Rules
-from ingest.alerts.warehouse import ALERT_STATE, naive_utc, state_metadata
-from ingest.errors import ServiceUnavailable
+from dlrw.ingest.alerts.messages import FIRING, RESOLVED, alert_message
+from dlrw.ingest.alerts.rules import Evaluation, Finding, Rules
+from dlrw.ingest.alerts.warehouse import ALERT_STATE, naive_utc, state_metadata
+from dlrw.ingest.errors import ServiceUnavailable
 
 __all__ = ["Transition", "ensure_state_table", "load_state", "plan_transitions", "save_state"]
 

@@ -27,10 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ingest.alerts.rules import CauseCounts, CellCounts, CellKey, Counts, Rules
-from ingest.config import Settings
-from ingest.errors import ConfigError, DlrwError, ServiceUnavailable
-from ingest.warehouse.connection import connect_engine
+from dlrw.ingest.alerts.rules import CauseCounts, CellCounts, CellKey, Counts, Rules
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
+from dlrw.ingest.warehouse.connection import connect_engine
 
 __all__ = [
     "ALERT_STATE",

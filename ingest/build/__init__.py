@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ingest.build.runner import BuildSummary, run_build
+from dlrw.ingest.build.runner import BuildSummary, run_build
 
 __all__ = ["BuildSummary", "run_build"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ingest.build.runner import run_build
-from ingest.config import Settings
+from dlrw.ingest.build.runner import run_build
+from dlrw.ingest.config import Settings
 
 __all__ = ["configure", "run"]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ingest.config import Settings
-from ingest.errors import ConfigError
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError
 
 __all__ = ["PASSWORD_ENV", "PROFILE_NAME", "DbtTarget", "dbt_target", "write_profiles"]
 

@@ -22,10 +22,11 @@ from typing import Any, TextIO
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.build.profiles import dbt_target, write_profiles
-from ingest.config import Settings
-from ingest.errors import DlrwError, ServiceUnavailable
-from ingest.warehouse.connection import open_warehouse, sqlalchemy_url
+from dlrw.ingest.build.profiles import dbt_target, write_profiles
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import DlrwError, ServiceUnavailable
+from dlrw.ingest.resources import DBT_PROJECT_DIR
+from dlrw.ingest.warehouse.connection import open_warehouse, sqlalchemy_url
 
 __all__ = [
     "DBT_PROJECT_DIR",
@@ -36,7 +37,6 @@ __all__ = [
     "warehouse_engine",
 ]
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 # "12:00:01  3 of 41 OK created sql view model main.stg_raw__sends ..... [OK in 0.05s]"
 _PROGRESS_LINE = re.compile(r"^\S+\s+\d+ of \d+ (?!START)")
 _FAILED = ("error", "fail")

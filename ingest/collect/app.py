@@ -39,23 +39,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.adapters import ReceiptParseError, parse_receipts
-from ingest.adapters.twilio import read_twilio_callback, twilio_receipt
-from ingest.adapters.vonage import read_vonage_callback, vonage_receipt
-from ingest.collect.openapi import openapi_document
-from ingest.collect.signatures import (
+from dlrw.ingest.adapters import ReceiptParseError, parse_receipts
+from dlrw.ingest.adapters.twilio import read_twilio_callback, twilio_receipt
+from dlrw.ingest.adapters.vonage import read_vonage_callback, vonage_receipt
+from dlrw.ingest.collect.openapi import openapi_document
+from dlrw.ingest.collect.signatures import (
     shared_secret_matches,
     twilio_signature_matches,
     vonage_signature_matches,
     vonage_timestamp_problem,
 )
-from ingest.collect.sink import KafkaSink, OutgoingRecord
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.deadletter import dead_letter_headers
-from ingest.metrics import CollectMetrics
-from models.events import DeliveryReceipt
-from models.wire import encode_event
+from dlrw.ingest.collect.sink import KafkaSink, OutgoingRecord
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.deadletter import dead_letter_headers
+from dlrw.ingest.metrics import CollectMetrics
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.wire import encode_event
 
 __all__ = [
     "MAX_BODY_BYTES",

@@ -10,11 +10,11 @@ import sys
 
 import uvicorn
 
-from ingest.collect.app import create_app
-from ingest.collect.server import server_config
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from ingest.metrics import CollectMetrics, add_metrics_arguments, serve_metrics
+from dlrw.ingest.collect.app import create_app
+from dlrw.ingest.collect.server import server_config
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.metrics import CollectMetrics, add_metrics_arguments, serve_metrics
 
 __all__ = ["configure", "run"]
 

@@ -18,7 +18,7 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ingest.errors import ServiceUnavailable
+from dlrw.ingest.errors import ServiceUnavailable
 
 __all__ = ["MAX_HEADER_BYTES", "REQUEST_TIMEOUT_S", "UVICORN_VERSION", "server_config"]
 

@@ -22,9 +22,9 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.client import producer
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.client import producer
 
 __all__ = ["KafkaSink", "OutgoingRecord"]
 

@@ -24,7 +24,7 @@ from kafka.consumer.fetcher import Fetcher
 from kafka.errors import CorruptRecordError, UnsupportedVersionError
 from kafka.structs import TopicPartition
 
-from ingest.errors import ServiceUnavailable
+from dlrw.ingest.errors import ServiceUnavailable
 
 __all__ = ["KAFKA_PYTHON_VERSION", "RecordBatch", "read_record_batches"]
 

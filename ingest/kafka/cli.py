@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ingest.config import TOPICS, Settings
-from ingest.errors import ConfigError
-from ingest.progress import Progress
+from dlrw.ingest.config import TOPICS, Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.progress import Progress
 
 __all__ = ["configure_broker", "configure_produce", "configure_topics"]
 
@@ -21,7 +21,7 @@ MAX_BAD_LINES_SHOWN = 100
 
 def configure_broker(parser: argparse.ArgumentParser) -> None:
     """`dlrw broker start|stop|status`."""
-    from ingest.kafka.broker import DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S
+    from dlrw.ingest.local.broker import DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S
 
     parser.epilog = (
         "The broker listens at DLRW_KAFKA_BOOTSTRAP (host:port, controller on port+1) and keeps "
@@ -53,7 +53,7 @@ def configure_broker(parser: argparse.ArgumentParser) -> None:
 
 def configure_topics(parser: argparse.ArgumentParser) -> None:
     """`dlrw topics create`."""
-    from ingest.kafka.topics import DEFAULT_PARTITIONS
+    from dlrw.ingest.kafka.topics import DEFAULT_PARTITIONS
 
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = actions.add_parser(
@@ -98,7 +98,7 @@ def configure_produce(parser: argparse.ArgumentParser) -> None:
 
 
 def _broker_start(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.kafka.broker import start_broker
+    from dlrw.ingest.local.broker import start_broker
 
     result = start_broker(settings, args.timeout, log=_err)
     data = settings.data_dir / "kafka"
@@ -120,7 +120,7 @@ def _broker_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _broker_stop(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.kafka.broker import stop_broker
+    from dlrw.ingest.local.broker import stop_broker
 
     pid = stop_broker(settings, args.timeout)
     if pid is None:
@@ -131,7 +131,7 @@ def _broker_stop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _broker_status(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.kafka.broker import broker_status
+    from dlrw.ingest.local.broker import broker_status
 
     status = broker_status(settings)
     if status.pid is not None and status.answering:
@@ -154,7 +154,7 @@ def _broker_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.kafka.topics import create_topics
+    from dlrw.ingest.kafka.topics import create_topics
 
     if args.replication < 1:
         raise ConfigError(f"--replication must be at least 1, got {args.replication}")
@@ -164,8 +164,8 @@ def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.kafka.produce import produce_lines
-    from ingest.kafka.producer import EventPublisher
+    from dlrw.ingest.kafka.produce import produce_lines
+    from dlrw.ingest.kafka.producer import EventPublisher
 
     if args.skip_lines < 0:
         raise ConfigError(f"--skip-lines must not be negative, got {args.skip_lines}")

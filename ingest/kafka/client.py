@@ -8,8 +8,8 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
 
 __all__ = ["admin_client", "committed_total", "consumer", "producer"]
 

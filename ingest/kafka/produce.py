@@ -25,12 +25,12 @@ from typing import Any, BinaryIO, Self
 
 from fastavro.validation import ValidationError, ValidationErrorData, validate
 
-from ingest import strict_json
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
-from ingest.kafka.producer import EventPublisher, PublishFailed
-from models.events import EVENT_TYPES, Event, InvalidEvent, event_problem
-from models.wire import UnencodableRecord, encode, writer_schema
+from dlrw.ingest import strict_json
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
+from dlrw.ingest.kafka.producer import EventPublisher, PublishFailed
+from dlrw.models.events import EVENT_TYPES, Event, InvalidEvent, event_problem
+from dlrw.models.wire import UnencodableRecord, encode, writer_schema
 
 __all__ = ["EncodedLines", "ProduceReport", "encode_lines", "event_from_line", "produce_lines"]
 

@@ -17,11 +17,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.future import Future
 
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.client import producer
-from models.events import Event
-from models.wire import encode_event
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.client import producer
+from dlrw.models.events import Event
+from dlrw.models.wire import encode_event
 
 __all__ = ["EventPublisher", "PublishFailed"]
 

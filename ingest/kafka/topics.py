@@ -7,9 +7,9 @@ import contextlib
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
-from ingest.config import TOPICS, Settings
-from ingest.errors import ConfigError
-from ingest.kafka.client import admin_client
+from dlrw.ingest.config import TOPICS, Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.kafka.client import admin_client
 
 __all__ = ["DEFAULT_PARTITIONS", "create_topics", "delete_topics", "topic_names"]
 

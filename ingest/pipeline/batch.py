@@ -24,14 +24,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.pipeline.columnar import PADDING, decode_columns
-from ingest.pipeline.records import PartitionRecords, SourceRecord
-from ingest.pipeline.screen import suspects
-from ingest.store.schema import QUARANTINE_KIND, store_schema
-from ingest.store.segments import encode_int, encode_long, encode_string, segment_path
-from ingest.warehouse.tables import LINEAGE_COLUMNS, QUARANTINE, RAW_TABLES, arrow_schema
-from models.events import event_problem
-from models.wire import HEADER_SIZE, UndecodableRecord, decode, registry
+from dlrw.ingest.pipeline.columnar import PADDING, decode_columns
+from dlrw.ingest.pipeline.records import PartitionRecords, SourceRecord
+from dlrw.ingest.pipeline.screen import suspects
+from dlrw.ingest.store.schema import QUARANTINE_KIND, store_schema
+from dlrw.ingest.store.segments import encode_int, encode_long, encode_string, segment_path
+from dlrw.ingest.warehouse.tables import LINEAGE_COLUMNS, QUARANTINE, RAW_TABLES, arrow_schema
+from dlrw.models.events import event_problem
+from dlrw.models.wire import HEADER_SIZE, UndecodableRecord, decode, registry
 
 __all__ = ["DeadLetter", "PreparedBatch", "StagedSegment", "prepare_batch"]
 

@@ -6,19 +6,19 @@ import argparse
 import contextlib
 import sys
 
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from ingest.metrics import IngestMetrics, add_metrics_arguments, serve_metrics
-from ingest.pipeline.ingest import (
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.metrics import IngestMetrics, add_metrics_arguments, serve_metrics
+from dlrw.ingest.pipeline.ingest import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_GROUP,
     EVENT_KINDS,
     Ingestor,
     install_stop_signals,
 )
-from ingest.pipeline.rebuild import rebuild
-from ingest.progress import Progress
-from ingest.warehouse.connection import open_warehouse
+from dlrw.ingest.pipeline.rebuild import rebuild
+from dlrw.ingest.progress import Progress
+from dlrw.ingest.warehouse.connection import open_warehouse
 
 __all__ = ["configure_ingest", "configure_rebuild", "run_ingest", "run_rebuild"]
 

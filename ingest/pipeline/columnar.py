@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from models.wire import HEADER_SIZE, MAGIC, registry
+from dlrw.models.wire import HEADER_SIZE, MAGIC, registry
 
 __all__ = ["PADDING", "ColumnarBatch", "Cursor", "decode_columns"]
 

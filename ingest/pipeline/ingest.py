@@ -28,18 +28,18 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.batches import RecordBatch, read_record_batches
-from ingest.kafka.client import consumer
-from ingest.metrics import IngestMetrics
-from ingest.pipeline.batch import prepare_batch
-from ingest.pipeline.lag import LagProbe
-from ingest.pipeline.records import PartitionRecords
-from ingest.pipeline.worker import IngestWorker
-from ingest.progress import Progress
-from ingest.store.segments import SegmentBatch, StoreWriteError
-from ingest.warehouse.connection import redact_url
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.batches import RecordBatch, read_record_batches
+from dlrw.ingest.kafka.client import consumer
+from dlrw.ingest.metrics import IngestMetrics
+from dlrw.ingest.pipeline.batch import prepare_batch
+from dlrw.ingest.pipeline.lag import LagProbe
+from dlrw.ingest.pipeline.records import PartitionRecords
+from dlrw.ingest.pipeline.worker import IngestWorker
+from dlrw.ingest.progress import Progress
+from dlrw.ingest.store.segments import SegmentBatch, StoreWriteError
+from dlrw.ingest.warehouse.connection import redact_url
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
 

@@ -18,9 +18,9 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import Gauge
 
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.client import admin_client
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.client import admin_client
 
 __all__ = ["LAG_EVERY_S", "LagProbe"]
 

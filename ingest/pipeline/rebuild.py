@@ -15,11 +15,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from ingest.progress import Progress
-from ingest.store.schema import QUARANTINE_KIND, STORE_KINDS
-from ingest.store.segments import iter_segments, read_segment
-from ingest.warehouse.connection import Warehouse
-from ingest.warehouse.tables import QUARANTINE, RAW_TABLES, arrow_schema
+from dlrw.ingest.progress import Progress
+from dlrw.ingest.store.schema import QUARANTINE_KIND, STORE_KINDS
+from dlrw.ingest.store.segments import iter_segments, read_segment
+from dlrw.ingest.warehouse.connection import Warehouse
+from dlrw.ingest.warehouse.tables import QUARANTINE, RAW_TABLES, arrow_schema
 
 __all__ = ["rebuild"]
 

@@ -19,8 +19,8 @@ import numpy as np
 from kafka import codec
 from kafka.errors import CorruptRecordError, UnsupportedCodecError
 
-from ingest.kafka.batches import RecordBatch
-from ingest.pipeline.columnar import PADDING, Cursor
+from dlrw.ingest.kafka.batches import RecordBatch
+from dlrw.ingest.pipeline.columnar import PADDING, Cursor
 
 __all__ = ["PartitionRecords", "SourceRecord"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.events import (
+from dlrw.models.events import (
     AMOUNT_FIELDS,
     EARLIEST_TIME,
     EVENT_TYPES,
@@ -25,7 +25,7 @@ from models.events import (
     MAX_TEXT_LENGTH,
     PAYLOAD_FIELDS,
 )
-from models.status import FINAL_STATUSES
+from dlrw.models.status import FINAL_STATUSES
 
 __all__ = ["suspects"]
 

@@ -38,14 +38,14 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.client import producer
-from ingest.kafka.deadletter import dead_letter_headers
-from ingest.logs import configure_logging
-from ingest.pipeline.batch import PreparedBatch
-from ingest.store.segments import SegmentBatch
-from ingest.warehouse.connection import Warehouse, open_warehouse
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.client import producer
+from dlrw.ingest.kafka.deadletter import dead_letter_headers
+from dlrw.ingest.logs import configure_logging
+from dlrw.ingest.pipeline.batch import PreparedBatch
+from dlrw.ingest.store.segments import SegmentBatch
+from dlrw.ingest.warehouse.connection import Warehouse, open_warehouse
 
 __all__ = ["BatchWritten", "IngestWorker"]
 

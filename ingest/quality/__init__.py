@@ -17,7 +17,7 @@ figures computed in SQL, with every threshold in one file (``thresholds.toml``):
 Results go to the warehouse table ``dq_results`` and to GX Data Docs under the data dir.
 """
 
-from ingest.quality.runner import CheckRun, Finding, run_checks
-from ingest.quality.thresholds import Thresholds, load_thresholds
+from dlrw.ingest.quality.runner import CheckRun, Finding, run_checks
+from dlrw.ingest.quality.thresholds import Thresholds, load_thresholds
 
 __all__ = ["CheckRun", "Finding", "Thresholds", "load_thresholds", "run_checks"]

@@ -18,9 +18,9 @@ from typing import Any
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from ingest.quality.relations import Reference, Relations
-from ingest.quality.thresholds import Thresholds
-from models.status import FINAL_STATUSES, Status
+from dlrw.ingest.quality.relations import Reference, Relations
+from dlrw.ingest.quality.thresholds import Thresholds
+from dlrw.models.status import FINAL_STATUSES, Status
 
 __all__ = [
     "FigureCheck",

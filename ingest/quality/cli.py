@@ -7,9 +7,9 @@ import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from models.events import InvalidEvent, parse_timestamp
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.models.events import InvalidEvent, parse_timestamp
 
 __all__ = ["configure", "run"]
 
@@ -85,8 +85,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the checks, print one line per failure and a summary; 0 if all passed, else 1."""
-    from ingest.quality.runner import run_checks
-    from ingest.quality.thresholds import load_thresholds
+    from dlrw.ingest.quality.runner import run_checks
+    from dlrw.ingest.quality.thresholds import load_thresholds
 
     judged = period(args.since, args.until)
     thresholds = load_thresholds(args.thresholds)

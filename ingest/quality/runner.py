@@ -33,18 +33,18 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ingest.config import Settings
-from ingest.errors import ConfigError, DlrwError, ServiceUnavailable
-from ingest.quality.relations import Reference, Relations
-from ingest.quality.store_counts import StoreCounts, count_store
-from ingest.quality.thresholds import Thresholds
-from ingest.warehouse.connection import connect_engine
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
+from dlrw.ingest.quality.relations import Reference, Relations
+from dlrw.ingest.quality.store_counts import StoreCounts, count_store
+from dlrw.ingest.quality.thresholds import Thresholds
+from dlrw.ingest.warehouse.connection import connect_engine
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import AbstractDataContext
 
-    from ingest.quality.checks import FigureCheck, SanityCheck
+    from dlrw.ingest.quality.checks import FigureCheck, SanityCheck
 
 __all__ = [
     "DQ_RESULTS",
@@ -277,7 +277,7 @@ def _context(docs_dir: Path) -> AbstractDataContext:
 def _datasource(context: AbstractDataContext, url: str, backend: str) -> Any:
     if backend == "duckdb":
         # The DuckDB workaround (ingest/quality/gx_duckdb.py); PostgreSQL needs none.
-        from ingest.quality.gx_duckdb import DuckDBDatasource
+        from dlrw.ingest.quality.gx_duckdb import DuckDBDatasource
 
         return context.add_datasource(
             datasource=DuckDBDatasource(name="warehouse", connection_string=url)
@@ -448,7 +448,7 @@ def _validate(
             )
         context.build_data_docs()
     finally:
-        from ingest.quality.gx_duckdb import release
+        from dlrw.ingest.quality.gx_duckdb import release
 
         release(datasource)
     index = docs_dir / "index.html"
@@ -504,7 +504,7 @@ def run_checks(
                 "`dlrw build` first"
             )
         # GX loads slowly; only now that the warehouse is known to be built.
-        from ingest.quality.checks import figure_checks, sanity_checks
+        from dlrw.ingest.quality.checks import figure_checks, sanity_checks
 
         reference = _reference_times(engine, rel, reference_now, period)
         store = count_store(settings.store_dir)

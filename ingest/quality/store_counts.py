@@ -18,9 +18,9 @@ from typing import Any
 
 import fastavro
 
-from ingest.errors import DlrwError
-from ingest.store.schema import STORE_KINDS
-from ingest.store.segments import iter_segments
+from dlrw.ingest.errors import DlrwError
+from dlrw.ingest.store.schema import STORE_KINDS
+from dlrw.ingest.store.segments import iter_segments
 
 __all__ = ["EVENT_DATE_COLUMNS", "StoreCounts", "count_store"]
 

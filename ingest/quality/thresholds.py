@@ -9,7 +9,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Self
 
-from ingest.errors import ConfigError
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.resources import package_path
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -26,7 +27,7 @@ __all__ = [
     "load_thresholds",
 ]
 
-DEFAULT_THRESHOLDS = Path(__file__).with_name("thresholds.toml")
+DEFAULT_THRESHOLDS = package_path("dlrw.ingest.quality", "thresholds.toml")
 
 
 @dataclass(frozen=True, slots=True)

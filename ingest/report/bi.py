@@ -19,7 +19,7 @@ import os
 
 from sqlalchemy import Connection, Engine, text
 
-from ingest.errors import ConfigError
+from dlrw.ingest.errors import ConfigError
 
 __all__ = ["BI_PASSWORD_ENV", "BI_ROLE", "MARTS_SCHEMA", "bi_password", "grant_bi_role"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 
 __all__ = ["configure", "configure_docs", "run", "run_docs"]
 
@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Write the report from the marts and print its path."""
-    from ingest.report.writer import write_report
+    from dlrw.ingest.report.writer import write_report
 
     out_dir = args.out if args.out is not None else settings.data_dir / "report"
     path = write_report(settings.warehouse_url, out_dir.resolve())
@@ -46,7 +46,7 @@ def configure_docs(parser: argparse.ArgumentParser) -> None:
 
 def run_docs(args: argparse.Namespace, settings: Settings) -> int:
     """Generate the dbt docs, then serve them until interrupted (Ctrl-C)."""
-    from ingest.report.docs import generate_docs, serve_docs
+    from dlrw.ingest.report.docs import generate_docs, serve_docs
 
     directory = generate_docs(settings)
     print(directory / "static_index.html", flush=True)

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.errors import DlrwError, ServiceUnavailable
-from ingest.report.svg import BoxStats
-from ingest.suppression import MIN_FAILURES
-from ingest.warehouse.connection import sqlalchemy_url
+from dlrw.ingest.errors import DlrwError, ServiceUnavailable
+from dlrw.ingest.report.svg import BoxStats
+from dlrw.ingest.suppression import MIN_FAILURES
+from dlrw.ingest.warehouse.connection import sqlalchemy_url
 
 __all__ = [
     "MARTS",

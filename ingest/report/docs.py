@@ -16,10 +16,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ingest.build.profiles import dbt_target, write_profiles
-from ingest.build.runner import DBT_PROJECT_DIR, dbt_dirs
-from ingest.config import Settings
-from ingest.errors import DlrwError, ServiceUnavailable
+from dlrw.ingest.build.profiles import dbt_target, write_profiles
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR, dbt_dirs
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import DlrwError, ServiceUnavailable
 
 __all__ = ["docs_dir", "generate_docs", "serve_docs"]
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from ingest.report.data import CauseBreakdown, CellStats, ReportData
-from ingest.report.svg import (
+from dlrw.ingest.report.data import CauseBreakdown, CellStats, ReportData
+from dlrw.ingest.report.svg import (
     PALETTE,
     bar_chart,
     box_chart,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ingest.report.data import load_report_data, open_warehouse
-from ingest.report.render import render_html
+from dlrw.ingest.report.data import load_report_data, open_warehouse
+from dlrw.ingest.report.render import render_html
 
 __all__ = ["REPORT_FILE", "write_report"]
 

@@ -4,9 +4,9 @@ must compute. ``dlrw simulate`` is the command; ``Simulator`` the library entry 
 
 from __future__ import annotations
 
-from ingest.simulate.engine import SimulationConfig, Simulator
-from ingest.simulate.incidents import Incident, parse_incident
-from ingest.simulate.truth import TruthRow, TruthWriter
+from dlrw.ingest.simulate.engine import SimulationConfig, Simulator
+from dlrw.ingest.simulate.incidents import Incident, parse_incident
+from dlrw.ingest.simulate.truth import TruthRow, TruthWriter
 
 __all__ = [
     "Incident",

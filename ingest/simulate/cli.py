@@ -14,14 +14,14 @@ from functools import lru_cache
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
-from ingest.config import Settings
-from ingest.errors import ConfigError, ServiceUnavailable
-from ingest.progress import Progress
-from ingest.simulate.engine import SimulationConfig, Simulator, default_start
-from ingest.simulate.incidents import parse_incident
-from ingest.simulate.truth import TruthWriter
-from ingest.simulate.world import load_world
-from models.events import DeliveryReceipt, Event, SendEvent
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError, ServiceUnavailable
+from dlrw.ingest.progress import Progress
+from dlrw.ingest.simulate.engine import SimulationConfig, Simulator, default_start
+from dlrw.ingest.simulate.incidents import parse_incident
+from dlrw.ingest.simulate.truth import TruthWriter
+from dlrw.ingest.simulate.world import load_world
+from dlrw.models.events import DeliveryReceipt, Event, SendEvent
 
 __all__ = ["configure", "event_line", "publish_events", "run", "write_events"]
 
@@ -223,7 +223,7 @@ def publish_events(settings: Settings, events: Iterable[Event], config: Simulati
     acknowledge one (``ServiceUnavailable``) or Ctrl-C stops it (``KeyboardInterrupt``), the
     error says how many events are stored and how to rerun."""
     # Imported here: the Kafka client is only needed (and only slow to import) here.
-    from ingest.kafka.producer import EventPublisher, PublishFailed
+    from dlrw.ingest.kafka.producer import EventPublisher, PublishFailed
 
     with EventPublisher(settings) as publisher:
         try:

@@ -21,15 +21,15 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
-from ingest.adapters.vonage import CURRENCY as VONAGE_CURRENCY
-from ingest.kafka.pii import hash_destination
-from ingest.simulate.failures import FailureCodes, load_failure_codes
-from ingest.simulate.incidents import Incident
-from ingest.simulate.receipts import ReceiptFactory
-from ingest.simulate.truth import TruthRow, fold_receipts
-from ingest.simulate.world import PROVIDERS, Campaign, Country, Route, World, load_world
-from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
-from models.status import INTERMEDIATE_STATUSES, Status
+from dlrw.ingest.adapters.vonage import CURRENCY as VONAGE_CURRENCY
+from dlrw.ingest.kafka.pii import hash_destination
+from dlrw.ingest.simulate.failures import FailureCodes, load_failure_codes
+from dlrw.ingest.simulate.incidents import Incident
+from dlrw.ingest.simulate.receipts import ReceiptFactory
+from dlrw.ingest.simulate.truth import TruthRow, fold_receipts
+from dlrw.ingest.simulate.world import PROVIDERS, Campaign, Country, Route, World, load_world
+from dlrw.models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
+from dlrw.models.status import INTERMEDIATE_STATUSES, Status
 
 __all__ = ["CURRENCY", "FAILURE_CAUSES", "PRICE_CURRENCY", "SimulationConfig", "Simulator"]
 

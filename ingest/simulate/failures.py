@@ -14,13 +14,12 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import ConfigError
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.resources import SEEDS_DIR
 
 __all__ = ["FAILURE_CODES_CSV", "UNKNOWN", "FailureCodes", "load_failure_codes"]
 
-FAILURE_CODES_CSV = (
-    Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "failure_codes.csv"
-)
+FAILURE_CODES_CSV = SEEDS_DIR / "failure_codes.csv"
 UNKNOWN = "unknown"
 
 

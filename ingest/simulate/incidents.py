@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ingest.errors import ConfigError
-from ingest.simulate.failures import FAILURE_CODES_CSV, load_failure_codes
-from ingest.simulate.world import PROVIDERS
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.simulate.failures import FAILURE_CODES_CSV, load_failure_codes
+from dlrw.ingest.simulate.world import PROVIDERS
 
 __all__ = ["Incident", "parse_incident"]
 

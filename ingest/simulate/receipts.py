@@ -23,13 +23,13 @@ from functools import lru_cache
 from json.encoder import encode_basestring
 from urllib.parse import quote_plus
 
-from ingest.adapters import REDACTED, parse_receipts, render_receipt
-from ingest.adapters.smpp import STAT_NAMES as SMPP_STAT
-from ingest.adapters.twilio import STATUS_VALUES as TWILIO_STATUS
-from ingest.adapters.vonage import CURRENCY as VONAGE_CURRENCY
-from ingest.adapters.vonage import STATUS_VALUES as VONAGE_STATUS
-from models.events import DeliveryReceipt
-from models.status import INTERMEDIATE_STATUSES, Status
+from dlrw.ingest.adapters import REDACTED, parse_receipts, render_receipt
+from dlrw.ingest.adapters.smpp import STAT_NAMES as SMPP_STAT
+from dlrw.ingest.adapters.twilio import STATUS_VALUES as TWILIO_STATUS
+from dlrw.ingest.adapters.vonage import CURRENCY as VONAGE_CURRENCY
+from dlrw.ingest.adapters.vonage import STATUS_VALUES as VONAGE_STATUS
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import INTERMEDIATE_STATUSES, Status
 
 __all__ = ["ReceiptDrift", "ReceiptFactory"]
 

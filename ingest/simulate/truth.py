@@ -44,10 +44,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from ingest.errors import ConfigError
-from ingest.simulate.failures import UNKNOWN
-from models.events import DeliveryReceipt
-from models.status import FAILED_STATUSES, Status
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.simulate.failures import UNKNOWN
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import FAILED_STATUSES, Status
 
 __all__ = ["TruthRow", "TruthWriter", "deciding_receipt", "fold_receipts"]
 

@@ -8,7 +8,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import ConfigError
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.resources import SEEDS_DIR
 
 __all__ = [
     "CAMPAIGNS",
@@ -22,7 +23,7 @@ __all__ = [
     "load_world",
 ]
 
-OPERATORS_CSV = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "operators.csv"
+OPERATORS_CSV = SEEDS_DIR / "operators.csv"
 PROVIDERS = ("smpp", "twilio", "infobip", "vonage")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import fastavro
 
-from models.wire import registry
+from dlrw.models.wire import registry
 
 __all__ = ["QUARANTINE_KIND", "STORE_KINDS", "lineage_fields", "store_schema"]
 

@@ -23,8 +23,8 @@ from typing import Any
 import fastavro
 from backports import zstd
 
-from ingest.errors import DlrwError
-from ingest.store.schema import STORE_KINDS, store_schema
+from dlrw.ingest.errors import DlrwError
+from dlrw.ingest.store.schema import STORE_KINDS, store_schema
 
 __all__ = [
     "CODEC",

@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from ingest.suppression import MIN_FAILURES
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.suppression import MIN_FAILURES
 
 __all__ = ["configure_hash", "configure_list", "run_hash", "run_list"]
 
@@ -37,7 +37,7 @@ def configure_list(parser: argparse.ArgumentParser) -> None:
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
     """Write the list; say on stderr how many numbers and what they cost since."""
-    from ingest.suppression.listing import dead_numbers, write_csv
+    from dlrw.ingest.suppression.listing import dead_numbers, write_csv
 
     if args.min_failures < 1:
         raise ConfigError(f"--min-failures must be at least 1, got {args.min_failures}")
@@ -86,7 +86,7 @@ def configure_hash(parser: argparse.ArgumentParser) -> None:
 
 def run_hash(args: argparse.Namespace, settings: Settings) -> int:
     """Hash ``args.file``'s numbers; exit 1 if any line was bad."""
-    from ingest.suppression.hashing import hash_lines
+    from dlrw.ingest.suppression.hashing import hash_lines
 
     key = settings.hash_secret(create=False)
     if args.file == "-":

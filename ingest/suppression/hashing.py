@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
-from ingest.kafka.pii import InvalidDestination, hash_destination
+from dlrw.ingest.kafka.pii import InvalidDestination, hash_destination
 
 __all__ = ["hash_lines"]
 

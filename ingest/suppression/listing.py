@@ -13,9 +13,9 @@ from typing import TextIO
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.alerts.warehouse import find_mart, open_warehouse
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
+from dlrw.ingest.alerts.warehouse import find_mart, open_warehouse
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
 
 __all__ = ["DeadNumber", "dead_numbers", "write_csv"]
 

@@ -36,8 +36,8 @@ from sqlalchemy.exc import InterfaceError as DBAPIInterfaceError
 from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlalchemy.schema import CreateTable
 
-from ingest.errors import ConfigError, ServiceUnavailable
-from ingest.warehouse.tables import ALL_RAW_TABLES, LINEAGE_KEY, LOADED_OFFSETS
+from dlrw.ingest.errors import ConfigError, ServiceUnavailable
+from dlrw.ingest.warehouse.tables import ALL_RAW_TABLES, LINEAGE_KEY, LOADED_OFFSETS
 
 __all__ = ["Warehouse", "connect_engine", "open_warehouse", "redact_url", "sqlalchemy_url"]
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
 from sqlalchemy.sql.compiler import DDLCompiler
 
-from models.wire import registry
+from dlrw.models.wire import registry
 
 __all__ = [
     "ALL_RAW_TABLES",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.adapters import parse_receipts
-from models.events import parse_timestamp
+from dlrw.ingest.adapters import parse_receipts
+from dlrw.models.events import parse_timestamp
 from tests.adapters.hostile import HOSTILE_RECEIPTS, infobip_document
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ RECEIVED_AT = "2024-03-12T11:00:00Z"
 def _dlrw(*args: str, stdin: str | None = None, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DLRW_DATA_DIR": str(data_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "ingest.cli", "parse-receipt", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", "parse-receipt", *args],
         cwd=PROJECT,
         env=env,
         input=stdin,

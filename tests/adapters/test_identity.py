@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.adapters import PROVIDERS, parse_receipts
+from dlrw.ingest.adapters import PROVIDERS, parse_receipts
 
 FILES = {
     "smpp": "smpp.txt",

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ingest.adapters import ReceiptParseError, parse_receipts
-from models.events import DeliveryReceipt
-from models.status import Status
+from dlrw.ingest.adapters import ReceiptParseError, parse_receipts
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status
 
 REPORT: dict[str, Any] = {
     "bulkId": "BULK-ID-123-xyz",

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.adapters import parse_receipts, render_receipt
-from models.events import DeliveryReceipt
-from models.status import Status
+from dlrw.ingest.adapters import parse_receipts, render_receipt
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status
 
 S = Status
 RECEIVED_AT = datetime(2024, 3, 12, 11, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.adapters import parse_receipts
-from models.status import Status
+from dlrw.ingest.adapters import parse_receipts
+from dlrw.models.status import Status
 
 S = Status
 FILES = {

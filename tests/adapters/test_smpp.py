@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.adapters import ReceiptParseError, parse_receipts
-from models.events import DeliveryReceipt
-from models.status import Status
+from dlrw.ingest.adapters import ReceiptParseError, parse_receipts
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status
 
 BASE = (
     "id:7220140001 sub:001 dlvrd:000 submit date:2403121015 done date:2403121016 "

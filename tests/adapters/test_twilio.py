@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.adapters import ReceiptParseError, parse_receipts
-from models.events import DeliveryReceipt
-from models.status import Status
+from dlrw.ingest.adapters import ReceiptParseError, parse_receipts
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status
 
 UNDELIVERED = (
     "AccountSid=ACxxx&From=%2B15017250604&To=%2B919800000001"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.adapters import ReceiptParseError, parse_receipts
-from models.events import DeliveryReceipt
-from models.status import Status
+from dlrw.ingest.adapters import ReceiptParseError, parse_receipts
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status
 
 JSON_RECEIPT = (
     '{"err-code":"0","message-timestamp":"2018-10-25 12:10:29","messageId":"0B00000127FDBC63",'

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy import create_engine
 
-from ingest.config import Settings
-from ingest.warehouse.connection import sqlalchemy_url
+from dlrw.ingest.config import Settings
+from dlrw.ingest.warehouse.connection import sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 8, 0, 0)  # evaluations happen around here; traffic starts 7 days before
@@ -184,7 +184,7 @@ def dlrw_runner() -> RunDlrw:
         args: Iterable[str], settings: Settings, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "ingest.cli", *args],
+            [sys.executable, "-m", "dlrw.ingest.cli", *args],
             cwd=ROOT,
             env=dlrw_env(settings),
             capture_output=True,

@@ -12,7 +12,7 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 from tests.alerts.helpers import NORMAL_CELLS, ROOT, T0, RunDlrw, dlrw_env, write_fct_messages
 
 
@@ -116,7 +116,7 @@ def test_watch_alerts_once_then_keeps_quiet_within_the_cooldown(settings: Settin
     write_fct_messages(settings, cells)
     now = (T0 + timedelta(minutes=10)).isoformat()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "alerts", "--baseline", "2d", "--now", now,
+        [sys.executable, "-m", "dlrw.ingest.cli", "alerts", "--baseline", "2d", "--now", now,
          "--watch", "0.5", "--no-refresh"],
         cwd=ROOT, env=dlrw_env(settings), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,

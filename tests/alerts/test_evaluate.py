@@ -13,13 +13,13 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, select, text
 
-from ingest.alerts.evaluate import evaluate_once
-from ingest.alerts.rules import Rules
-from ingest.alerts.sinks import KafkaSink, StdoutSink, WebhookSink
-from ingest.alerts.warehouse import ALERT_STATE
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.warehouse.connection import connect_engine
+from dlrw.ingest.alerts.evaluate import evaluate_once
+from dlrw.ingest.alerts.rules import Rules
+from dlrw.ingest.alerts.sinks import KafkaSink, StdoutSink, WebhookSink
+from dlrw.ingest.alerts.warehouse import ALERT_STATE
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.warehouse.connection import connect_engine
 from tests.alerts.helpers import NORMAL_CELLS, T0, CellTraffic, Received, write_fct_messages
 
 AIRTEL = "IN/40410/t2"

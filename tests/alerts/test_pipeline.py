@@ -18,12 +18,12 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from ingest.alerts.evaluate import evaluate_once
-from ingest.alerts.rules import Rules
-from ingest.alerts.sinks import StdoutSink
-from ingest.config import Settings
-from ingest.kafka.topics import create_topics
-from ingest.warehouse.connection import connect_engine
+from dlrw.ingest.alerts.evaluate import evaluate_once
+from dlrw.ingest.alerts.rules import Rules
+from dlrw.ingest.alerts.sinks import StdoutSink
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.warehouse.connection import connect_engine
 from tests.alerts.helpers import RunDlrw, dlrw_runner
 from tests.conftest import KAFKA_BOOTSTRAP
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from scipy.stats import norm
 
-from ingest.alerts.rules import (
+from dlrw.ingest.alerts.rules import (
     CellCounts,
     CellKey,
     Counts,
@@ -17,7 +17,7 @@ from ingest.alerts.rules import (
     parse_duration,
     two_proportion_z,
 )
-from ingest.errors import ConfigError
+from dlrw.ingest.errors import ConfigError
 
 
 def test_z_test_matches_the_textbook_formula() -> None:

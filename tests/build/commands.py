@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 
 __all__ = ["run_dlrw"]
 
@@ -26,7 +26,7 @@ def run_dlrw(settings: Settings, cwd: Path, *args: str) -> str:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ingest.build.runner import warehouse_engine
-from ingest.config import Settings
+from dlrw.ingest.build.runner import warehouse_engine
+from dlrw.ingest.config import Settings
 
 MESSAGE_COLUMNS = (
     "status",

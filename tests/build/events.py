@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ingest.build.runner import DBT_PROJECT_DIR, warehouse_engine
-from ingest.config import Settings
-from ingest.warehouse.tables import RAW_TABLES
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR, warehouse_engine
+from dlrw.ingest.config import Settings
+from dlrw.ingest.warehouse.tables import RAW_TABLES
 from tests.build.compare import CELL
 
 FINAL = {"DELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED", "DELETED", "UNKNOWN"}

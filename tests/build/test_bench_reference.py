@@ -13,9 +13,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build
-from ingest.config import Settings
-from ingest.errors import DlrwError
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import DlrwError
 
 MESSAGES = 3000
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ingest.build.runner import ensure_raw_tables, run_build
-from ingest.config import Settings
+from dlrw.ingest.build.runner import ensure_raw_tables, run_build
+from dlrw.ingest.config import Settings
 from tests.build.compare import normalise, read_marts
 from tests.build.events import Batch
 

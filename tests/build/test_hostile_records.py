@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ingest.build.runner import run_build, warehouse_engine
-from ingest.config import Settings
-from ingest.kafka.producer import EventPublisher
-from ingest.kafka.topics import create_topics
-from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
-from models.status import Status
-from models.wire import encode
+from dlrw.ingest.build.runner import run_build, warehouse_engine
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.producer import EventPublisher
+from dlrw.ingest.kafka.topics import create_topics
+from dlrw.models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
+from dlrw.models.status import Status
+from dlrw.models.wire import encode
 from tests.build.compare import (
     daily_differences,
     message_differences,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
-from ingest.cli import main
-from ingest.config import Settings
-from ingest.errors import ConfigError, DlrwError
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
+from dlrw.ingest.cli import main
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError, DlrwError
 from tests.build.compare import (
     daily_differences,
     message_differences,

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
-from ingest.config import Settings
-from ingest.quality.runner import CheckRun, run_checks
-from ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
+from dlrw.ingest.config import Settings
+from dlrw.ingest.quality.runner import CheckRun, run_checks
+from dlrw.ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
 from tests.build.compare import mart_schema, read_marts
 from tests.build.events import Batch
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from ingest.config import Settings
-from ingest.kafka.topics import create_topics
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.topics import create_topics
 from tests.build.commands import run_dlrw
 from tests.build.compare import read_marts
 from tests.conftest import KAFKA_BOOTSTRAP, require_kafka

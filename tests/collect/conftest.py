@@ -22,9 +22,9 @@ import pytest
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from ingest.collect.signatures import twilio_signature, vonage_signature
-from ingest.config import Settings
-from ingest.kafka.client import consumer
+from dlrw.ingest.collect.signatures import twilio_signature, vonage_signature
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.client import consumer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
@@ -115,7 +115,7 @@ def run_collect(
     log_path = tmp_path / f"collect-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ingest.cli", "collect", "--port", str(port), *args],
+            [sys.executable, "-m", "dlrw.ingest.cli", "collect", "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

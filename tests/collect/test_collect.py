@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from ingest.adapters import parse_receipts
-from ingest.config import Settings
-from models.events import DeliveryReceipt
-from models.wire import decode
+from dlrw.ingest.adapters import parse_receipts
+from dlrw.ingest.config import Settings
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.wire import decode
 from tests.conftest import SAMPLES_DIR
 
 from .conftest import (

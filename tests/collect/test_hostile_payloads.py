@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 from tests.adapters.hostile import HOSTILE_RECEIPTS, infobip_document
 
 from .conftest import SECRETS, read_topic, topic_size

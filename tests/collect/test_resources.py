@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ingest.collect.server import REQUEST_TIMEOUT_S
-from ingest.config import Settings
+from dlrw.ingest.collect.server import REQUEST_TIMEOUT_S
+from dlrw.ingest.config import Settings
 
 from .conftest import SECRETS, Service, topic_size
 

@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from ingest.collect.signatures import vonage_signature
-from ingest.config import Settings
-from models.wire import decode
+from dlrw.ingest.collect.signatures import vonage_signature
+from dlrw.ingest.config import Settings
+from dlrw.models.wire import decode
 from tests.conftest import SAMPLES_DIR
 
 from .conftest import (

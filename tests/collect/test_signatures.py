@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.collect.signatures import (
+from dlrw.ingest.collect.signatures import (
     shared_secret_matches,
     twilio_signature,
     twilio_signature_matches,

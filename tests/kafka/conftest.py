@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def run_dlrw() -> RunDlrw:
         args: Iterable[str], env: dict[str, str], timeout: float = 120, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "ingest.cli", *args],
+            [sys.executable, "-m", "dlrw.ingest.cli", *args],
             cwd=ROOT,
             env=env,
             input=stdin,

@@ -18,11 +18,11 @@ from kafka.admin import NewTopic
 from kafka.errors import CorruptRecordError, UnsupportedCodecError
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.batches import KAFKA_PYTHON_VERSION, RecordBatch, read_record_batches
-from ingest.kafka.client import admin_client
-from ingest.pipeline.records import PartitionRecords
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.batches import KAFKA_PYTHON_VERSION, RecordBatch, read_record_batches
+from dlrw.ingest.kafka.client import admin_client
+from dlrw.ingest.pipeline.records import PartitionRecords
 from tests.reliability.conftest import fuzz_examples
 
 Row = tuple[int, int, bytes | None, bytes | None]  # offset, timestamp, key, value

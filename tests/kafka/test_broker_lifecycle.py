@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from ingest.config import Settings
-from ingest.kafka.producer import EventPublisher
-from models.events import ConversionEvent
-from models.wire import decode
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.producer import EventPublisher
+from dlrw.models.events import ConversionEvent
+from dlrw.models.wire import decode
 
 pytestmark = pytest.mark.broker
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from ingest.kafka.client import admin_client
-from ingest.kafka.topics import create_topics, delete_topics, topic_names
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.kafka.client import admin_client
+from dlrw.ingest.kafka.topics import create_topics, delete_topics, topic_names
 
 
 @pytest.mark.broker

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
-from ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
-from models.events import SendEvent
-from models.wire import decode
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
+from dlrw.models.events import SendEvent
+from dlrw.models.wire import decode
 from tests.adapters.hostile import DEEP, HUGE_INT
 from tests.kafka.conftest import ROOT
 
@@ -266,7 +266,7 @@ def test_produce_publishes_a_pipe_s_lines_without_waiting_for_the_next_one(
 ) -> None:
     """A line is published once it is whole, even when the next one is only half written."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "produce", "-"],
+        [sys.executable, "-m", "dlrw.ingest.cli", "produce", "-"],
         cwd=ROOT,
         env=dlrw_env(broker_settings),
         stdin=subprocess.PIPE,

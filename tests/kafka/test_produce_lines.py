@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastavro.validation import validate
 
-from ingest.kafka.produce import encode_lines, event_from_line
-from models.events import InvalidEvent
-from models.wire import encode_event, writer_schema
+from dlrw.ingest.kafka.produce import encode_lines, event_from_line
+from dlrw.models.events import InvalidEvent
+from dlrw.models.wire import encode_event, writer_schema
 from tests.kafka.test_produce_cli import CONVERSION, NUMBER, RECEIPT, SEND
 
 KEY = b"test-hash-key"

@@ -9,12 +9,12 @@ from typing import TypeVar
 
 import pytest
 
-from ingest.config import Settings
-from ingest.kafka.pii import hash_destination
-from ingest.kafka.producer import EventPublisher
-from models.events import EVENT_TYPES, ConversionEvent, DeliveryReceipt, Event, SendEvent
-from models.status import Status
-from models.wire import decode, encode_event
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.pii import hash_destination
+from dlrw.ingest.kafka.producer import EventPublisher
+from dlrw.models.events import EVENT_TYPES, ConversionEvent, DeliveryReceipt, Event, SendEvent
+from dlrw.models.status import Status
+from dlrw.models.wire import decode, encode_event
 
 pytestmark = pytest.mark.broker
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from models import DeliveryReceipt, InvalidEvent, SendEvent, Status, event_problem
-from models.events import EVENT_TYPES, MAX_AMOUNT, MAX_TEXT_LENGTH, ConversionEvent
-from models.wire import registry
+from dlrw.models import DeliveryReceipt, InvalidEvent, SendEvent, Status, event_problem
+from dlrw.models.events import EVENT_TYPES, MAX_AMOUNT, MAX_TEXT_LENGTH, ConversionEvent
+from dlrw.models.wire import registry
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 

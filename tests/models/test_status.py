@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.status import (
+from dlrw.models.status import (
     FAILED_STATUSES,
     Status,
     infobip_status,

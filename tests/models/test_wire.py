@@ -13,8 +13,8 @@ from fastavro.schema import to_parsing_canonical_form
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import ConversionEvent, DeliveryReceipt, SendEvent, Status
-from models.wire import (
+from dlrw.models import ConversionEvent, DeliveryReceipt, SendEvent, Status
+from dlrw.models.wire import (
     MAGIC,
     SchemaVersion,
     UndecodableRecord,

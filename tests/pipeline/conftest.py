@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ingest.config import Settings
-from ingest.kafka.producer import EventPublisher
-from ingest.pipeline.ingest import Ingestor, IngestSummary
-from ingest.warehouse.connection import connect_engine
-from ingest.warehouse.tables import ALL_RAW_TABLES
-from models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
-from models.status import Status
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.producer import EventPublisher
+from dlrw.ingest.pipeline.ingest import Ingestor, IngestSummary
+from dlrw.ingest.warehouse.connection import connect_engine
+from dlrw.ingest.warehouse.tables import ALL_RAW_TABLES
+from dlrw.models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
+from dlrw.models.status import Status
 
 ROOT = Path(__file__).resolve().parents[2]
 # Two days, so the store is partitioned by event date and segments split within a batch.
@@ -172,7 +172,7 @@ def env_for(settings: Settings) -> dict[str, str]:
 def start_ingest(settings: Settings, *args: str) -> subprocess.Popen[str]:
     """``python -m ingest.cli ingest ARGS`` as a subprocess."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "ingest", "--group", group_for(settings), *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", "ingest", "--group", group_for(settings), *args],
         env=env_for(settings),
         cwd=ROOT,
         stdout=subprocess.PIPE,

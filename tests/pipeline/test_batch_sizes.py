@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka.structs import TopicPartition
 
-from ingest.config import Settings
-from ingest.kafka.batches import RecordBatch
-from ingest.pipeline.ingest import Ingestor
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.batches import RecordBatch
+from dlrw.ingest.pipeline.ingest import Ingestor
 
 
 def _pending(spans: list[list[int]]) -> dict[TopicPartition, list[RecordBatch]]:

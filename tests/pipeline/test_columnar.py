@@ -16,14 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.pipeline.batch import prepare_batch
-from ingest.pipeline.columnar import PADDING, ColumnarBatch, decode_columns
-from ingest.pipeline.records import PartitionRecords, SourceRecord
-from ingest.pipeline.screen import suspects
-from ingest.warehouse.tables import LINEAGE_COLUMNS, RAW_TABLES, arrow_schema
-from models.events import MAX_AMOUNT, MAX_TEXT_LENGTH, event_problem
-from models.status import Status
-from models.wire import UndecodableRecord, decode, encode, encode_event, registry
+from dlrw.ingest.pipeline.batch import prepare_batch
+from dlrw.ingest.pipeline.columnar import PADDING, ColumnarBatch, decode_columns
+from dlrw.ingest.pipeline.records import PartitionRecords, SourceRecord
+from dlrw.ingest.pipeline.screen import suspects
+from dlrw.ingest.warehouse.tables import LINEAGE_COLUMNS, RAW_TABLES, arrow_schema
+from dlrw.models.events import MAX_AMOUNT, MAX_TEXT_LENGTH, event_problem
+from dlrw.models.status import Status
+from dlrw.models.wire import UndecodableRecord, decode, encode, encode_event, registry
 from tests.pipeline.conftest import conversion, receipt, send, traffic
 from tests.reliability.conftest import fuzz_examples
 

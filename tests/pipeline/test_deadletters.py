@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from ingest.config import Settings
-from ingest.kafka.client import consumer
-from ingest.kafka.producer import EventPublisher
-from ingest.warehouse.connection import connect_engine
-from models.wire import MAGIC, encode, encode_event
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.client import consumer
+from dlrw.ingest.kafka.producer import EventPublisher
+from dlrw.ingest.warehouse.connection import connect_engine
+from dlrw.models.wire import MAGIC, encode, encode_event
 
 from .conftest import counts, ingest_once, send
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
-from ingest.kafka.client import admin_client, committed_total
-from ingest.kafka.topics import create_topics
-from ingest.store.segments import iter_segments
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.client import admin_client, committed_total
+from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.store.segments import iter_segments
 
 from .conftest import counts, group_for, ingest_once, publish, start_ingest, traffic
 

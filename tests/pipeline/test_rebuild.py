@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from ingest.config import Settings
-from ingest.kafka.producer import EventPublisher
-from ingest.pipeline.rebuild import rebuild
-from ingest.warehouse.connection import open_warehouse
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.producer import EventPublisher
+from dlrw.ingest.pipeline.rebuild import rebuild
+from dlrw.ingest.warehouse.connection import open_warehouse
 
 from .conftest import group_for, ingest_once, publish, table_contents, traffic
 

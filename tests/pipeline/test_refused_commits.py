@@ -8,8 +8,8 @@ from __future__ import annotations
 from kafka.errors import RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from ingest.config import Settings
-from ingest.pipeline.ingest import Ingestor
+from dlrw.ingest.config import Settings
+from dlrw.ingest.pipeline.ingest import Ingestor
 
 A, B = TopicPartition("t.sms.sends", 0), TopicPartition("t.sms.sends", 1)
 

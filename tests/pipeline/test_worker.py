@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
-from ingest.pipeline import worker as worker_module
-from ingest.pipeline.batch import PreparedBatch, prepare_batch
-from ingest.pipeline.records import PartitionRecords, SourceRecord
-from ingest.pipeline.worker import IngestWorker
-from ingest.store.segments import SegmentBatch, StoreWriteError
-from ingest.warehouse.connection import open_warehouse
-from models.wire import encode_event
+from dlrw.ingest.config import Settings
+from dlrw.ingest.pipeline import worker as worker_module
+from dlrw.ingest.pipeline.batch import PreparedBatch, prepare_batch
+from dlrw.ingest.pipeline.records import PartitionRecords, SourceRecord
+from dlrw.ingest.pipeline.worker import IngestWorker
+from dlrw.ingest.store.segments import SegmentBatch, StoreWriteError
+from dlrw.ingest.warehouse.connection import open_warehouse
+from dlrw.models.wire import encode_event
 from tests.pipeline.conftest import traffic
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

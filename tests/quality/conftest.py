@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ingest.cli import run_command
-from ingest.config import Settings
-from ingest.kafka.topics import create_topics
-from ingest.quality.runner import CheckRun, run_checks
-from ingest.quality.thresholds import Thresholds, load_thresholds
-from ingest.warehouse.connection import connect_engine
+from dlrw.ingest.cli import run_command
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.quality.runner import CheckRun, run_checks
+from dlrw.ingest.quality.thresholds import Thresholds, load_thresholds
+from dlrw.ingest.warehouse.connection import connect_engine
 from tests.conftest import require_kafka
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")

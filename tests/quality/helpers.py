@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -26,7 +26,7 @@ def dlrw(settings: Settings, *argv: str, check: bool = True) -> subprocess.Compl
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     result = subprocess.run(
-        [PYTHON, "-m", "ingest.cli", *argv],
+        [PYTHON, "-m", "dlrw.ingest.cli", *argv],
         cwd=REPO,
         env=env,
         capture_output=True,

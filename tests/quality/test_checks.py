@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ingest.cli import run_command
-from ingest.kafka.topics import create_topics
-from ingest.quality.relations import Relations
-from ingest.quality.runner import CheckRun, Finding
-from ingest.store.segments import iter_segments, read_segment
-from ingest.warehouse.connection import connect_engine
-from models.events import DeliveryReceipt
-from models.status import Status
+from dlrw.ingest.cli import run_command
+from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.quality.relations import Relations
+from dlrw.ingest.quality.runner import CheckRun, Finding
+from dlrw.ingest.store.segments import iter_segments, read_segment
+from dlrw.ingest.warehouse.connection import connect_engine
+from dlrw.models.events import DeliveryReceipt
+from dlrw.models.status import Status
 
 from .conftest import (
     INCIDENT_HOURS,

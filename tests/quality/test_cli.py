@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ingest.config import Settings
-from ingest.warehouse.connection import open_warehouse
+from dlrw.ingest.config import Settings
+from dlrw.ingest.warehouse.connection import open_warehouse
 
 from .helpers import dlrw
 

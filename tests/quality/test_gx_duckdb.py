@@ -17,7 +17,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from ingest.quality.gx_duckdb import DuckDBDatasource, release
+from dlrw.ingest.quality.gx_duckdb import DuckDBDatasource, release
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ingest.build.runner import ensure_raw_tables, run_build
-from ingest.config import Settings
-from ingest.quality.cli import period
-from ingest.quality.runner import CheckRun, run_checks
-from ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+from dlrw.ingest.build.runner import ensure_raw_tables, run_build
+from dlrw.ingest.config import Settings
+from dlrw.ingest.quality.cli import period
+from dlrw.ingest.quality.runner import CheckRun, run_checks
+from dlrw.ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
 from tests.build.events import Batch
 
 from .helpers import dlrw

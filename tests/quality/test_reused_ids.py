@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ingest.build.runner import ensure_raw_tables, run_build
-from ingest.config import Settings
-from ingest.quality.runner import CheckRun, Finding, run_checks
-from ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+from dlrw.ingest.build.runner import ensure_raw_tables, run_build
+from dlrw.ingest.config import Settings
+from dlrw.ingest.quality.runner import CheckRun, Finding, run_checks
+from dlrw.ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
 from tests.build.compare import read_marts
 from tests.build.events import Batch
 

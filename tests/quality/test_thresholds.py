@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cli import run_command
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from ingest.quality.thresholds import load_thresholds
+from dlrw.ingest.cli import run_command
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.quality.thresholds import load_thresholds
 
 
 def test_defaults_load_from_the_shipped_file() -> None:

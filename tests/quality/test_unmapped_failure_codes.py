@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ingest.cli import run_command
-from ingest.config import Settings
-from ingest.kafka.topics import create_topics
-from ingest.quality.runner import CheckRun, Finding, run_checks
-from ingest.quality.thresholds import load_thresholds
-from ingest.warehouse.connection import connect_engine
-from models.events import DeliveryReceipt, SendEvent
-from models.status import Status
+from dlrw.ingest.cli import run_command
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.quality.runner import CheckRun, Finding, run_checks
+from dlrw.ingest.quality.thresholds import load_thresholds
+from dlrw.ingest.warehouse.connection import connect_engine
+from dlrw.models.events import DeliveryReceipt, SendEvent
+from dlrw.models.status import Status
 
 from .conftest import KAFKA_BOOTSTRAP
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from kafka.structs import TopicPartition
 
-from ingest.config import Settings
-from ingest.kafka.broker import start_broker, stop_broker
-from ingest.kafka.client import admin_client
-from ingest.kafka.topics import create_topics
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.client import admin_client
+from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.local.broker import start_broker, stop_broker
 from tests.pipeline.conftest import any_warehouse, group_for
 
 __all__ = ["any_warehouse"]

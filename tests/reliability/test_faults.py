@@ -24,15 +24,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.kafka.broker import start_broker, stop_broker
-from ingest.simulate.cli import event_line, publish_events
-from ingest.simulate.engine import SimulationConfig, Simulator
-from ingest.store.segments import iter_segments
-from ingest.warehouse.connection import connect_engine, open_warehouse
-from models.events import Event
-from models.wire import decode
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.local.broker import start_broker, stop_broker
+from dlrw.ingest.simulate.cli import event_line, publish_events
+from dlrw.ingest.simulate.engine import SimulationConfig, Simulator
+from dlrw.ingest.store.segments import iter_segments
+from dlrw.ingest.warehouse.connection import connect_engine, open_warehouse
+from dlrw.models.events import Event
+from dlrw.models.wire import decode
 from tests.kafka.conftest import ROOT, read_records
 from tests.pipeline.conftest import counts, env_for, ingest_once, publish, start_ingest, traffic
 from tests.pipeline.test_ingest import _assert_exactly_once, _published, _wait_for_segments
@@ -96,7 +96,7 @@ def test_kill_9_five_times_loses_and_duplicates_nothing(broker_settings: Setting
 @pytest.mark.soak
 @pytest.mark.postgres
 def test_kill_9_five_times_in_500k_events_on_postgresql(postgres_settings: Settings) -> None:
-    from ingest.kafka.topics import create_topics
+    from dlrw.ingest.kafka.topics import create_topics
 
     create_topics(postgres_settings, partitions=3)
     seed = int(os.environ.get("DLRW_FAULT_SEED", random.randrange(1 << 30)))
@@ -224,7 +224,7 @@ def _stored(settings: Settings) -> Counter[str]:
 def test_huge_records_are_ingested_or_dead_lettered(broker_settings: Settings) -> None:
     """A valid receipt with a 700 kB payload is an event like any other; 1 MB of junk (nearly
     the topic's limit) is dead-lettered with its reason, without stopping the consumer."""
-    from ingest.kafka.producer import EventPublisher
+    from dlrw.ingest.kafka.producer import EventPublisher
     from tests.pipeline.conftest import receipt
     from tests.pipeline.test_deadletters import _dead_letters
 
@@ -276,7 +276,7 @@ def _produce(settings: Settings, *args: str, timeout_s: float) -> subprocess.Pop
     """`dlrw produce ARGS` with a delivery timeout of ``timeout_s``, its stdin a pipe."""
     env = env_for(settings) | {"DLRW_KAFKA_DELIVERY_TIMEOUT": str(timeout_s)}
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "produce", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", "produce", *args],
         env=env,
         cwd=ROOT,
         stdin=subprocess.PIPE,

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.adapters import PROVIDERS, ReceiptParseError, parse_receipts
-from ingest.kafka.produce import event_from_line
-from ingest.pipeline.batch import prepare_batch
-from ingest.pipeline.records import PartitionRecords, SourceRecord
-from models.events import DeliveryReceipt, InvalidEvent
-from models.wire import HEADER_SIZE, UndecodableRecord, decode, encode_event, registry
+from dlrw.ingest.adapters import PROVIDERS, ReceiptParseError, parse_receipts
+from dlrw.ingest.kafka.produce import event_from_line
+from dlrw.ingest.pipeline.batch import prepare_batch
+from dlrw.ingest.pipeline.records import PartitionRecords, SourceRecord
+from dlrw.models.events import DeliveryReceipt, InvalidEvent
+from dlrw.models.wire import HEADER_SIZE, UndecodableRecord, decode, encode_event, registry
 from tests.adapters.hostile import DEEP, HUGE_INT
 from tests.conftest import SAMPLES_DIR
 from tests.pipeline.conftest import conversion, receipt, send

@@ -17,9 +17,9 @@ import pytest
 from backports import zstd
 from sqlalchemy import text
 
-from ingest.config import Settings
-from ingest.store.segments import iter_segments, read_segment
-from ingest.warehouse.connection import connect_engine
+from dlrw.ingest.config import Settings
+from dlrw.ingest.store.segments import iter_segments, read_segment
+from dlrw.ingest.warehouse.connection import connect_engine
 from tests.pipeline.conftest import ROOT, env_for, group_for
 
 pytestmark = pytest.mark.broker
@@ -103,7 +103,7 @@ def _sends() -> list[dict[str, object]]:
 
 def _dlrw(args: list[str], env: dict[str, str], outputs: list[str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -199,7 +199,7 @@ def test_phone_numbers_and_the_hash_key_appear_nowhere(
             )
 
     produced = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", "produce", str(sends)],
+        [sys.executable, "-m", "dlrw.ingest.cli", "produce", str(sends)],
         cwd=ROOT,
         env=env,
         capture_output=True,

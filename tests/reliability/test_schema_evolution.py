@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, Table, text
 
-from ingest.cli import run_command
-from ingest.config import Settings
-from ingest.kafka.producer import EventPublisher
-from ingest.pipeline.rebuild import rebuild
-from ingest.store.segments import iter_segments, read_segment
-from ingest.warehouse.connection import connect_engine, open_warehouse
-from ingest.warehouse.tables import LINEAGE_KEY, RAW_TABLES
-from models.compat import check_directory, check_pair
-from models.wire import SCHEMA_DIR, decode, encode, registry
+from dlrw.ingest.cli import run_command
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.producer import EventPublisher
+from dlrw.ingest.pipeline.rebuild import rebuild
+from dlrw.ingest.store.segments import iter_segments, read_segment
+from dlrw.ingest.warehouse.connection import connect_engine, open_warehouse
+from dlrw.ingest.warehouse.tables import LINEAGE_KEY, RAW_TABLES
+from dlrw.models.compat import check_directory, check_pair
+from dlrw.models.wire import SCHEMA_DIR, decode, encode, registry
 from tests.pipeline.conftest import ingest_once, receipt, send, table_contents
 
 # -- dlrw schemas check ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 
 POSTGRES_ADMIN_URL = "postgresql://postgres:postgres@localhost:5432/postgres"
 

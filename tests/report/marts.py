@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, text
 
-from ingest.warehouse.connection import sqlalchemy_url
+from dlrw.ingest.warehouse.connection import sqlalchemy_url
 
 OPERATORS_CSV = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "operators.csv"
 PROVIDERS = ("smpp", "twilio", "infobip", "vonage")

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ingest.config import Settings
-from ingest.report.bi import BI_ROLE, grant_bi_role
-from ingest.warehouse.connection import sqlalchemy_url
+from dlrw.ingest.config import Settings
+from dlrw.ingest.report.bi import BI_ROLE, grant_bi_role
+from dlrw.ingest.warehouse.connection import sqlalchemy_url
 
 pytestmark = pytest.mark.postgres
 

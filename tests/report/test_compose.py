@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ingest.cli import COMMANDS
+from dlrw.ingest.cli import COMMANDS
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from ingest.cli import run_command
-from ingest.config import Settings
-from ingest.report import PLOT_IDS, TABLE_IDS
-from ingest.suppression import MIN_FAILURES
-from ingest.warehouse.connection import sqlalchemy_url
+from dlrw.ingest.cli import run_command
+from dlrw.ingest.config import Settings
+from dlrw.ingest.report import PLOT_IDS, TABLE_IDS
+from dlrw.ingest.suppression import MIN_FAILURES
+from dlrw.ingest.warehouse.connection import sqlalchemy_url
 
 SCREENSHOTS = Path(os.environ.get("DLRW_DATA_DIR", "data")).resolve() / "report" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from ingest.cli import run_command
-from ingest.config import Settings
+from dlrw.ingest.cli import run_command
+from dlrw.ingest.config import Settings
 
 
 def test_report_without_warehouse_says_to_build_first(

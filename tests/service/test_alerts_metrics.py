@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 from tests.alerts.helpers import NORMAL_CELLS, ROOT, T0, dlrw_env, dlrw_runner, write_fct_messages
 from tests.reliability.conftest import free_port
 from tests.service.conftest import scrape, wait_for
@@ -18,7 +18,7 @@ def _watch(settings: Settings, port: int, *args: str) -> subprocess.Popen[str]:
     now = (T0 + timedelta(minutes=10)).isoformat()
     command = ["alerts", "--baseline", "2d", "--now", now, "--watch", "0.5"]
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", *command, "--metrics-port", str(port), *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", *command, "--metrics-port", str(port), *args],
         cwd=ROOT,
         env=dlrw_env(settings),
         text=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 from tests.collect.conftest import run_collect
 from tests.reliability.conftest import free_port
 from tests.service.conftest import scrape

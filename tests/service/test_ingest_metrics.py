@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
-from ingest.kafka.producer import EventPublisher
-from ingest.kafka.topics import create_topics
-from ingest.pipeline.batch import EVENT_DATE_FIELD
-from models.events import Event
-from models.wire import encode
+from dlrw.ingest.config import Settings
+from dlrw.ingest.kafka.producer import EventPublisher
+from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.pipeline.batch import EVENT_DATE_FIELD
+from dlrw.models.events import Event
+from dlrw.models.wire import encode
 from tests.pipeline.conftest import publish, send, start_ingest, traffic
 from tests.reliability.conftest import PrivatePostgres, free_port
 from tests.service.conftest import get, scrape, wait_for

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy.exc import ProgrammingError
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 from tests.collect.conftest import FORM, ROOT, SECRETS, run_collect, twilio_headers
 from tests.pipeline.conftest import counts, env_for, publish, traffic
 from tests.reliability.conftest import PrivatePostgres
@@ -110,7 +110,7 @@ def _rows(url: str) -> int:
 def _ingest(settings: Settings, stderr: Any, *args: str, **env: str) -> subprocess.Popen[str]:
     command = ["ingest", "--group", f"g-{settings.topic_prefix}", *args]
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", *command],
+        [sys.executable, "-m", "dlrw.ingest.cli", *command],
         env=env_for(settings) | {"DLRW_LOG_FORMAT": "json"} | env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -141,7 +141,7 @@ def test_ingest_logs_json_from_both_processes_without_the_warehouse_password(
     text = log_path.read_text()
     entries = _json_lines(text, "ingest")
     assert any(
-        e["logger"] == "ingest.pipeline.worker" and e["level"] == "WARNING" for e in entries
+        e["logger"] == "dlrw.ingest.pipeline.worker" and e["level"] == "WARNING" for e in entries
     ), text
     _assert_nothing_secret(text, ["pw-s3cret-41", env_for(settings)["DLRW_HASH_KEY"]])
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ingest.config import Settings
+from dlrw.ingest.config import Settings
 from tests.collect.conftest import run_collect
 from tests.pipeline.conftest import publish, start_ingest, traffic
 from tests.reliability.conftest import free_port

@@ -19,19 +19,19 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from ingest.adapters import parse_receipts, render_receipt
-from ingest.config import Settings
-from ingest.errors import ConfigError
-from ingest.simulate.cli import config_from_args, write_events
-from ingest.simulate.cli import run as run_simulate
-from ingest.simulate.engine import FAILURE_CAUSES, SimulationConfig, Simulator
-from ingest.simulate.failures import load_failure_codes
-from ingest.simulate.incidents import parse_incident
-from ingest.simulate.receipts import ReceiptFactory
-from ingest.simulate.truth import TruthRow, deciding_receipt
-from ingest.simulate.world import load_world
-from models.events import EVENT_TYPES, ConversionEvent, DeliveryReceipt, Event, SendEvent
-from models.status import FAILED_STATUSES, Status
+from dlrw.ingest.adapters import parse_receipts, render_receipt
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.simulate.cli import config_from_args, write_events
+from dlrw.ingest.simulate.cli import run as run_simulate
+from dlrw.ingest.simulate.engine import FAILURE_CAUSES, SimulationConfig, Simulator
+from dlrw.ingest.simulate.failures import load_failure_codes
+from dlrw.ingest.simulate.incidents import parse_incident
+from dlrw.ingest.simulate.receipts import ReceiptFactory
+from dlrw.ingest.simulate.truth import TruthRow, deciding_receipt
+from dlrw.ingest.simulate.world import load_world
+from dlrw.models.events import EVENT_TYPES, ConversionEvent, DeliveryReceipt, Event, SendEvent
+from dlrw.models.status import FAILED_STATUSES, Status
 from tests.conftest import SAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -421,7 +421,7 @@ def cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
     env.update(DLRW_HASH_KEY="test-hash-key", DLRW_DATA_DIR=str(tmp_path))
     return subprocess.run(
-        [sys.executable, "-m", "ingest.cli", "simulate", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", "simulate", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import fastavro
 
-from ingest.store.segments import SegmentBatch, encode_long, iter_segments, segment_path
-from models.events import SendEvent
-from models.wire import HEADER_SIZE, encode_event
+from dlrw.ingest.store.segments import SegmentBatch, encode_long, iter_segments, segment_path
+from dlrw.models.events import SendEvent
+from dlrw.models.wire import HEADER_SIZE, encode_event
 
 EVENT = SendEvent(
     event_id="e-1",

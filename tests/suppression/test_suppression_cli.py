@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.config import Settings
-from models.events import SendEvent
-from models.wire import decode
+from dlrw.ingest.config import Settings
+from dlrw.models.events import SendEvent
+from dlrw.models.wire import decode
 from tests.kafka.conftest import ROOT, read_records
 
 NUMBERS = ("+447700900123", "+14155550123", "+919812345678")
@@ -39,7 +39,7 @@ def _env(data_dir: Path, **settings: str) -> dict[str, str]:
 
 def _dlrw(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ingest.cli", *args],
+        [sys.executable, "-m", "dlrw.ingest.cli", *args],
         cwd=ROOT,
         env=env,
         input=stdin,

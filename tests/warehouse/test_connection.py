@@ -20,11 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from ingest.build.runner import ensure_raw_tables
-from ingest.config import Settings
-from ingest.errors import ServiceUnavailable
-from ingest.warehouse.connection import Warehouse, open_warehouse, redact_url
-from ingest.warehouse.tables import LOADED_OFFSETS, QUARANTINE, arrow_schema
+from dlrw.ingest.build.runner import ensure_raw_tables
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.warehouse.connection import Warehouse, open_warehouse, redact_url
+from dlrw.ingest.warehouse.tables import LOADED_OFFSETS, QUARANTINE, arrow_schema
 
 
 def _quarantine_rows(
@@ -317,7 +317,7 @@ def test_loading_leaves_pandas_unimported(tmp_path: Path) -> None:
     batch.write_bytes(pickle.dumps(_quarantine_rows(datetime(2026, 1, 1), "r"), protocol=5))
     script = f"""
 import pickle, sys
-from ingest.warehouse.connection import open_warehouse
+from dlrw.ingest.warehouse.connection import open_warehouse
 table = pickle.loads(open({str(batch)!r}, "rb").read())
 with open_warehouse("duckdb:///{tmp_path / "w.duckdb"}") as warehouse:
     warehouse.ensure_tables()

@@ -2,7 +2,7 @@
 process) run as a background Java process, its jars fetched once from Maven Central.
 
 Layout under ``$DLRW_DATA_DIR/kafka``: ``server.properties`` (generated from the template in
-``docker/local-broker`` on every start), ``data/`` (log dirs, KRaft metadata), ``logs/server.log``
+``ingest/local/broker_files`` on every start), ``data/`` (log dirs, KRaft metadata), ``logs/server.log``
 (log4j), ``logs/console.log`` (JVM stdout/stderr), ``broker.pid``.
 """
 
@@ -28,8 +28,9 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from ingest.config import Settings
-from ingest.errors import ConfigError, DlrwError, ServiceUnavailable
+from dlrw.ingest.config import Settings
+from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
+from dlrw.ingest.resources import package_path
 
 __all__ = [
     "BROKER_FILES",
@@ -49,7 +50,7 @@ __all__ = [
     "stop_broker",
 ]
 
-BROKER_FILES = Path(__file__).resolve().parents[2] / "docker" / "local-broker"
+BROKER_FILES = package_path("dlrw.ingest.local", "broker_files")
 DEFAULT_START_TIMEOUT_S = 90.0
 DEFAULT_STOP_TIMEOUT_S = 30.0
 MIN_JAVA = 17
@@ -152,7 +153,7 @@ def parse_bootstrap(bootstrap: str) -> Endpoint:
 
 
 def kafka_version() -> str:
-    """The Kafka version that docker/local-broker/pom.xml fetches."""
+    """The Kafka version that ingest/local/broker_files/pom.xml fetches."""
     match = re.search(
         r"<kafka\.version>([^<]+)</kafka\.version>", _broker_file("pom.xml").read_text()
     )

@@ -1,0 +1,1 @@
+"""The dbt project, shipped as package data of ``dlrw`` and found with importlib.resources."""
