@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "kafka.cli:configure_broker",
         "start, stop or check the local Kafka broker",
     ),
+    "registry": (
+        "local.cli:configure_registry",
+        "start, stop or check the local schema registry",
+    ),
     "topics": ("kafka.cli:configure_topics", "create the dlrw topics"),
     "simulate": ("simulate.cli:configure", "generate realistic SMS traffic"),
     "produce": ("kafka.cli:configure_produce", "publish canonical events from JSONL"),

@@ -1,4 +1,6 @@
-"""Local development services run from Maven Central jars: the Kafka broker for demos and tests.
+"""Local development services run from Maven Central artifacts: the Kafka broker and the schema
+registry for demos and tests.
 
-Production points dlrw at its own Kafka estate; nothing outside ``dlrw broker`` imports this.
+Production points dlrw at its own Kafka estate and registry; nothing outside ``dlrw broker`` and
+``dlrw registry`` imports this.
 """

@@ -1,0 +1,104 @@
+"""`dlrw registry`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dlrw.ingest.config import Settings
+
+__all__ = ["configure_registry"]
+
+
+def configure_registry(parser: argparse.ArgumentParser) -> None:
+    """`dlrw registry start|stop|status`."""
+    from dlrw.ingest.local.registry import (
+        CCOMPAT_PATH,
+        DEFAULT_START_TIMEOUT_S,
+        DEFAULT_STOP_TIMEOUT_S,
+    )
+
+    parser.epilog = (
+        f"The registry (Apicurio Registry) serves the Confluent-compatible API at "
+        f"DLRW_SCHEMA_REGISTRY_URL (http://host:port{CCOMPAT_PATH}) and keeps its schemas under "
+        "$DLRW_DATA_DIR/registry. Needs Java 21+; the registry is fetched once with Maven into "
+        "${XDG_CACHE_HOME:-~/.cache}/dlrw."
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    start = actions.add_parser(
+        "start", help="start the registry and wait until it answers (idempotent)"
+    )
+    start.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_START_TIMEOUT_S,
+        help="seconds to wait for the registry to answer, after any fetch (default %(default).0f)",
+    )
+    start.set_defaults(handler=_start)
+    stop = actions.add_parser("stop", help="stop the registry (idempotent)")
+    stop.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_STOP_TIMEOUT_S,
+        help="seconds to wait after SIGTERM before SIGKILL (default %(default).0f)",
+    )
+    stop.set_defaults(handler=_stop)
+    status = actions.add_parser("status", help="show whether it runs; exit 0 if it does, else 1")
+    status.set_defaults(handler=_status)
+
+
+def _start(args: argparse.Namespace, settings: Settings) -> int:
+    from dlrw.ingest.local.registry import RegistryPaths, start_registry
+
+    result = start_registry(settings, args.timeout, log=_err)
+    url = settings.schema_registry_url
+    data = RegistryPaths.for_settings(settings).root
+    if result.pid is None:
+        print(
+            f"a schema registry not started by dlrw already answers at {url}; "
+            "using it (`dlrw registry stop` leaves it alone)"
+        )
+    elif result.already_running:
+        print(f"registry already running at {url} (pid {result.pid}, data {data})")
+    else:
+        print(f"registry ready at {url} in {result.seconds:.1f}s (pid {result.pid}, data {data})")
+    return 0
+
+
+def _stop(args: argparse.Namespace, settings: Settings) -> int:
+    from dlrw.ingest.local.registry import RegistryPaths, stop_registry
+
+    pid = stop_registry(settings, args.timeout)
+    if pid is None:
+        data = RegistryPaths.for_settings(settings).root
+        print(f"registry not running (none started from {data})")
+    else:
+        print(f"registry stopped (pid {pid})")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from dlrw.ingest.local.registry import registry_status
+
+    status = registry_status(settings)
+    if status.pid is not None and status.answering:
+        print(
+            f"running: pid {status.pid}, {status.url}, {status.subjects} subjects, "
+            f"data {status.data}"
+        )
+        return 0
+    if status.pid is not None:
+        print(f"not ready: pid {status.pid} runs but no registry answers at {status.url}")
+        return 1
+    if status.answering:
+        print(
+            f"running: {status.url}, {status.subjects} subjects "
+            f"(not started by dlrw from {status.data})"
+        )
+        return 0
+    print(f"not running: no registry answers at {status.url}")
+    return 1
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
