@@ -25,8 +25,9 @@ $(VENV)/.installed: pyproject.toml setup.py constraints.txt | $(BIN)/python
 
 setup: $(VENV)/.installed ## install dlrw and its pinned dependencies into .venv
 
-services: setup ## start the local Kafka broker and PostgreSQL, install Chromium and Prometheus (idempotent)
+services: setup ## start the local Kafka broker, schema registry and PostgreSQL, install Chromium and Prometheus (idempotent)
 	$(DLRW) broker start
+	$(DLRW) registry start
 	bash docker/postgres/start.sh
 	bash docker/chromium/install.sh
 	bash docker/prometheus/install.sh
