@@ -1,21 +1,14 @@
 """Avro single-object encoding (0xC3 0x01, CRC-64-AVRO fingerprint, binary body) over the
 versioned schemas in ``models/schemas``. Any reader knows from the first ten bytes which schema
-wrote a record; older versions are resolved to the newest one on read.
-
-Records are written by an encoder compiled per schema for the types the contract uses (string,
-int, double, boolean, enum, timestamp-millis, each alone or in a union with null), byte for
-byte what fastavro writes, in half its time; it takes values of exactly those Python types and
-refuses any other (``UnencodableRecord``). A schema with another type does not load. fastavro
-reads them.
+wrote a record; older versions are resolved to the newest one on read. fastavro writes and reads
+the bodies; ``single_object`` is the framing.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import struct
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -30,12 +23,12 @@ __all__ = [
     "MAGIC",
     "SchemaVersion",
     "UndecodableRecord",
-    "UnencodableRecord",
     "UnknownSchema",
     "decode",
     "encode",
     "encode_event",
     "registry",
+    "single_object",
     "writer_schema",
 ]
 
@@ -46,10 +39,6 @@ SCHEMA_DIR = Path(str(files("dlrw.models") / "schemas"))
 
 class UndecodableRecord(ValueError):
     """Bytes that are not a single-object-encoded record of a known schema."""
-
-
-class UnencodableRecord(ValueError):
-    """A record with a value its schema's type cannot hold; the message names the field."""
 
 
 class UnknownSchema(UndecodableRecord):
@@ -67,10 +56,6 @@ class SchemaVersion:
     parsed: Any
     fingerprint: bytes
 
-    @property
-    def header(self) -> bytes:
-        return MAGIC + self.fingerprint
-
 
 class _Registry:
     def __init__(self, directory: Path) -> None:
@@ -78,7 +63,6 @@ class _Registry:
         self.by_fingerprint: dict[bytes, SchemaVersion] = {}
         self.latest: dict[str, SchemaVersion] = {}
         self.versions: dict[str, list[SchemaVersion]] = {}
-        self.writers: dict[bytes, tuple[_Field, ...]] = {}  # by fingerprint
         for path in sorted(directory.glob("*.avsc")):
             raw = json.loads(path.read_text())
             parsed = fastavro.parse_schema(raw)
@@ -92,7 +76,6 @@ class _Registry:
                 fingerprint=fp,
             )
             self.by_fingerprint[fp] = version
-            self.writers[fp] = _compile(parsed)
             self.versions.setdefault(version.event_type, []).append(version)
         for event_type, versions in self.versions.items():
             versions.sort(key=lambda v: v.version)
@@ -117,21 +100,13 @@ def writer_schema(event_type: str, version: int | None = None) -> SchemaVersion:
 
 
 def encode(event_type: str, record: dict[str, Any], version: int | None = None) -> bytes:
-    """Single-object encode an Avro-form record of ``event_type`` ('send', 'receipt', ...); a
-    field the record lacks takes its default. Raises ``UnencodableRecord`` for a value of
-    another Python type than its schema type's (str, int, float or int, bool, an enum symbol,
-    an aware datetime; None in a union with null), or beyond its range."""
+    """Single-object encode an Avro-form record of ``event_type`` ('send', 'receipt', ...) with
+    fastavro's writer; a field the record lacks takes its default. The record is not validated
+    here: its producer checks it (``dlrw produce`` checks every line once, as it parses it)."""
     schema = writer_schema(event_type, version)
-    out = bytearray(schema.header)
-    for spec in registry().writers[schema.fingerprint]:
-        value = record.get(spec.name, spec.default)
-        try:
-            _write(out, spec, value)
-        except (TypeError, ValueError, OverflowError, KeyError, struct.error):
-            raise UnencodableRecord(
-                f"{spec.name}: not a value of type {spec.type} ({type(value).__name__})"
-            ) from None
-    return bytes(out)
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, schema.parsed, record)
+    return single_object(schema, body.getvalue())
 
 
 def encode_event(event: Event) -> bytes:
@@ -139,98 +114,10 @@ def encode_event(event: Event) -> bytes:
     return encode(event.event_type, event.to_dict())
 
 
-# How _write writes a value, by schema type.
-_STRING, _INT, _DOUBLE, _BOOLEAN, _ENUM, _TIMESTAMP = range(6)
-_KINDS = {"string": _STRING, "int": _INT, "double": _DOUBLE, "boolean": _BOOLEAN}
-_TIMESTAMPS = ("long", "timestamp-millis")
-_INT_RANGE = range(-(2**31), 2**31)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
-_DOUBLE_LE = struct.Struct("<d").pack
-
-
-@dataclass(frozen=True, slots=True)
-class _Field:
-    """How to write one field of a record: a union with null writes its branch first."""
-
-    name: str
-    type: str  # as the schema names it, for messages
-    kind: int
-    nullable: bool
-    default: Any
-    symbols: dict[str, int]
-
-
-def _compile(parsed: Any) -> tuple[_Field, ...]:
-    """The fields of a parsed record schema, in writing order; ``ValueError`` for a type the
-    encoder does not write."""
-    fields = []
-    for spec in parsed["fields"]:
-        branches = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
-        nullable = len(branches) == 2 and branches[0] == "null"
-        base = branches[-1]
-        symbols: dict[str, int] = {}
-        if isinstance(base, str) and base in _KINDS:
-            kind, name = _KINDS[base], base
-        elif isinstance(base, dict) and base.get("type") == "enum" and not nullable:
-            kind, name = _ENUM, "enum"
-            symbols = {symbol: index for index, symbol in enumerate(base["symbols"])}
-        elif isinstance(base, dict) and (base["type"], base.get("logicalType")) == _TIMESTAMPS:
-            kind, name = _TIMESTAMP, "timestamp-millis"
-        else:
-            raise ValueError(f"{parsed['name']}.{spec['name']}: wire does not write {base}")
-        if len(branches) != 1 + nullable:
-            raise ValueError(f"{parsed['name']}.{spec['name']}: wire does not write {branches}")
-        shown = f"null or {name}" if nullable else name
-        fields.append(_Field(spec["name"], shown, kind, nullable, spec.get("default"), symbols))
-    return tuple(fields)
-
-
-def _write(out: bytearray, spec: _Field, value: Any) -> None:
-    """Append the Avro binary form of ``value``; raises for a value the type cannot hold."""
-    if spec.nullable:
-        if value is None:
-            out.append(0)
-            return
-        out.append(2)  # branch 1, zig-zag
-    kind = spec.kind
-    if kind == _STRING:
-        if type(value) is not str:
-            raise TypeError
-        data = value.encode()
-        _write_long(out, len(data))
-        out += data
-    elif kind == _INT:
-        if type(value) is not int or value not in _INT_RANGE:
-            raise TypeError
-        _write_long(out, value)
-    elif kind == _DOUBLE:
-        if type(value) is not float and type(value) is not int:
-            raise TypeError
-        out += _DOUBLE_LE(value)
-    elif kind == _BOOLEAN:
-        if type(value) is not bool:
-            raise TypeError
-        out.append(value)
-    elif kind == _ENUM:
-        if type(value) is not str:
-            raise TypeError
-        _write_long(out, spec.symbols[value])
-    elif type(value) is not datetime or value.tzinfo is None:
-        raise TypeError  # naive times would depend on the writer's time zone
-    else:
-        _write_long(out, (value - _EPOCH) // _MILLISECOND)
-
-
-def _write_long(out: bytearray, value: int) -> None:
-    """A 64-bit integer as a zig-zag varint."""
-    if not -(2**63) <= value < 2**63:
-        raise OverflowError
-    value = (value << 1) ^ (value >> 63)
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
+def single_object(schema: SchemaVersion, body: bytes) -> bytes:
+    """The Avro single-object framing of a binary ``body`` written with ``schema``: the marker,
+    then the schema's fingerprint, then the body."""
+    return MAGIC + schema.fingerprint + body
 
 
 def decode(data: bytes) -> tuple[SchemaVersion, dict[str, Any]]:

@@ -11,6 +11,7 @@ keep their order; an input of one chunk is encoded here, quicker than starting a
 
 from __future__ import annotations
 
+import codecs
 import io
 import multiprocessing
 import os
@@ -19,10 +20,13 @@ import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
+import msgspec
 from fastavro.validation import ValidationError, ValidationErrorData, validate
 
 from dlrw.ingest import strict_json
@@ -30,7 +34,7 @@ from dlrw.ingest.errors import ServiceUnavailable
 from dlrw.ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
 from dlrw.ingest.kafka.producer import EventPublisher, PublishFailed
 from dlrw.models.events import EVENT_TYPES, Event, InvalidEvent, event_problem
-from dlrw.models.wire import UnencodableRecord, encode, writer_schema
+from dlrw.models.wire import encode, writer_schema
 
 __all__ = ["EncodedLines", "ProduceReport", "encode_lines", "event_from_line", "produce_lines"]
 
@@ -41,9 +45,14 @@ _SHORTEST_NUMBER = 7
 # Input handed to a worker at a time: large enough that handing it over costs little beside
 # encoding it, small enough that a pipe's lines are published without waiting for more.
 _CHUNK_BYTES = 1 << 20
-# Workers at most: a worker encodes a line in about 1.5 times what publishing it costs this
-# process (docs/performance.md).
+# Workers at most: a worker takes longer to encode a line than this process takes to publish
+# it, so one cannot keep up alone (docs/performance.md).
 _WORKERS = 2
+# The shape of every good line: an object of strings, numbers, booleans and nulls.
+_FLAT_JSON = msgspec.json.Decoder(dict[str, str | int | float | bool | None])
+# Avro ``int`` bounds; fastavro's validation refuses an int outside them.
+_INT_RANGE = range(-(2**31), 2**31)
+_MISSING = object()
 
 
 @dataclass
@@ -90,26 +99,50 @@ def encode_lines(data: bytes, first: int, hash_key: bytes) -> EncodedLines:
 
 def _checked_event(line: str | bytes, hash_key: bytes) -> tuple[Event, bytes]:
     """The event of a line and its encoding, checked against the schema and the contract's
-    rules."""
-    try:
-        text = line.decode("utf-8-sig") if isinstance(line, bytes) else line
-        record = strict_json.load(text)
-    except UnicodeDecodeError:
-        raise InvalidEvent("not UTF-8 text") from None
-    except strict_json.JSONRefused as exc:
-        raise InvalidEvent(str(exc)) from None
-    if not isinstance(record, dict):
-        raise InvalidEvent(f"expected a JSON object, got {type(record).__name__}")
+    rules: fastavro's writer is handed only records that pass them."""
+    record = _json_object(line)
     try:
         event = _event_from_record(record, hash_key)
         avro = event.to_dict()
-        value = _encoded(event.event_type, avro)
+        _check_types(event.event_type, avro)
         problem = event_problem(event.event_type, avro)
         if problem:
             raise InvalidEvent(problem)
     except InvalidEvent as exc:
         raise InvalidEvent(_masked(str(exc), record)) from None
-    return event, value
+    return event, encode(event.event_type, avro)
+
+
+def _json_object(line: str | bytes) -> dict[str, Any]:
+    """The JSON object of a line (after a UTF-8 byte order mark, if any) as ``strict_json``
+    reads it; ``InvalidEvent`` with the reason if the line is not one.
+
+    msgspec's reader reads a flat object (every value a string, number, boolean or null) as
+    strict_json does (tests/kafka/test_produce_lines.py) at a fraction of its cost
+    (docs/performance.md); any other line gets strict_json's verdict and reason."""
+    if isinstance(line, bytes):
+        line = line.removeprefix(codecs.BOM_UTF8)
+    try:
+        return _FLAT_JSON.decode(line)
+    except msgspec.ValidationError:
+        pass  # JSON, but not a flat object, or a number beyond a double
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
+        _strict_json(line)
+        # What strict_json takes and msgspec does not: a lone surrogate ("\ud800"), no UTF-8.
+        raise InvalidEvent(f"not JSON: {exc}") from None
+    value = _strict_json(line)
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _strict_json(line: str | bytes) -> Any:
+    try:
+        return strict_json.load(line.decode() if isinstance(line, bytes) else line)
+    except UnicodeDecodeError:
+        raise InvalidEvent("not UTF-8 text") from None
+    except strict_json.JSONRefused as exc:
+        raise InvalidEvent(str(exc)) from None
 
 
 def _masked(message: str, record: dict[str, Any]) -> str:
@@ -333,18 +366,10 @@ def _event_from_record(record: dict[str, Any], hash_key: bytes) -> Event:
     return EVENT_TYPES[event_type].from_dict(record)
 
 
-def _encoded(event_type: str, record: dict[str, Any]) -> bytes:
-    """The record encoded; a value of the wrong type (e.g. ``"segments": "2"``) is an
-    ``InvalidEvent`` with fastavro's validation's reason."""
-    try:
-        return encode(event_type, record)
-    except UnencodableRecord as exc:
-        _check_types(event_type, record)
-        raise InvalidEvent(str(exc)) from None  # a value fastavro validates but cannot be written
-
-
 def _check_types(event_type: str, record: dict[str, Any]) -> None:
-    """Wrong JSON types as a readable reason."""
+    """Wrong JSON types (e.g. ``"segments": "2"``) as a readable reason, before encoding."""
+    if _plainly_valid(event_type, record):
+        return
     try:
         validate(record, writer_schema(event_type).parsed, raise_errors=True)
     except ValidationError as exc:
@@ -359,3 +384,48 @@ def _check_types(event_type: str, record: dict[str, Any]) -> None:
         name = field_path.rsplit(".", 1)[-1]
         got = type(errors[0].datum).__name__
         raise InvalidEvent(f"{name}: expected {expected}, got {got} {errors[0].datum!r}") from None
+
+
+def _plainly_valid(event_type: str, record: dict[str, Any]) -> bool:
+    """Whether every field holds a value of a Python type that fastavro's validation accepts
+    for its schema type (True implies it passes; False leaves the verdict to fastavro): its
+    validation costs several times the rest of a line's checks (docs/performance.md)."""
+    for name, types, symbols in _field_types(event_type):
+        value = record.get(name, _MISSING)
+        kind = type(value)
+        if kind not in types:
+            return False
+        if kind is int and value not in _INT_RANGE and float not in types:
+            return False
+        if symbols and kind is str and value not in symbols:
+            return False
+    return True
+
+
+@cache
+def _field_types(event_type: str) -> list[tuple[str, frozenset[type], frozenset[str]]]:
+    """Per field of the newest schema: the Python types a valid value has, and an enum's
+    symbols. A schema type not named here makes every record go through fastavro."""
+    plain: dict[str, set[type]] = {
+        "null": {type(None)},
+        "string": {str},
+        "boolean": {bool},
+        "int": {int},
+        "double": {float, int},
+        "long-timestamp-millis": {datetime},
+    }
+    fields = []
+    for spec in writer_schema(event_type).parsed["fields"]:
+        branches = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+        types: set[type] = set()
+        symbols: frozenset[str] = frozenset()
+        for branch in branches:
+            if isinstance(branch, dict) and branch.get("type") == "enum":
+                types.add(str)
+                symbols = frozenset(branch["symbols"])
+            elif isinstance(branch, dict) and "logicalType" in branch:
+                types |= plain.get(f"{branch['type']}-{branch['logicalType']}", set())
+            elif isinstance(branch, str):
+                types |= plain.get(branch, set())
+        fields.append((spec["name"], frozenset(types), symbols))
+    return fields

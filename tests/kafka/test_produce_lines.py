@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from fastavro.validation import validate
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dlrw.ingest.kafka.produce import encode_lines, event_from_line
+from dlrw.ingest import strict_json
+from dlrw.ingest.kafka.produce import _json_object, encode_lines, event_from_line
 from dlrw.models.events import InvalidEvent
 from dlrw.models.wire import encode_event, writer_schema
 from tests.kafka.test_produce_cli import CONVERSION, NUMBER, RECEIPT, SEND
@@ -91,3 +94,58 @@ def test_a_wrong_type_is_named_as_fastavro_names_it() -> None:
     assert _reason({**SEND, "campaign_id": 7}) == "campaign_id: expected null or string, got int 7"
     assert _reason({**RECEIPT, "is_final": 1}) == "is_final: expected boolean, got int 1"
     assert event_from_line(json.dumps({**SEND, "price": 1}), KEY).to_dict()["price"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("segments", True),  # fastavro's writer would write 1
+        ("segments", 2.0),
+        ("segments", 2**31),  # fastavro's writer would write it; no Avro reader reads it back
+        ("route_id", None),
+        ("price", False),
+        ("price", 10**400),  # no double holds it
+        ("sender_id", 12345678),
+        ("submitted_at", 10**30),
+    ],
+    ids=lambda value: value if isinstance(value, str) and value.isidentifier() else None,
+)
+def test_a_value_the_writer_would_get_wrong_is_refused(name: str, value: Any) -> None:
+    assert _reason({**SEND, name: value}).startswith(f"{name}: ")
+
+
+def test_a_lone_surrogate_is_refused_not_written() -> None:
+    """strict_json takes ``\\ud800``; no UTF-8 writer can write it, so the line is refused."""
+    line = json.dumps(CONVERSION).replace('"click"', '"\\ud800"').encode()
+    with pytest.raises(InvalidEvent, match=r"^not JSON: "):
+        event_from_line(line, KEY)
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
+)
+_PIECES = st.sampled_from(
+    [
+        *('{"a":', "}", "[", "]", ",", '"x"', "1e400", "-0", "01", "1.", ".5", "NaN", "Infinity"),
+        *('"\\ud800"', "\\u0000", "\x00", "\x1f", "\u2028", "\ufeff", " ", "\t", "true", "null"),
+    ]
+)
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(
+    st.one_of(
+        st.dictionaries(st.text(max_size=5), _SCALARS, max_size=6).map(json.dumps),
+        st.lists(_PIECES, max_size=12).map("".join),
+    )
+)
+def test_a_line_is_read_as_strict_json_reads_it(text: str) -> None:
+    """msgspec's reader, produce's quick path, takes the same values as strict_json (float
+    digits, huge integers, non-finite numbers, stray bytes) or refuses the line with a reason."""
+    try:
+        value = _json_object(text.encode("utf-8", "surrogatepass"))
+    except InvalidEvent as exc:
+        assert str(exc)
+        return
+    strict = strict_json.load(text)
+    assert repr(value) == repr(strict)  # repr: -0.0 is not 0.0, 1 is not 1.0 nor True

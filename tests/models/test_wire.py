@@ -18,14 +18,12 @@ from dlrw.models.wire import (
     MAGIC,
     SchemaVersion,
     UndecodableRecord,
-    UnencodableRecord,
     UnknownSchema,
     decode,
     encode,
     encode_event,
     registry,
 )
-from tests.pipeline.conftest import traffic
 
 T0 = datetime(2026, 3, 12, 10, 15, 30, 123000, tzinfo=UTC)
 
@@ -103,15 +101,6 @@ def test_crc64_reference_vector_from_the_avro_spec():
     assert _crc64_avro(b'"null"') == 7195948357588979594
 
 
-def test_body_is_plain_avro_binary_readable_by_any_reader():
-    data = encode_event(SEND)
-    schema = registry().latest["send"]
-    import io
-
-    record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
-    assert record["message_id"] == "m-1"
-
-
 def _minimal(event_type: str) -> dict:
     return {"send": SEND, "receipt": RECEIPT, "conversion": CONVERSION}[event_type].to_dict()
 
@@ -138,15 +127,38 @@ def test_every_schema_is_registered_once_with_a_version():
     assert all(v.version >= 1 for v in reg.by_fingerprint.values())
 
 
-# -- the encoder: byte for byte fastavro's, refusing what a schema type cannot hold -------------
+# -- the encoder: fastavro's writer, framed; the bytes never change ------------------------------
+
+# What encode_event wrote for SEND, RECEIPT and CONVERSION when these were pinned; a change here
+# is a change of the wire format, which every stored record and running consumer depends on.
+_PINNED = {
+    "send": (
+        "c3017d633e4a018b942706652d31066d2d310c7477696c696f0206534d310206632d31020841434d"
+        "45800161626162616261626162616261626162616261626162616261626162616261626162616261"
+        "626162616261626162616261626162616261626162616261626162044742020a323334313012722d"
+        "47422d74312d610204020847534d37021b2fdd240681a53f020645555296c9da989c6700"
+    ),
+    "receipt": (
+        "c301a32b8451b83a632006722d3108736d707014313839313237333332310004010000000296c9da"
+        "989c6796c9da989c67000000003469643a3138393132373333323120737461743a44454c49565244"
+        "00"
+    ),
+    "conversion": "c3015e7fab94b937bd2d06632d31066d2d310a636c69636b00000206696f7396c9da989c67",
+}
+
+
+@pytest.mark.parametrize("event", [SEND, RECEIPT, CONVERSION], ids=lambda e: e.event_type)
+def test_the_bytes_written_are_the_pinned_ones(event) -> None:
+    assert encode_event(event).hex() == _PINNED[event.event_type]
+
 
 _MOMENTS = st.datetimes(
     min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
-)
+).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))  # the wire keeps millis
 _BY_TYPE: dict[str, st.SearchStrategy[Any]] = {
     "string": st.text(max_size=12),
     "int": st.integers(-(2**31), 2**31 - 1),
-    "double": st.one_of(st.floats(), st.integers(-(2**60), 2**60)),
+    "double": st.floats(allow_nan=False),
     "boolean": st.booleans(),
     "timestamp-millis": st.one_of(
         _MOMENTS, _MOMENTS.map(lambda t: t.astimezone(timezone(timedelta(hours=-7))))
@@ -174,50 +186,18 @@ def _any_record(draw: st.DrawFn, schema: SchemaVersion) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("schema", list(registry().by_fingerprint.values()), ids=str)
-def test_encoding_is_what_fastavro_writes(schema: SchemaVersion) -> None:
+def test_fastavro_reads_back_what_is_written(schema: SchemaVersion) -> None:
+    """Every schema version: fastavro's reader, given the body after the single-object header,
+    reads back the record written (a field left out as its default)."""
+
     @settings(max_examples=300, deadline=None, database=None)
     @given(_any_record(schema))
     def check(record: dict[str, Any]) -> None:
-        body = io.BytesIO()
-        fastavro.schemaless_writer(body, schema.parsed, record)
-        assert encode(schema.event_type, record, schema.version) == schema.header + body.getvalue()
+        data = encode(schema.event_type, record, schema.version)
+        assert data[:2] == MAGIC
+        assert data[2:10] == schema.fingerprint
+        read = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
+        defaults = {f["name"]: f.get("default") for f in schema.parsed["fields"]}
+        assert read == defaults | record
 
     check()
-
-
-def test_simulated_traffic_encodes_as_fastavro_writes() -> None:
-    for event in traffic(3000):
-        body = io.BytesIO()
-        schema = registry().latest[event.event_type]
-        fastavro.schemaless_writer(body, schema.parsed, event.to_dict())
-        assert encode_event(event) == schema.header + body.getvalue()
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("segments", "2"),
-        ("segments", True),  # fastavro would write 1
-        ("segments", 2.0),
-        ("segments", 2**31),  # fastavro would write it: no Avro reader could read an int back
-        ("route_id", None),
-        ("price", "0.5"),
-        ("price", False),
-        ("price", 10**400),
-        ("sender_id", 12345678),
-        ("campaign_id", "\ud800"),  # a lone surrogate is no UTF-8
-        ("submitted_at", datetime(2026, 3, 12, 10, 15)),  # naive: the writer's time zone
-        ("submitted_at", 1773310530123),
-    ],
-    ids=lambda value: value if isinstance(value, str) and value.isidentifier() else None,
-)
-def test_a_value_its_type_cannot_hold_is_refused(name: str, value: Any) -> None:
-    with pytest.raises(UnencodableRecord) as info:
-        encode("send", SEND.to_dict() | {name: value})
-    assert str(info.value).startswith(f"{name}: not a value of type ")
-
-
-def test_a_name_outside_an_enum_is_refused() -> None:
-    with pytest.raises(UnencodableRecord) as info:
-        encode("receipt", RECEIPT.to_dict() | {"status": "SENT"})
-    assert str(info.value) == "status: not a value of type enum (str)"
