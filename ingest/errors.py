@@ -3,7 +3,7 @@ message as one line and exits non-zero, without a traceback."""
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DlrwError", "ServiceUnavailable"]
+__all__ = ["ConfigError", "DlrwError", "ServiceUnavailable", "error_line"]
 
 
 class DlrwError(Exception):
@@ -22,3 +22,10 @@ class ServiceUnavailable(DlrwError):
     """Kafka, the warehouse or a tool it needs cannot be reached or is missing."""
 
     exit_code = 3
+
+
+def error_line(exc: BaseException) -> str:
+    """The first line of what went wrong, from the driver's own error when SQLAlchemy wraps one."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__

@@ -28,14 +28,12 @@ from dlrw.ingest.alerts.rules import (
 from dlrw.ingest.alerts.sinks import Sink
 from dlrw.ingest.alerts.state import ensure_state_table, load_state, plan_transitions, save_state
 from dlrw.ingest.alerts.warehouse import (
-    MartsMissing,
     cell_counts,
-    find_mart,
-    open_warehouse,
     receipts_watermark,
     window_failure_causes,
 )
 from dlrw.ingest.config import Settings
+from dlrw.ingest.warehouse.marts import MartsMissing, find_tables, open_marts
 
 __all__ = ["EvaluationReport", "evaluate_once", "refresh_marts"]
 
@@ -74,9 +72,9 @@ def evaluate_once(
     """Evaluate every cell at ``now``, send the alerts due and record them; an alert counts as
     sent (and enters the state) only once the sink accepted it."""
     own_engine = engine is None
-    engine = engine or open_warehouse(settings)
+    engine = engine or open_marts(settings.warehouse_url)
     try:
-        table = find_mart(engine, MART)
+        table = find_tables(engine, [MART]).need(MART)
         as_of = data_complete_to(engine, table, rules, now)
         evaluation = evaluate_cells(cell_counts(engine, table, rules, as_of), rules)
         evaluation.as_of = as_of
@@ -124,7 +122,7 @@ def refresh_marts(settings: Settings) -> None:
 
     engine = open_warehouse_or_none(settings)
     try:
-        built = engine is not None and _has_mart(engine)
+        built = engine is not None and MART in find_tables(engine, [MART])
     finally:
         if engine is not None:
             # DuckDB allows one writing process per file: let dbt have it.
@@ -145,14 +143,6 @@ def refresh_marts(settings: Settings) -> None:
 def open_warehouse_or_none(settings: Settings) -> Engine | None:
     """The warehouse engine, or None when the DuckDB file does not exist yet."""
     try:
-        return open_warehouse(settings)
+        return open_marts(settings.warehouse_url)
     except MartsMissing:
         return None
-
-
-def _has_mart(engine: Engine) -> bool:
-    try:
-        find_mart(engine, MART)
-    except MartsMissing:
-        return False
-    return True

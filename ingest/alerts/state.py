@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dlrw.ingest.alerts.messages import FIRING, RESOLVED, alert_message
 from dlrw.ingest.alerts.rules import Evaluation, Finding, Rules
 from dlrw.ingest.alerts.warehouse import ALERT_STATE, naive_utc, state_metadata
-from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.errors import ServiceUnavailable, error_line
 
 __all__ = ["Transition", "ensure_state_table", "load_state", "plan_transitions", "save_state"]
 
@@ -44,7 +44,7 @@ def ensure_state_table(engine: Engine) -> None:
     try:
         state_metadata.create_all(engine)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = error_line(exc)
         raise ServiceUnavailable(f"cannot create alert_state: {reason}") from exc
 
 
@@ -149,5 +149,5 @@ def save_state(engine: Engine, rows: list[dict[str, Any]]) -> None:
                 )
             conn.execute(ALERT_STATE.insert(), rows)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = error_line(exc)
         raise ServiceUnavailable(f"cannot write alert_state: {reason}") from exc

@@ -8,7 +8,6 @@ hundred rows) so an evaluation costs the same whatever the traffic; Python only 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -21,31 +20,20 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
-    inspect,
     text,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from dlrw.ingest.alerts.rules import CauseCounts, CellCounts, CellKey, Counts, Rules
-from dlrw.ingest.config import Settings
-from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
-from dlrw.ingest.warehouse.connection import connect_engine
+from dlrw.ingest.errors import ServiceUnavailable, error_line
 
 __all__ = [
     "ALERT_STATE",
-    "MARTS_SCHEMAS",
-    "MartsMissing",
     "cell_counts",
-    "find_mart",
     "naive_utc",
-    "open_warehouse",
     "receipts_watermark",
     "window_failure_causes",
 ]
-
-# Where `dlrw build` puts the marts: the target schema on DuckDB, schema `marts` on PostgreSQL.
-MARTS_SCHEMAS: tuple[str | None, ...] = (None, "marts")
 
 state_metadata = MetaData()
 
@@ -78,49 +66,9 @@ ALERT_STATE = Table(
 )
 
 
-class MartsMissing(DlrwError):
-    """The mart the alerts read is not in the warehouse yet."""
-
-
 def naive_utc(ts: datetime) -> datetime:
     """UTC without time zone, as the warehouse stores timestamps."""
     return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
-
-
-def open_warehouse(settings: Settings) -> Engine:
-    """An engine on the warehouse; a missing DuckDB file is reported, not silently created."""
-    try:
-        url = make_url(settings.warehouse_url)
-    except ArgumentError as exc:
-        raise ConfigError(
-            f"DLRW_WAREHOUSE_URL is not a valid URL: {settings.warehouse_url!r}"
-        ) from exc
-    if url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:"):
-        path = Path(url.database or "").expanduser()
-        if not path.exists():
-            raise MartsMissing(f"no warehouse at {path}: run `dlrw ingest` and `dlrw build` first")
-    # The warehouse area's engine factory: right driver, one-line errors when unreachable.
-    return connect_engine(settings.warehouse_url)
-
-
-def _reason(exc: SQLAlchemyError) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-
-
-def find_mart(engine: Engine, name: str = "fct_messages") -> str:
-    """The quoted, schema-qualified name of a mart; ``MartsMissing`` when it is not built."""
-    try:
-        inspector = inspect(engine)
-        for schema in MARTS_SCHEMAS:
-            if inspector.has_table(name, schema=schema):
-                quote = engine.dialect.identifier_preparer.quote
-                return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
-    except SQLAlchemyError as exc:
-        raise ServiceUnavailable(f"cannot reach the warehouse: {_reason(exc)}") from exc
-    raise MartsMissing(
-        f"the mart {name} is not in the warehouse ({engine.url.render_as_string()}): "
-        "run `dlrw build` first"
-    )
 
 
 def _aggregation_sql(table: str, settle_s: int) -> str:
@@ -165,7 +113,7 @@ def receipts_watermark(engine: Engine, table: str, since: datetime) -> datetime 
         with engine.connect() as conn:
             value = conn.execute(text(sql), {"since": naive_utc(since)}).scalar()
     except SQLAlchemyError as exc:
-        raise ServiceUnavailable(f"cannot read {table}: {_reason(exc)}") from exc
+        raise ServiceUnavailable(f"cannot read {table}: {error_line(exc)}") from exc
     return value if isinstance(value, datetime) else None
 
 
@@ -182,7 +130,7 @@ def cell_counts(engine: Engine, table: str, rules: Rules, now: datetime) -> list
         with engine.connect() as conn:
             rows = conn.execute(text(sql), params).all()
     except SQLAlchemyError as exc:
-        raise ServiceUnavailable(f"cannot aggregate {table}: {_reason(exc)}") from exc
+        raise ServiceUnavailable(f"cannot aggregate {table}: {error_line(exc)}") from exc
     return [
         CellCounts(
             key=CellKey(
@@ -230,7 +178,7 @@ def window_failure_causes(
             ).all()
     except SQLAlchemyError as exc:
         raise ServiceUnavailable(
-            f"cannot read failure causes from {table}: {_reason(exc)} (run `dlrw build`)"
+            f"cannot read failure causes from {table}: {error_line(exc)} (run `dlrw build`)"
         ) from exc
     return [
         CauseCounts(

@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import SQLAlchemyError
-
 from dlrw.ingest.build.profiles import dbt_target, write_profiles
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import DlrwError, ServiceUnavailable
 from dlrw.ingest.resources import DBT_PROJECT_DIR
-from dlrw.ingest.warehouse.connection import open_warehouse, sqlalchemy_url
+from dlrw.ingest.warehouse.connection import open_warehouse
 
 __all__ = [
     "DBT_PROJECT_DIR",
@@ -34,7 +31,6 @@ __all__ = [
     "dbt_dirs",
     "ensure_raw_tables",
     "run_build",
-    "warehouse_engine",
 ]
 
 # "12:00:01  3 of 41 OK created sql view model main.stg_raw__sends ..... [OK in 0.05s]"
@@ -76,15 +72,6 @@ def dbt_dirs(settings: Settings) -> dict[str, Path]:
     """Profiles, target and log directories of dbt for these settings (under the data dir)."""
     base = settings.data_dir / "dbt"
     return {"profiles": base, "target": base / "target", "logs": base / "logs"}
-
-
-def warehouse_engine(settings: Settings) -> Engine:
-    """A SQLAlchemy engine on the warehouse (no connection is tried yet)."""
-    url = sqlalchemy_url(settings.warehouse_url)
-    try:
-        return create_engine(url)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise DlrwError(f"cannot use warehouse URL: {exc}") from exc
 
 
 def ensure_raw_tables(settings: Settings) -> None:

@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["MART_SCHEMA_POSTGRES", "Reference", "Relations"]
-
-# dbt_project/macros/generate_schema_name.sql: marts in schema `marts` on PostgreSQL, in the
-# target schema on DuckDB; raw tables are in the default schema on both.
-MART_SCHEMA_POSTGRES = "marts"
+__all__ = ["Reference", "Relations"]
 
 
 @dataclass(frozen=True, slots=True)
 class Relations:
-    """Names of the tables the checks read, qualified for the warehouse backend at hand."""
+    """Names of the tables the checks read, as the warehouse at hand has them."""
 
     backend: str
+    # Quoted, schema-qualified names, by table name (dlrw.ingest.warehouse.marts.find_tables).
+    tables: Mapping[str, str]
 
     def mart(self, name: str) -> str:
         """A mart's name as SQL can use it."""
-        return f"{MART_SCHEMA_POSTGRES}.{name}" if self.backend == "postgresql" else name
+        return self.tables[name]
 
     @staticmethod
     def raw(name: str) -> str:
-        """A raw table's name as SQL can use it."""
+        """A raw table's name: the default schema on both warehouses (GX reads them as tables)."""
         return name
-
-    def mart_location(self, name: str) -> tuple[str | None, str]:
-        """(schema, table) of a mart, for existence checks."""
-        return (MART_SCHEMA_POSTGRES if self.backend == "postgresql" else None), name
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,18 +27,17 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    inspect,
     text,
 )
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from dlrw.ingest.config import Settings
-from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
+from dlrw.ingest.errors import DlrwError, ServiceUnavailable, error_line
 from dlrw.ingest.quality.relations import Reference, Relations
 from dlrw.ingest.quality.store_counts import StoreCounts, count_store
 from dlrw.ingest.quality.thresholds import Thresholds
-from dlrw.ingest.warehouse.connection import connect_engine
+from dlrw.ingest.warehouse.marts import find_tables, open_marts
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -156,35 +155,15 @@ def data_docs_dir(settings: Settings) -> Path:
 # --- warehouse ---------------------------------------------------------------------------
 
 
-def _engine(settings: Settings) -> Engine:
-    """The warehouse's engine (the warehouse package's: psycopg2, one-line connection errors);
-    a DuckDB file that does not exist yet is a readable error, not a new empty file."""
-    try:
-        url = make_url(settings.warehouse_url)
-    except ArgumentError as exc:
-        raise ConfigError(f"DLRW_WAREHOUSE_URL is not a valid URL: {exc}") from exc
-    database = url.database
-    is_file = url.get_backend_name() == "duckdb" and database not in (None, "", ":memory:")
-    if is_file and not Path(database or "").exists():
-        raise DlrwError(f"no warehouse at {database}: run `dlrw ingest` and `dlrw build` first")
-    return connect_engine(settings.warehouse_url)
-
-
-def _missing_tables(engine: Engine, rel: Relations) -> list[str]:
-    try:
-        inspector = inspect(engine)
-        missing = [t for t in RAW_TABLES if not inspector.has_table(t)]
-        for name in MART_TABLES:
-            schema, table = rel.mart_location(name)
-            if not inspector.has_table(table, schema=schema):
-                missing.append(rel.mart(name))
-    except SQLAlchemyError as exc:
-        raise ServiceUnavailable(f"cannot reach the warehouse: {_first_line(exc)}") from exc
-    return missing
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def locate_relations(engine: Engine) -> Relations:
+    """Where the checks' tables are; one readable error when any is not built yet."""
+    tables = find_tables(engine, REQUIRED_TABLES)
+    missing = [name for name in REQUIRED_TABLES if name not in tables]
+    if missing:
+        raise DlrwError(
+            f"the warehouse has no {', '.join(missing)}: run `dlrw ingest` and `dlrw build` first"
+        )
+    return Relations(engine.url.get_backend_name(), tables)
 
 
 def _reference_times(
@@ -494,15 +473,9 @@ def run_checks(
     run_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     reference_now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     run_id = new_run_id(run_at)
-    engine = _engine(settings)
-    rel = Relations(engine.url.get_backend_name())
+    engine = open_marts(settings.warehouse_url)
     try:
-        missing = _missing_tables(engine, rel)
-        if missing:
-            raise DlrwError(
-                f"the warehouse has no {', '.join(missing)}: run `dlrw ingest` and "
-                "`dlrw build` first"
-            )
+        rel = locate_relations(engine)
         # GX loads slowly; only now that the warehouse is known to be built.
         from dlrw.ingest.quality.checks import figure_checks, sanity_checks
 
@@ -533,7 +506,7 @@ def run_checks(
             findings += _sanity_findings(sanity_check, results[sanity_check.suite.name])
         _store_results(engine, findings, run_id, run_at)
     except SQLAlchemyError as exc:
-        raise ServiceUnavailable(f"warehouse query failed: {_first_line(exc)}") from exc
+        raise ServiceUnavailable(f"warehouse query failed: {error_line(exc)}") from exc
     finally:
         engine.dispose()
     checks = [check.name for check in figures] + ["sanity"]

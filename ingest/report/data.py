@@ -8,20 +8,18 @@ Each function returns plain Python values (floats, ints, datetimes) so rendering
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dlrw.ingest.errors import DlrwError, ServiceUnavailable
+from dlrw.ingest.errors import DlrwError, ServiceUnavailable, error_line
 from dlrw.ingest.report.svg import BoxStats
 from dlrw.ingest.suppression import MIN_FAILURES
-from dlrw.ingest.warehouse.connection import sqlalchemy_url
+from dlrw.ingest.warehouse.marts import find_tables
 
 __all__ = [
     "MARTS",
@@ -37,7 +35,6 @@ __all__ = [
     "ReportData",
     "Summary",
     "load_report_data",
-    "open_warehouse",
 ]
 
 # The marts the report reads (dbt_project/models/marts); dq_results is optional (`dlrw check`).
@@ -54,7 +51,6 @@ MARTS = (
 )
 DQ_TABLE = "dq_results"
 # dbt puts marts in schema `marts` on PostgreSQL and in the target schema on DuckDB.
-_SCHEMA_PREFERENCE = ("marts", "main", "public")
 # A cell needs this share of all messages (and at least _MIN_CELL) to rank as "worst"; tiny
 # cells would otherwise fill the table with 0% rates from a handful of messages.
 _MIN_SHARE = 0.001
@@ -244,50 +240,6 @@ def _datetime(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
-@contextmanager
-def open_warehouse(url: str) -> Iterator[Engine]:
-    """An engine on the warehouse, read-only on DuckDB (the report never writes, nor creates a
-    DuckDB file where there is none)."""
-    parsed = sqlalchemy_url(url)
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "duckdb":
-        if parsed.database and parsed.database != ":memory:":
-            if not Path(parsed.database).exists():
-                raise DlrwError(
-                    f"no warehouse at {parsed.database}: run `dlrw ingest` and `dlrw build` first"
-                )
-            connect_args["read_only"] = True
-    elif parsed.get_backend_name() == "postgresql":
-        connect_args["connect_timeout"] = 10
-    engine = create_engine(parsed, connect_args=connect_args)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def _locate(conn: Connection, names: Sequence[str]) -> dict[str, str]:
-    """Qualified names (``"schema"."table"``) of the tables found, by table name.
-
-    information_schema works alike on both warehouses (DuckDB's inspector names schemas
-    ``db.schema``); ``current_database()`` keeps DuckDB's attached catalogs out.
-    """
-    rows = conn.execute(
-        text(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_catalog = current_database()"
-        )
-    )
-    pairs = [(str(schema), str(name)) for schema, name in rows]
-    wanted = set(names)
-    rank = {schema: i for i, schema in enumerate(_SCHEMA_PREFERENCE)}
-    found: dict[str, str] = {}
-    for schema, name in sorted(pairs, key=lambda r: (rank.get(r[0], len(rank)), r[0])):
-        if name in wanted and name not in found:
-            found[name] = f'"{schema}"."{name}"'
-    return found
-
-
 def _summary(conn: Connection, t: dict[str, str]) -> Summary:
     row = conn.execute(
         text(
@@ -423,23 +375,19 @@ def load_report_data(
     try:
         conn = engine.connect()
     except SQLAlchemyError as exc:
-        raise ServiceUnavailable(f"cannot reach the warehouse: {_first_line(exc)}") from exc
+        raise ServiceUnavailable(f"cannot reach the warehouse: {error_line(exc)}") from exc
     with conn:
         try:
             return _load(conn, top_operators, top_countries, engine.url)
         except SQLAlchemyError as exc:
             # A mart from another version of the dbt project: say so in a line, not a traceback.
             raise DlrwError(
-                f"reading the marts failed ({_first_line(exc)}): rebuild them with `dlrw build`"
+                f"reading the marts failed ({error_line(exc)}): rebuild them with `dlrw build`"
             ) from exc
 
 
-def _first_line(exc: SQLAlchemyError) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-
-
 def _load(conn: Connection, top_operators: int, top_countries: int, url: Any) -> ReportData:
-    t = _locate(conn, [*MARTS, DQ_TABLE])
+    t = find_tables(conn, [*MARTS, DQ_TABLE])
     missing = [m for m in MARTS if m not in t]
     if missing:
         raise DlrwError(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dlrw.ingest.report.data import load_report_data, open_warehouse
+from dlrw.ingest.report.data import load_report_data
 from dlrw.ingest.report.render import render_html
+from dlrw.ingest.warehouse.marts import open_marts
 
 __all__ = ["REPORT_FILE", "write_report"]
 
@@ -15,8 +16,12 @@ REPORT_FILE = "report.html"
 
 def write_report(warehouse_url: str, out_dir: Path) -> Path:
     """Render the report of the marts at ``warehouse_url`` into ``out_dir``; return its path."""
-    with open_warehouse(warehouse_url) as engine:
+    # Read-only: the report never writes, and DuckDB then leaves the file to its writer.
+    engine = open_marts(warehouse_url, read_only=True)
+    try:
         data = load_report_data(engine)
+    finally:
+        engine.dispose()
     html = render_html(data)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / REPORT_FILE

@@ -13,9 +13,9 @@ from typing import TextIO
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dlrw.ingest.alerts.warehouse import find_mart, open_warehouse
 from dlrw.ingest.config import Settings
-from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.errors import ServiceUnavailable, error_line
+from dlrw.ingest.warehouse.marts import find_tables, open_marts
 
 __all__ = ["DeadNumber", "dead_numbers", "write_csv"]
 
@@ -33,9 +33,9 @@ class DeadNumber:
 def dead_numbers(settings: Settings, min_failures: int) -> list[DeadNumber]:
     """Numbers with at least ``min_failures`` permanent failures in a row and no delivery
     since, the costliest first."""
-    engine = open_warehouse(settings)
+    engine = open_marts(settings.warehouse_url, read_only=True)
     try:
-        table = find_mart(engine, "dim_destinations")
+        table = find_tables(engine, ["dim_destinations"]).need("dim_destinations")
         columns = ", ".join(f.name for f in fields(DeadNumber))
         query = text(
             f"select {columns} from {table} where consecutive_permanent_failures >= :n "
@@ -45,8 +45,7 @@ def dead_numbers(settings: Settings, min_failures: int) -> list[DeadNumber]:
             rows = conn.execute(query, {"n": min_failures})
             return [DeadNumber(**row._mapping) for row in rows]
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise ServiceUnavailable(f"cannot read dim_destinations: {reason}") from exc
+        raise ServiceUnavailable(f"cannot read dim_destinations: {error_line(exc)}") from exc
     finally:
         engine.dispose()
 

@@ -36,7 +36,7 @@ from sqlalchemy.exc import InterfaceError as DBAPIInterfaceError
 from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlalchemy.schema import CreateTable
 
-from dlrw.ingest.errors import ConfigError, ServiceUnavailable
+from dlrw.ingest.errors import ConfigError, ServiceUnavailable, error_line
 from dlrw.ingest.warehouse.tables import ALL_RAW_TABLES, LINEAGE_KEY, LOADED_OFFSETS
 
 __all__ = ["Warehouse", "connect_engine", "open_warehouse", "redact_url", "sqlalchemy_url"]
@@ -75,12 +75,6 @@ def sqlalchemy_url(url: str) -> URL:
     return parsed
 
 
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return lines[0] if lines else type(orig).__name__
-
-
 def connect_engine(url: str, **engine_options: Any) -> Engine:
     """A SQLAlchemy engine on the warehouse at ``url``, with one connection tried so that an
     unreachable server fails here with a one-line ``ServiceUnavailable``. A DuckDB file's folder
@@ -101,7 +95,7 @@ def connect_engine(url: str, **engine_options: Any) -> Engine:
 
 
 def _unavailable(url: URL, exc: BaseException) -> ServiceUnavailable:
-    detail = _first_line(exc)
+    detail = error_line(exc)
     if url.get_backend_name() == "duckdb" and "lock" in detail.lower():
         pid = re.search(r"PID (\d+)", detail)
         holder = f" (held by PID {pid.group(1)})" if pid else ""

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from dlrw.ingest.build.runner import warehouse_engine
 from dlrw.ingest.config import Settings
+from dlrw.ingest.warehouse.connection import connect_engine
 
 MESSAGE_COLUMNS = (
     "status",
@@ -38,7 +38,7 @@ def mart_schema(settings: Settings) -> str:
 def read_marts(settings: Settings, marts: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """Every row of each mart, as dicts, by mart."""
     schema = mart_schema(settings)
-    engine = warehouse_engine(settings)
+    engine = connect_engine(settings.warehouse_url)
     try:
         with engine.connect() as conn:
             return {

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dlrw.ingest.build.runner import DBT_PROJECT_DIR, warehouse_engine
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR
 from dlrw.ingest.config import Settings
+from dlrw.ingest.warehouse.connection import connect_engine
 from dlrw.ingest.warehouse.tables import RAW_TABLES
 from tests.build.compare import CELL
 
@@ -125,7 +126,7 @@ class Batch:
 
     def load(self, settings: Settings) -> None:
         """Insert the rows into the warehouse's raw tables."""
-        engine = warehouse_engine(settings)
+        engine = connect_engine(settings.warehouse_url)
         try:
             with engine.begin() as conn:
                 for kind, rows in (

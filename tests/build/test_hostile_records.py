@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from dlrw.ingest.build.runner import run_build, warehouse_engine
+from dlrw.ingest.build.runner import run_build
 from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.producer import EventPublisher
 from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.warehouse.connection import connect_engine
 from dlrw.models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
 from dlrw.models.status import Status
 from dlrw.models.wire import encode
@@ -196,7 +197,7 @@ def outcome(warehouse: Settings, topic_prefix: Callable[..., str]) -> Outcome:
             if i < len(bad):
                 publisher.publish_bytes(bad[i].event.event_type, bad[i].event.key(), bad[i].value())
     summary = ingest_once(settings)
-    engine = warehouse_engine(settings)
+    engine = connect_engine(settings.warehouse_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(text("select payload, reason from raw_quarantine")).all()

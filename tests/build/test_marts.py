@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build
 from dlrw.ingest.cli import main
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ConfigError, DlrwError
+from dlrw.ingest.warehouse.connection import connect_engine
 from tests.build.compare import (
     daily_differences,
     message_differences,
@@ -339,7 +340,7 @@ def test_every_build_passes_all_dbt_tests(scenario: Scenario) -> None:
 def test_marts_sit_in_the_marts_schema_on_postgres(scenario: Scenario) -> None:
     if scenario.settings.warehouse_url.startswith("duckdb"):
         pytest.skip("DuckDB keeps one schema")
-    engine = warehouse_engine(scenario.settings)
+    engine = connect_engine(scenario.settings.warehouse_url)
     try:
         with engine.connect() as conn:
             tables: set[str] = set(
@@ -373,7 +374,7 @@ def test_build_with_a_failing_model_fails_in_one_line(tmp_path: Path) -> None:
 def test_build_on_a_raw_table_missing_a_column_fails_in_one_line(tmp_path: Path) -> None:
     """A raw table missing a required column is named before dbt runs."""
     broken = Settings(data_dir=tmp_path, warehouse_url=f"duckdb:///{tmp_path / 'broken.duckdb'}")
-    engine = warehouse_engine(broken)
+    engine = connect_engine(broken.warehouse_url)
     try:
         with engine.begin() as conn:
             conn.execute(text("create table raw_receipts (event_id text, _ingested_at timestamp)"))

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build, warehouse_engine
+from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build
 from dlrw.ingest.config import Settings
 from dlrw.ingest.quality.runner import CheckRun, run_checks
 from dlrw.ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
+from dlrw.ingest.warehouse.connection import connect_engine
 from tests.build.compare import mart_schema, read_marts
 from tests.build.events import Batch
 
@@ -122,7 +123,7 @@ def built(warehouse: Settings) -> Built:
     _batch().load(warehouse)
     summary = run_build(warehouse).line()
     marts = read_marts(warehouse, _marts())
-    engine = warehouse_engine(warehouse)
+    engine = connect_engine(warehouse.warehouse_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(

@@ -22,12 +22,12 @@ from sqlalchemy import text
 
 from dlrw.ingest.cli import run_command
 from dlrw.ingest.kafka.topics import create_topics
-from dlrw.ingest.quality.relations import Relations
-from dlrw.ingest.quality.runner import CheckRun, Finding
+from dlrw.ingest.quality.runner import CheckRun, Finding, locate_relations
 from dlrw.ingest.store.segments import iter_segments, read_segment
 from dlrw.ingest.warehouse.connection import connect_engine
 from dlrw.models.events import DeliveryReceipt
 from dlrw.models.status import Status
+from tests.cli import env_for, run_dlrw
 
 from .conftest import (
     INCIDENT_HOURS,
@@ -36,7 +36,6 @@ from .conftest import (
     WINDOWED_THRESHOLDS,
     Dataset,
 )
-from .helpers import dlrw
 
 ORPHAN_PROVIDER = "twilio"
 SILENT_HOUR = "2026-11-18 19:00:00"
@@ -140,14 +139,9 @@ def test_data_docs_are_written_under_the_data_dir(dataset: Dataset, incident_run
 @pytest.fixture(scope="module")
 def after_incident(dataset: Dataset, incident_run: CheckRun) -> tuple[int, str, str]:
     """`dlrw check` (subprocess) judging only the hours after the incident."""
-    result = dlrw(
-        dataset.settings,
-        "check",
-        "--thresholds",
-        str(WINDOWED_THRESHOLDS),
-        "--now",
-        dataset.now.isoformat(),
-        check=False,
+    result = run_dlrw(
+        ["check", "--thresholds", str(WINDOWED_THRESHOLDS), "--now", dataset.now.isoformat()],
+        env_for(dataset.settings),
     )
     return result.returncode, result.stdout, result.stderr
 
@@ -223,7 +217,9 @@ def faults(
 ) -> Iterator[Faults]:
     """Break the warehouse in six ways, then run `dlrw check` (subprocess) on it."""
     settings = dataset.settings
-    rel = Relations("postgresql" if dataset.backend == "postgres" else "duckdb")
+    located = connect_engine(settings.warehouse_url)
+    rel = locate_relations(located)
+    located.dispose()
     tmp = tmp_path_factory.mktemp("faults")
 
     # 1. Orphans, through the pipeline (store and warehouse both get them), on topics of their
@@ -314,14 +310,9 @@ def faults(
 
     # 6. "Now" is three days after the newest receipt.
     late = dataset.now + timedelta(days=3)
-    result = dlrw(
-        settings,
-        "check",
-        "--thresholds",
-        str(WINDOWED_THRESHOLDS),
-        "--now",
-        late.isoformat(),
-        check=False,
+    result = run_dlrw(
+        ["check", "--thresholds", str(WINDOWED_THRESHOLDS), "--now", late.isoformat()],
+        env_for(settings),
     )
     yield Faults(
         silent_cell=(silent.provider, silent.mcc_mnc),
