@@ -32,7 +32,8 @@ services: setup ## start the local Kafka broker, schema registry and PostgreSQL,
 	bash docker/chromium/install.sh
 	bash docker/prometheus/install.sh
 
-stop: ## stop the local Kafka broker
+stop: ## stop the local Kafka broker and schema registry
+	-$(DLRW) registry stop
 	-$(DLRW) broker stop
 
 demo: services ## run the whole pipeline on simulated traffic and print where the results are
@@ -68,4 +69,4 @@ soak: services ## long fault tests, 150k fuzz examples, then ingest at 80% of ma
 	$(BIN)/python -m bench.soak --minutes $${SOAK_MINUTES:-10}
 
 clean: stop ## remove local state (data dir, caches); keeps .venv
-	rm -rf $(DLRW_DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(DLRW_DATA_DIR) build .pytest_cache .mypy_cache .ruff_cache
