@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from dlrw.ingest.cli import COMMANDS, run_command
-
-
-def _dlrw(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dlrw.ingest.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        **kwargs,
-    )
+from tests.cli import run_dlrw, user_env
 
 
 def test_help_lists_every_command():
-    result = _dlrw("--help")
+    result = run_dlrw(["--help"])
     assert result.returncode == 0
     for name in COMMANDS:
         assert name in result.stdout
@@ -31,13 +17,13 @@ def test_help_lists_every_command():
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_command_has_help(name):
-    result = _dlrw(name, "--help")
+    result = run_dlrw([name, "--help"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: dlrw")
 
 
 def test_unknown_command_is_a_usage_error_without_traceback():
-    result = _dlrw("teleport")
+    result = run_dlrw(["teleport"])
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "invalid choice" in result.stderr
@@ -83,8 +69,6 @@ def test_user_error_is_one_line_and_non_zero(tmp_path, capsys):
     ids=["space", "non-ascii", "too-long", "timeout-zero", "timeout-nan", "timeout-text"],
 )
 def test_a_bad_setting_exits_2_with_one_line(variable, value, message, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
-    env.update({"DLRW_DATA_DIR": str(tmp_path), variable: value})
-    result = _dlrw("topics", "create", env=env)
+    result = run_dlrw(["topics", "create"], user_env(tmp_path, **{variable: value}))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"dlrw topics: error: {variable}: {message}"]

@@ -4,25 +4,16 @@ exactly its operator, and the summary says where the results are."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from dlrw.ingest.demo import DEMO_INCIDENT_OPERATOR
+from tests.cli import run_dlrw, user_env
 from tests.conftest import KAFKA_BOOTSTRAP
 
 
 def test_demo_runs_every_step_and_alerts_on_its_incident(tmp_path: Path) -> None:
-    env = {**os.environ, "DLRW_DATA_DIR": str(tmp_path), "DLRW_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP}
-    env.pop("DLRW_WAREHOUSE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "dlrw.ingest.cli", "demo", "--messages", "30000"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    env = user_env(tmp_path, DLRW_KAFKA_BOOTSTRAP=KAFKA_BOOTSTRAP)
+    done = run_dlrw(["demo", "--messages", "30000"], env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     alerts = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

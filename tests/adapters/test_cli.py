@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,22 +11,13 @@ import pytest
 from dlrw.ingest.adapters import parse_receipts
 from dlrw.models.events import parse_timestamp
 from tests.adapters.hostile import HOSTILE_RECEIPTS, infobip_document
+from tests.cli import run_dlrw, user_env
 
-PROJECT = Path(__file__).resolve().parents[2]
 RECEIVED_AT = "2024-03-12T11:00:00Z"
 
 
-def _dlrw(*args: str, stdin: str | None = None, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DLRW_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "dlrw.ingest.cli", "parse-receipt", *args],
-        cwd=PROJECT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def _parse_receipt(*args: str, stdin: str = "", data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return run_dlrw(["parse-receipt", *args], user_env(data_dir), stdin=stdin)
 
 
 def _expected(provider: str, lines: list[str]) -> list[dict[str, object]]:
@@ -44,7 +33,7 @@ def test_cli_prints_receipts_and_reports_a_bad_line_with_exit_1(
     source = tmp_path / "receipts.txt"
     source.write_text("\n".join([good[0], bad, "", good[1], good[2]]) + "\n")
 
-    result = _dlrw(
+    result = _parse_receipt(
         "--provider", "smpp", "--received-at", RECEIVED_AT, str(source), data_dir=tmp_path
     )
 
@@ -55,7 +44,7 @@ def test_cli_prints_receipts_and_reports_a_bad_line_with_exit_1(
 
 def test_cli_exits_0_on_good_input(samples_dir: Path, tmp_path: Path) -> None:
     source = samples_dir / "smpp.txt"
-    result = _dlrw(
+    result = _parse_receipt(
         "--provider", "smpp", "--received-at", RECEIVED_AT, str(source), data_dir=tmp_path
     )
     assert (result.returncode, result.stderr) == (0, "")
@@ -71,7 +60,7 @@ def test_cli_reads_stdin_and_splits_infobip_documents(samples_dir: Path, tmp_pat
     two["results"].append({**two["results"][0], "messageId": "SECOND"})
     stdin = f"{document}\r\n{json.dumps(two)}\n"
 
-    result = _dlrw(
+    result = _parse_receipt(
         "--provider", "infobip", "--received-at", RECEIVED_AT, "-", stdin=stdin, data_dir=tmp_path
     )
 
@@ -82,7 +71,7 @@ def test_cli_reads_stdin_and_splits_infobip_documents(samples_dir: Path, tmp_pat
 
 def test_cli_reads_stdin_by_default(samples_dir: Path, tmp_path: Path) -> None:
     stdin = samples_dir.joinpath("vonage.txt").read_text()
-    result = _dlrw("--provider", "vonage", stdin=stdin, data_dir=tmp_path)
+    result = _parse_receipt("--provider", "vonage", stdin=stdin, data_dir=tmp_path)
     assert result.returncode == 0
     assert len(result.stdout.splitlines()) == 2
 
@@ -90,14 +79,14 @@ def test_cli_reads_stdin_by_default(samples_dir: Path, tmp_path: Path) -> None:
 def test_cli_reports_non_utf8_lines(tmp_path: Path) -> None:
     source = tmp_path / "latin1.txt"
     source.write_bytes(b"MessageSid=SM1&MessageStatus=sent\nMessageSid=SM\xe9&MessageStatus=sent\n")
-    result = _dlrw("--provider", "twilio", str(source), data_dir=tmp_path)
+    result = _parse_receipt("--provider", "twilio", str(source), data_dir=tmp_path)
     assert result.returncode == 1
     assert len(result.stdout.splitlines()) == 1
     assert result.stderr.splitlines() == ["line 2: not UTF-8 text (byte 14)"]
 
 
 def test_cli_missing_file_is_one_readable_line(tmp_path: Path) -> None:
-    result = _dlrw("--provider", "smpp", str(tmp_path / "nope.txt"), data_dir=tmp_path)
+    result = _parse_receipt("--provider", "smpp", str(tmp_path / "nope.txt"), data_dir=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
@@ -106,9 +95,9 @@ def test_cli_missing_file_is_one_readable_line(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_an_unknown_provider_and_a_bad_received_at(tmp_path: Path) -> None:
-    unknown = _dlrw("--provider", "sinch", data_dir=tmp_path, stdin="")
+    unknown = _parse_receipt("--provider", "sinch", data_dir=tmp_path, stdin="")
     assert unknown.returncode == 2 and "invalid choice: 'sinch'" in unknown.stderr
-    bad_time = _dlrw(
+    bad_time = _parse_receipt(
         "--provider", "smpp", "--received-at", "yesterday", data_dir=tmp_path, stdin=""
     )
     assert bad_time.returncode == 2
@@ -127,7 +116,7 @@ def test_cli_reports_a_payload_that_crashed_the_parser_and_reads_on(
     source = tmp_path / "receipts.txt"
     source.write_text("\n".join([before, payload, after]) + "\n")
 
-    result = _dlrw(
+    result = _parse_receipt(
         "--provider", provider, "--received-at", RECEIVED_AT, str(source), data_dir=tmp_path
     )
 
@@ -147,7 +136,7 @@ def test_cli_output_is_strict_json_and_a_non_finite_price_is_a_bad_line(tmp_path
     source = tmp_path / "receipts.txt"
     source.write_text("\n".join(lines) + "\n")
 
-    result = _dlrw("--provider", "infobip", str(source), data_dir=tmp_path)
+    result = _parse_receipt("--provider", "infobip", str(source), data_dir=tmp_path)
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [

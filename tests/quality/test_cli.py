@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.warehouse.connection import open_warehouse
-
-from .helpers import dlrw
+from tests.cli import env_for, run_dlrw
 
 
 def test_check_without_a_warehouse_says_what_to_run(settings: Settings) -> None:
-    result = dlrw(settings, "check", check=False)
+    result = run_dlrw(["check"], env_for(settings))
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -23,7 +22,7 @@ def test_check_before_build_names_the_missing_marts(settings: Settings) -> None:
     with open_warehouse(settings.warehouse_url) as warehouse:
         warehouse.ensure_tables()
 
-    result = dlrw(settings, "check", check=False)
+    result = run_dlrw(["check"], env_for(settings))
 
     assert result.returncode == 1
     errors = [x for x in result.stderr.splitlines() if "error" in x]
@@ -35,7 +34,7 @@ def test_check_before_build_names_the_missing_marts(settings: Settings) -> None:
 
 
 def test_check_help_lists_its_options(settings: Settings) -> None:
-    result = dlrw(settings, "check", "--help")
+    result = run_dlrw(["check", "--help"], env_for(settings), check=True)
 
     for option in ("--now", "--thresholds", "--data-docs"):
         assert option in result.stdout

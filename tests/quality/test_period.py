@@ -17,8 +17,7 @@ from dlrw.ingest.quality.cli import period
 from dlrw.ingest.quality.runner import CheckRun, run_checks
 from dlrw.ingest.quality.thresholds import DEFAULT_THRESHOLDS, load_thresholds
 from tests.build.events import Batch
-
-from .helpers import dlrw
+from tests.cli import env_for, run_dlrw
 
 START = datetime(2026, 3, 2)
 DAYS = 7
@@ -72,8 +71,8 @@ def runs(warehouse: Settings) -> Runs:
     now = START + timedelta(days=DAYS)
     return Runs(
         plain=run_checks(warehouse, thresholds, now=now),
-        since=dlrw(
-            warehouse, "check", "--since", "2026-03-02", "--now", now.isoformat(), check=False
+        since=run_dlrw(
+            ["check", "--since", "2026-03-02", "--now", now.isoformat()], env_for(warehouse)
         ),
         gap_day=run_checks(
             warehouse, thresholds, now=now, period=period("2026-03-03", "2026-03-03")
@@ -132,7 +131,7 @@ def test_until_day_is_judged_whole(runs: Runs) -> None:
     ],
 )
 def test_wrong_dates_exit_2_with_one_line(settings: Settings, argv: list[str], error: str) -> None:
-    result = dlrw(settings, "check", *argv, check=False)
+    result = run_dlrw(["check", *argv], env_for(settings))
 
     assert result.returncode == 2
     assert result.stdout == ""

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +29,7 @@ from dlrw.ingest.simulate.truth import TruthRow, deciding_receipt
 from dlrw.ingest.simulate.world import load_world
 from dlrw.models.events import EVENT_TYPES, ConversionEvent, DeliveryReceipt, Event, SendEvent
 from dlrw.models.status import FAILED_STATUSES, Status
+from tests.cli import run_dlrw, user_env
 from tests.conftest import SAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -417,25 +415,13 @@ def test_receipt_loss_incident_removes_that_operators_receipts_in_its_window(
     assert rate(r for r in truth if r.mcc_mnc == "26202" and in_window(r)) > 0.9
 
 
-def cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
-    env.update(DLRW_HASH_KEY="test-hash-key", DLRW_DATA_DIR=str(tmp_path))
-    return subprocess.run(
-        [sys.executable, "-m", "dlrw.ingest.cli", "simulate", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_same_seed_gives_the_same_bytes_and_another_seed_other_bytes(tmp_path: Path) -> None:
+    env = user_env(tmp_path, DLRW_HASH_KEY=HASH_KEY.decode())
     outputs = []
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         out, truth = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.csv"
-        args = ("--messages", "3000", "--days", "2", "--seed", seed, "--start", "2026-01-05")
-        result = cli(*args, "--out", str(out), "--truth", str(truth), tmp_path=tmp_path)
+        args = ["--messages", "3000", "--days", "2", "--seed", seed, "--start", "2026-01-05"]
+        result = run_dlrw(["simulate", *args, "--out", str(out), "--truth", str(truth)], env)
         assert result.returncode == 0, result.stderr
         assert "simulated 3,000 messages" in result.stdout
         outputs.append((out.read_bytes(), truth.read_bytes()))
@@ -455,7 +441,8 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_other_bytes(tmp_path: P
     ],
 )
 def test_bad_incident_spec_exits_2_with_one_line(spec: str, reason: str, tmp_path: Path) -> None:
-    result = cli("--messages", "10", "--incident", spec, "--out", "x.jsonl", tmp_path=tmp_path)
+    args = ["simulate", "--messages", "10", "--incident", spec, "--out", str(tmp_path / "x.jsonl")]
+    result = run_dlrw(args, user_env(tmp_path))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0], result.stderr

@@ -5,10 +5,7 @@ simulator's truth is in tests/build/test_truth.py (it needs a built warehouse)."
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -17,7 +14,8 @@ import pytest
 from dlrw.ingest.config import Settings
 from dlrw.models.events import SendEvent
 from dlrw.models.wire import decode
-from tests.kafka.conftest import ROOT, read_records
+from tests.cli import run_dlrw, user_env
+from tests.kafka.conftest import read_records
 
 NUMBERS = ("+447700900123", "+14155550123", "+919812345678")
 SEND = {
@@ -31,31 +29,12 @@ SEND = {
 }
 
 
-def _env(data_dir: Path, **settings: str) -> dict[str, str]:
-    """The environment of a user with only ``settings`` set: no DLRW_HASH_KEY unless given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
-    return {**env, "DLRW_DATA_DIR": str(data_dir), **settings}
-
-
-def _dlrw(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dlrw.ingest.cli", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.broker
 def test_hash_numbers_gives_the_hashes_produce_published(
     broker_settings: Settings, tmp_path: Path
 ) -> None:
     """Both use the key generated once into the data dir (no DLRW_HASH_KEY)."""
-    env = _env(
+    env = user_env(
         broker_settings.data_dir,
         DLRW_KAFKA_BOOTSTRAP=broker_settings.kafka_bootstrap,
         DLRW_TOPIC_PREFIX=broker_settings.topic_prefix,
@@ -68,7 +47,7 @@ def test_hash_numbers_gives_the_hashes_produce_published(
             for i, n in enumerate(NUMBERS)
         )
     )
-    produced = _dlrw(env, "produce", str(events))
+    produced = run_dlrw(["produce", str(events)], env)
     assert produced.returncode == 0, produced.stderr
     topic = broker_settings.topic("send")
     sends = [
@@ -76,7 +55,7 @@ def test_hash_numbers_gives_the_hashes_produce_published(
     ]
     published = {s.message_id: s.destination_hash for s in sends}
 
-    hashed = _dlrw(env, "hash-numbers", stdin="\n".join(NUMBERS) + "\n")
+    hashed = run_dlrw(["hash-numbers"], env, stdin="\n".join(NUMBERS) + "\n")
 
     assert hashed.returncode == 0, hashed.stderr
     assert hashed.stdout.splitlines() == [published[f"m-{i}"] for i in range(len(NUMBERS))]
@@ -98,9 +77,9 @@ def test_hash_numbers_reports_bad_lines_without_the_numbers(tmp_path: Path) -> N
     ]
     source = tmp_path / "contacts.txt"
     source.write_bytes(b"\n".join(lines) + b"\n")
-    env = _env(tmp_path / "data", DLRW_HASH_KEY="test-hash-key")
+    env = user_env(tmp_path / "data", DLRW_HASH_KEY="test-hash-key")
 
-    result = _dlrw(env, "hash-numbers", str(source))
+    result = run_dlrw(["hash-numbers", str(source)], env)
 
     assert result.returncode == 1
     out = result.stdout.splitlines()
@@ -120,7 +99,7 @@ def test_hash_numbers_refuses_to_make_up_a_key(tmp_path: Path) -> None:
     """Without DLRW_HASH_KEY or the data dir's hash.key, hashes would match nothing: exit 2."""
     data_dir = tmp_path / "data"
 
-    result = _dlrw(_env(data_dir), "hash-numbers", stdin="+447700900123\n")
+    result = run_dlrw(["hash-numbers"], user_env(data_dir), stdin="+447700900123\n")
 
     assert result.returncode == 2
     assert result.stdout == ""
@@ -130,11 +109,11 @@ def test_hash_numbers_refuses_to_make_up_a_key(tmp_path: Path) -> None:
 
 
 def test_suppression_list_says_what_is_missing_in_one_line(tmp_path: Path) -> None:
-    env = _env(tmp_path, DLRW_WAREHOUSE_URL=f"duckdb:///{tmp_path / 'w.duckdb'}")
-    no_warehouse = _dlrw(env, "suppression-list")
+    env = user_env(tmp_path, DLRW_WAREHOUSE_URL=f"duckdb:///{tmp_path / 'w.duckdb'}")
+    no_warehouse = run_dlrw(["suppression-list"], env)
     duckdb.connect(str(tmp_path / "w.duckdb")).close()
-    not_built = _dlrw(env, "suppression-list")
-    zero = _dlrw(env, "suppression-list", "--min-failures", "0")
+    not_built = run_dlrw(["suppression-list"], env)
+    zero = run_dlrw(["suppression-list", "--min-failures", "0"], env)
 
     for result in (no_warehouse, not_built, zero):
         assert result.stdout == ""
