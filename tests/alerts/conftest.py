@@ -1,4 +1,4 @@
-"""Fixtures for the alert tests: a local webhook receiver and running `dlrw` as users do."""
+"""Fixtures for the alert tests: a local webhook receiver."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.alerts.helpers import Received, RunDlrw, dlrw_runner
+from tests.alerts.helpers import Received
 
 
 @pytest.fixture
@@ -39,9 +39,3 @@ def webhook() -> Iterator[tuple[str, Received]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def run_dlrw() -> RunDlrw:
-    """``run_dlrw(args, settings)``: `python -m ingest.cli ARGS` as a subprocess."""
-    return dlrw_runner()

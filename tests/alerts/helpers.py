@@ -1,16 +1,12 @@
 """Test helpers for the alerts: a ``fct_messages``-shaped table with controlled rates (for the
-rule, state and sink tests) and running `dlrw` as users do."""
+rule, state and sink tests)."""
 
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -21,7 +17,6 @@ from sqlalchemy import create_engine
 from dlrw.ingest.config import Settings
 from dlrw.ingest.warehouse.connection import sqlalchemy_url
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 8, 0, 0)  # evaluations happen around here; traffic starts 7 days before
 
 
@@ -157,40 +152,3 @@ class Received:
 
     bodies: list[dict[str, Any]]
     content_types: list[str]
-
-
-def dlrw_env(settings: Settings, **overrides: str) -> dict[str, str]:
-    """The environment of a `dlrw` subprocess using ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
-    env.update(
-        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        DLRW_TOPIC_PREFIX=settings.topic_prefix,
-        DLRW_DATA_DIR=str(settings.data_dir),
-        DLRW_WAREHOUSE_URL=settings.warehouse_url,
-        DLRW_HASH_KEY="test-hash-key",
-        DBT_SEND_ANONYMOUS_USAGE_STATS="False",
-    )
-    env.update(overrides)
-    return env
-
-
-RunDlrw = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def dlrw_runner() -> RunDlrw:
-    """``run(args, settings)``: `python -m ingest.cli ARGS` as a subprocess."""
-
-    def run(
-        args: Iterable[str], settings: Settings, timeout: float = 300
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "dlrw.ingest.cli", *args],
-            cwd=ROOT,
-            env=dlrw_env(settings),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    return run

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -13,11 +11,12 @@ import duckdb
 import pytest
 
 from dlrw.ingest.config import Settings
-from tests.alerts.helpers import NORMAL_CELLS, ROOT, T0, RunDlrw, dlrw_env, write_fct_messages
+from tests.alerts.helpers import NORMAL_CELLS, T0, write_fct_messages
+from tests.cli import env_for, run_dlrw, start_dlrw, stop
 
 
-def test_a_bad_window_exits_2_with_one_line(settings: Settings, run_dlrw: RunDlrw) -> None:
-    result = run_dlrw(["alerts", "--window", "1x"], settings)
+def test_a_bad_window_exits_2_with_one_line(settings: Settings) -> None:
+    result = run_dlrw(["alerts", "--window", "1x"], env_for(settings))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "dlrw alerts: error: --window: '1x' is not a duration like 90s, 30m, 1h, 7d or 2w"
@@ -55,22 +54,22 @@ def test_a_bad_window_exits_2_with_one_line(settings: Settings, run_dlrw: RunDlr
     ],
 )
 def test_a_value_out_of_range_exits_2_with_one_line(
-    settings: Settings, run_dlrw: RunDlrw, args: list[str], message: str
+    settings: Settings, args: list[str], message: str
 ) -> None:
-    result = run_dlrw(["alerts", *args], settings)
+    result = run_dlrw(["alerts", *args], env_for(settings))
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [f"dlrw alerts: error: {message}"]
 
 
-def test_a_bad_sink_exits_2_with_one_line(settings: Settings, run_dlrw: RunDlrw) -> None:
-    result = run_dlrw(["alerts", "--sink", "pager"], settings)
+def test_a_bad_sink_exits_2_with_one_line(settings: Settings) -> None:
+    result = run_dlrw(["alerts", "--sink", "pager"], env_for(settings))
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "expected `stdout`, `webhook URL` or `kafka`" in result.stderr
 
 
-def test_no_warehouse_yet_is_one_readable_line(settings: Settings, run_dlrw: RunDlrw) -> None:
-    result = run_dlrw(["alerts"], settings)
+def test_no_warehouse_yet_is_one_readable_line(settings: Settings) -> None:
+    result = run_dlrw(["alerts"], env_for(settings))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "run `dlrw ingest` and `dlrw build` first" in lines[0]
@@ -78,19 +77,19 @@ def test_no_warehouse_yet_is_one_readable_line(settings: Settings, run_dlrw: Run
     assert not (settings.data_dir / "warehouse.duckdb").exists()
 
 
-def test_missing_marts_are_one_readable_line(settings: Settings, run_dlrw: RunDlrw) -> None:
+def test_missing_marts_are_one_readable_line(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True)
     with duckdb.connect(str(settings.data_dir / "warehouse.duckdb")) as conn:
         conn.execute("create table raw_sends (event_id varchar)")
-    result = run_dlrw(["alerts"], settings)
+    result = run_dlrw(["alerts"], env_for(settings))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "the mart fct_messages is not in the warehouse" in lines[0]
+    assert "the table fct_messages is not in the warehouse" in lines[0]
     assert "run `dlrw build` first" in lines[0]
 
 
-def test_alerts_print_json_lines_and_a_summary(settings: Settings, run_dlrw: RunDlrw) -> None:
+def test_alerts_print_json_lines_and_a_summary(settings: Settings) -> None:
     cells = [
         replace(c, incident=(T0 - timedelta(hours=1), T0, 0.4, 0.98)) if c.mcc_mnc == "40410" else c
         for c in NORMAL_CELLS
@@ -98,7 +97,7 @@ def test_alerts_print_json_lines_and_a_summary(settings: Settings, run_dlrw: Run
     write_fct_messages(settings, cells)
     result = run_dlrw(
         ["alerts", "--baseline", "2d", "--now", (T0 + timedelta(minutes=10)).isoformat()],
-        settings,
+        env_for(settings),
     )
     assert result.returncode == 0, result.stderr
     alerts = [json.loads(line) for line in result.stdout.splitlines()]
@@ -115,12 +114,10 @@ def test_watch_alerts_once_then_keeps_quiet_within_the_cooldown(settings: Settin
     ]
     write_fct_messages(settings, cells)
     now = (T0 + timedelta(minutes=10)).isoformat()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dlrw.ingest.cli", "alerts", "--baseline", "2d", "--now", now,
-         "--watch", "0.5", "--no-refresh"],
-        cwd=ROOT, env=dlrw_env(settings), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    process = start_dlrw(
+        ["alerts", "--baseline", "2d", "--now", now, "--watch", "0.5", "--no-refresh"],
+        env_for(settings),
+    )
     try:
         assert process.stderr is not None and process.stdout is not None
         summaries: list[str] = []
@@ -130,8 +127,7 @@ def test_watch_alerts_once_then_keeps_quiet_within_the_cooldown(settings: Settin
             if "evaluated" in line:
                 summaries.append(line)
     finally:
-        process.terminate()
-        out, _ = process.communicate(timeout=30)
+        out, _ = stop(process)
     assert len(summaries) == 3
     assert "1 alerted" in summaries[0] and "0 alerted" in summaries[2]
     assert [json.loads(line)["cell_id"] for line in out.splitlines()] == ["IN/40410/t2"]

@@ -24,7 +24,7 @@ from dlrw.ingest.alerts.sinks import StdoutSink
 from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.topics import create_topics
 from dlrw.ingest.warehouse.connection import connect_engine
-from tests.alerts.helpers import RunDlrw, dlrw_runner
+from tests.cli import env_for, run_dlrw
 from tests.conftest import KAFKA_BOOTSTRAP
 
 pytestmark = pytest.mark.broker
@@ -48,9 +48,7 @@ def _spec(mcc_mnc: str, period: tuple[datetime, datetime], effect: str) -> str:
 
 @pytest.fixture(scope="module")
 def pipeline(
-    tmp_path_factory: pytest.TempPathFactory,
-    run_dlrw_module: RunDlrw,
-    topic_prefix: Callable[..., str],
+    tmp_path_factory: pytest.TempPathFactory, topic_prefix: Callable[..., str]
 ) -> Settings:
     """Settings of a warehouse built from the simulated traffic."""
     settings = Settings(
@@ -72,14 +70,8 @@ def pipeline(
          "test_type:unit"],
     ]  # fmt: skip
     for argv in steps:
-        result = run_dlrw_module(argv, settings, timeout=400)
-        assert result.returncode == 0, f"dlrw {argv[0]}: {result.stderr[-2000:]}"
+        run_dlrw(argv, env_for(settings), check=True)
     return settings
-
-
-@pytest.fixture(scope="module")
-def run_dlrw_module() -> RunDlrw:
-    return dlrw_runner()
 
 
 @pytest.fixture
@@ -92,18 +84,18 @@ def warehouse(pipeline: Settings) -> Iterator[Settings]:
     yield pipeline
 
 
-def _alerts(run_dlrw: RunDlrw, settings: Settings, now: datetime) -> list[dict[str, object]]:
-    result = run_dlrw(["alerts", *RULE_ARGS, "--now", now.isoformat()], settings)
+def _alerts(settings: Settings, now: datetime) -> list[dict[str, object]]:
+    result = run_dlrw(["alerts", *RULE_ARGS, "--now", now.isoformat()], env_for(settings))
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def test_an_operator_incident_alerts_that_operator_only_at_first_evaluation(
-    warehouse: Settings, run_dlrw: RunDlrw
+    warehouse: Settings,
 ) -> None:
     # The first evaluation whose window holds the incident (window end + settle).
     now = DELIVERY_INCIDENT[1] + RULES.settle
-    alerts = _alerts(run_dlrw, warehouse, now)
+    alerts = _alerts(warehouse, now)
     assert alerts, "the incident did not alert"
     assert {a["mcc_mnc"] for a in alerts} == {AIRTEL}
     assert {(a["kind"], a["status"]) for a in alerts} == {("delivery_drop", "firing")}
@@ -111,13 +103,11 @@ def test_an_operator_incident_alerts_that_operator_only_at_first_evaluation(
     tier1 = next(a for a in alerts if a["cell_id"] == f"IN/{AIRTEL}/t1")
     assert float(tier1["current_rate"]) < 0.6 * float(tier1["baseline_rate"])  # type: ignore[arg-type]
     # One evaluation earlier the same cells were quiet.
-    assert _alerts(run_dlrw, warehouse, now - RULES.window) == []
+    assert _alerts(warehouse, now - RULES.window) == []
 
 
-def test_a_delivery_drop_names_the_incident_s_failure_cause(
-    warehouse: Settings, run_dlrw: RunDlrw
-) -> None:
-    alerts = _alerts(run_dlrw, warehouse, DELIVERY_INCIDENT[1] + RULES.settle)
+def test_a_delivery_drop_names_the_incident_s_failure_cause(warehouse: Settings) -> None:
+    alerts = _alerts(warehouse, DELIVERY_INCIDENT[1] + RULES.settle)
     assert alerts and {a["kind"] for a in alerts} == {"delivery_drop"}
     for alert in alerts:
         # Most of the window's failures are the incident's; the rest are Airtel's usual ones.
@@ -130,10 +120,10 @@ def test_a_delivery_drop_names_the_incident_s_failure_cause(
 
 
 def test_a_receipt_outage_is_a_receipt_gap_and_the_recovered_operator_resolves(
-    warehouse: Settings, run_dlrw: RunDlrw
+    warehouse: Settings,
 ) -> None:
-    fired = _alerts(run_dlrw, warehouse, DELIVERY_INCIDENT[1] + RULES.settle)
-    later = _alerts(run_dlrw, warehouse, RECEIPT_INCIDENT[1] + RULES.settle)
+    fired = _alerts(warehouse, DELIVERY_INCIDENT[1] + RULES.settle)
+    later = _alerts(warehouse, RECEIPT_INCIDENT[1] + RULES.settle)
     firing = [a for a in later if a["status"] == "firing"]
     resolved = [a for a in later if a["status"] == "resolved"]
     assert firing and {(a["mcc_mnc"], a["kind"]) for a in firing} == {(O2, "receipt_gap")}

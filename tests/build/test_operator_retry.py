@@ -16,8 +16,8 @@ import pytest
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.topics import create_topics
-from tests.build.commands import run_dlrw
 from tests.build.compare import read_marts
+from tests.cli import env_for, run_dlrw
 from tests.conftest import KAFKA_BOOTSTRAP, require_kafka
 
 pytestmark = pytest.mark.broker
@@ -53,7 +53,9 @@ def traffic(tmp_path_factory: pytest.TempPathFactory, topic_prefix: Callable[...
         data_dir=work / "data", kafka_bootstrap=KAFKA_BOOTSTRAP, topic_prefix=topic_prefix("retry-")
     )
     create_topics(settings, partitions=3)
-    run_dlrw(settings, work, "simulate", *SIMULATION, "--truth", "truth.csv")
+    run_dlrw(
+        ["simulate", *SIMULATION, "--truth", "truth.csv"], env_for(settings), cwd=work, check=True
+    )
     return Traffic(settings, work / "truth.csv")
 
 
@@ -81,8 +83,9 @@ def verdicts(
             "store_dir": work / "store",
         }
     )
-    run_dlrw(settings, work, "ingest", "--once", "--group", f"retry-{work.name}")
-    run_dlrw(settings, work, "build", "--quiet")
+    env = env_for(settings)
+    run_dlrw(["ingest", "--once", "--group", f"retry-{work.name}"], env, cwd=work, check=True)
+    run_dlrw(["build", "--quiet"], env, cwd=work, check=True)
     return read_marts(settings, ["dim_operator_retry"])["dim_operator_retry"]
 
 

@@ -18,7 +18,6 @@ import pytest
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.topics import create_topics
-from tests.build.commands import run_dlrw
 from tests.build.compare import (
     CELL,
     daily_differences,
@@ -26,6 +25,7 @@ from tests.build.compare import (
     read_marts,
 )
 from tests.build.events import daily_cell, expected_daily, seed_operators
+from tests.cli import env_for, run_dlrw
 from tests.conftest import KAFKA_BOOTSTRAP, require_kafka
 
 pytestmark = pytest.mark.broker
@@ -103,14 +103,16 @@ def truth_build(
         }
     )
     create_topics(settings, partitions=3)
-    run_dlrw(
-        settings, work, "simulate", *SIMULATION, "--out", "events.jsonl", "--truth", "truth.csv"
-    )
-    run_dlrw(settings, work, "produce", "events.jsonl")
-    run_dlrw(settings, work, "ingest", "--once", "--group", f"ingest-{settings.topic_prefix}")
-    run_dlrw(settings, work, "build", "--quiet")
-    run_dlrw(settings, work, "suppression-list", "--out", "suppression.csv")
-    strict = run_dlrw(settings, work, "suppression-list", "--min-failures", "3")
+    env = env_for(settings)
+    for command in (
+        ["simulate", *SIMULATION, "--out", "events.jsonl", "--truth", "truth.csv"],
+        ["produce", "events.jsonl"],
+        ["ingest", "--once", "--group", f"ingest-{settings.topic_prefix}"],
+        ["build", "--quiet"],
+        ["suppression-list", "--out", "suppression.csv"],
+    ):
+        run_dlrw(command, env, cwd=work, check=True)
+    strict = run_dlrw(["suppression-list", "--min-failures", "3"], env, cwd=work, check=True)
     marts = read_marts(
         settings, ["fct_messages", "agg_deliverability_daily", "agg_failure_causes_daily"]
     )
@@ -122,7 +124,7 @@ def truth_build(
         marts["agg_deliverability_daily"],
         marts["agg_failure_causes_daily"],
         suppression,
-        strict,
+        strict.stdout,
     )
 
 

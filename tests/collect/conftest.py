@@ -4,10 +4,7 @@ requests to it with the standard library, and reading topics back from the real 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,8 +22,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from dlrw.ingest.collect.signatures import twilio_signature, vonage_signature
 from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.client import consumer
+from tests.cli import env_for, start_dlrw, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
     "DLRW_TWILIO_AUTH_TOKEN": "twilio-test-token",
     "DLRW_VONAGE_SIGNATURE_SECRET": "vonage-test-secret",
@@ -102,24 +99,15 @@ def run_collect(
     settings: Settings, tmp_path: Path, *args: str, **env_overrides: str
 ) -> Iterator[Service]:
     """`dlrw collect ARGS` for ``settings`` in a subprocess, stopped (SIGTERM) afterwards."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
-    env.update(
-        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        DLRW_TOPIC_PREFIX=settings.topic_prefix,
-        DLRW_DATA_DIR=str(settings.data_dir),
-        DLRW_HASH_KEY="test-hash-key",
-        PYTHONPATH=str(ROOT),
-    )
-    env.update(env_overrides)
     port = free_port()
     log_path = tmp_path / f"collect-{port}.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dlrw.ingest.cli", "collect", "--port", str(port), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
+        process = start_dlrw(
+            ["collect", "--port", str(port), *args],
+            env_for(settings, **env_overrides),
             cwd=tmp_path,  # no stray .env file
+            stdout=log,
+            stderr=log,
         )
     service = Service(f"http://127.0.0.1:{port}", log_path, process.pid)
     try:
@@ -136,12 +124,7 @@ def run_collect(
                 time.sleep(0.1)
         yield service
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=15)
 
 
 @pytest.fixture

@@ -2,62 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from dlrw.ingest.config import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-
-RunDlrw = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def _dlrw_env(settings: Settings, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLRW_")}
-    env.update(
-        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        DLRW_TOPIC_PREFIX=settings.topic_prefix,
-        DLRW_DATA_DIR=str(settings.data_dir),
-        DLRW_HASH_KEY="test-hash-key",
-    )
-    env.update(overrides)
-    return env
+from tests import cli
+from tests.cli import ROOT as ROOT  # re-exported: the produce and reliability tests import it
 
 
 @pytest.fixture
 def dlrw_env() -> Callable[..., dict[str, str]]:
-    """``dlrw_env(settings, **overrides)``: the environment of a `dlrw` subprocess that uses
-    ``settings`` (and DLRW_HASH_KEY=test-hash-key)."""
-    return _dlrw_env
+    """``tests.cli.env_for``, for the tests that take it as a fixture."""
+    return cli.env_for
 
 
 @pytest.fixture
-def run_dlrw() -> RunDlrw:
-    """Run ``python -m ingest.cli ARGS`` from the project root; returns the completed process."""
-
-    def run(
-        args: Iterable[str], env: dict[str, str], timeout: float = 120, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "dlrw.ingest.cli", *args],
-            cwd=ROOT,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    return run
+def run_dlrw() -> Callable[..., object]:
+    """``tests.cli.run_dlrw``, for the tests that take it as a fixture."""
+    return cli.run_dlrw
 
 
 @pytest.fixture

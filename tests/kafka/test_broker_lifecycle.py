@@ -10,16 +10,15 @@ from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.producer import EventPublisher
 from dlrw.models.events import ConversionEvent
 from dlrw.models.wire import decode
+from tests.cli import env_for, run_dlrw
 
 pytestmark = pytest.mark.broker
 
 
-def test_broker_start_status_stop(
-    settings: Settings, free_port_pair: int, run_dlrw, dlrw_env, read_topics
-) -> None:
+def test_broker_start_status_stop(settings: Settings, free_port_pair: int, read_topics) -> None:
     bootstrap = f"localhost:{free_port_pair}"
     settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
-    env = dlrw_env(settings)
+    env = env_for(settings)
     try:
         started = run_dlrw(["broker", "start"], env, timeout=300)
         assert started.returncode == 0, started.stderr

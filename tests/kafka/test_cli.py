@@ -11,11 +11,12 @@ from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ConfigError
 from dlrw.ingest.kafka.client import admin_client
 from dlrw.ingest.kafka.topics import create_topics, delete_topics, topic_names
+from tests.cli import env_for, run_dlrw
 
 
 @pytest.mark.broker
-def test_topics_create_is_idempotent(settings: Settings, run_dlrw, dlrw_env) -> None:
-    env = dlrw_env(settings)
+def test_topics_create_is_idempotent(settings: Settings) -> None:
+    env = env_for(settings)
     first = run_dlrw(["topics", "create", "--partitions", "2"], env)
     second = run_dlrw(["topics", "create"], env)
     names = topic_names(settings)
@@ -50,20 +51,20 @@ def test_delete_topics_refuses_an_empty_prefix(settings: Settings) -> None:
 
 
 def test_broker_status_without_broker_exits_1_with_one_line(
-    settings: Settings, free_port_pair: int, run_dlrw, dlrw_env
+    settings: Settings, free_port_pair: int
 ) -> None:
-    env = dlrw_env(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{free_port_pair}")
+    env = env_for(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{free_port_pair}")
     result = run_dlrw(["broker", "status"], env)
     assert result.returncode == 1
     assert result.stdout.strip() == f"not running: nothing answers at localhost:{free_port_pair}"
 
 
 def test_broker_start_without_java_is_one_readable_line(
-    settings: Settings, free_port_pair: int, tmp_path: Path, run_dlrw, dlrw_env
+    settings: Settings, free_port_pair: int, tmp_path: Path
 ) -> None:
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
-    env = dlrw_env(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{free_port_pair}")
+    env = env_for(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{free_port_pair}")
     env["PATH"] = str(empty_bin)
     env.pop("JAVA_HOME", None)
     result = run_dlrw(["broker", "start"], env)
@@ -74,21 +75,19 @@ def test_broker_start_without_java_is_one_readable_line(
     assert "`java` is not on PATH and JAVA_HOME is not set" in lines[0]
 
 
-def test_broker_start_refuses_a_port_held_by_something_else(
-    settings: Settings, run_dlrw, dlrw_env
-) -> None:
+def test_broker_start_refuses_a_port_held_by_something_else(settings: Settings) -> None:
     with socket.socket() as holder:
         holder.bind(("localhost", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        env = dlrw_env(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{port}")
+        env = env_for(settings, DLRW_KAFKA_BOOTSTRAP=f"localhost:{port}")
         result = run_dlrw(["broker", "start", "--timeout", "10"], env)
     assert result.returncode == 3
     assert f"port {port} is in use by something that is not a Kafka broker" in result.stderr
 
 
-def test_broker_start_rejects_a_remote_bootstrap(settings: Settings, run_dlrw, dlrw_env) -> None:
-    env = dlrw_env(settings, DLRW_KAFKA_BOOTSTRAP="kafka.example.com:9092")
+def test_broker_start_rejects_a_remote_bootstrap(settings: Settings) -> None:
+    env = env_for(settings, DLRW_KAFKA_BOOTSTRAP="kafka.example.com:9092")
     result = run_dlrw(["broker", "start"], env)
     assert result.returncode == 2
     assert "only runs a local broker" in result.stderr

@@ -3,12 +3,9 @@ whole raw tables back in a stable order."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +18,10 @@ from dlrw.ingest.warehouse.connection import connect_engine
 from dlrw.ingest.warehouse.tables import ALL_RAW_TABLES
 from dlrw.models.events import ConversionEvent, DeliveryReceipt, Event, SendEvent
 from dlrw.models.status import Status
+from tests.cli import ROOT as ROOT  # re-exported: the reliability tests import it from here
+from tests.cli import env_for as env_for  # likewise
+from tests.cli import start_dlrw
 
-ROOT = Path(__file__).resolve().parents[2]
 # Two days, so the store is partitioned by event date and segments split within a batch.
 T0 = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
 _COUNTRIES = [("GB", "23410"), ("IN", "40445"), ("DE", "26201"), ("BR", "72406")]
@@ -155,30 +154,9 @@ def counts(url: str) -> dict[str, tuple[int, int]]:
         engine.dispose()
 
 
-def env_for(settings: Settings) -> dict[str, str]:
-    """Environment that makes a ``dlrw`` subprocess use ``settings``."""
-    env = dict(os.environ)
-    env.update(
-        DLRW_DATA_DIR=str(settings.data_dir),
-        DLRW_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        DLRW_TOPIC_PREFIX=settings.topic_prefix,
-        DLRW_WAREHOUSE_URL=settings.warehouse_url,
-        DLRW_STORE_DIR=str(settings.store_dir),
-        DLRW_HASH_KEY="test-hash-key",
-    )
-    return env
-
-
 def start_ingest(settings: Settings, *args: str) -> subprocess.Popen[str]:
-    """``python -m ingest.cli ingest ARGS`` as a subprocess."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "dlrw.ingest.cli", "ingest", "--group", group_for(settings), *args],
-        env=env_for(settings),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """`dlrw ingest ARGS` in the background, in the test's own consumer group."""
+    return start_dlrw(["ingest", "--group", group_for(settings), *args], env_for(settings))
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import timedelta
 
 from dlrw.ingest.config import Settings
-from tests.alerts.helpers import NORMAL_CELLS, ROOT, T0, dlrw_env, dlrw_runner, write_fct_messages
+from tests.alerts.helpers import NORMAL_CELLS, T0, write_fct_messages
+from tests.cli import env_for, run_dlrw, start_dlrw, stop
 from tests.reliability.conftest import free_port
 from tests.service.conftest import scrape, wait_for
 
@@ -17,19 +17,12 @@ from tests.service.conftest import scrape, wait_for
 def _watch(settings: Settings, port: int, *args: str) -> subprocess.Popen[str]:
     now = (T0 + timedelta(minutes=10)).isoformat()
     command = ["alerts", "--baseline", "2d", "--now", now, "--watch", "0.5"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "dlrw.ingest.cli", *command, "--metrics-port", str(port), *args],
-        cwd=ROOT,
-        env=dlrw_env(settings),
-        text=True,
+    return start_dlrw(
+        [*command, "--metrics-port", str(port), *args],
+        env_for(settings),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    process.wait(60)
 
 
 def test_the_watch_counts_evaluations_and_the_cells_firing(settings: Settings) -> None:
@@ -46,7 +39,7 @@ def test_the_watch_counts_evaluations_and_the_cells_firing(settings: Settings) -
             watch,
         )
     finally:
-        _stop(watch)
+        stop(watch)
     # Still firing at every evaluation, though alerted only once (cooldown).
     assert samples[("dlrw_alerts_firing", (("kind", "delivery_drop"),))] == 1
     assert samples[("dlrw_alerts_firing", (("kind", "receipt_gap"),))] == 0
@@ -68,7 +61,7 @@ def test_the_watch_times_each_build(settings: Settings) -> None:
             timeout=300,
         )
     finally:
-        _stop(watch)
+        stop(watch)
     assert samples[("dlrw_alerts_build_duration_seconds_count", ())] >= 1
     # dbt's start-up alone takes more than a second.
     assert samples[("dlrw_alerts_build_duration_seconds_bucket", (("le", "1.0"),))] == 0
@@ -87,13 +80,13 @@ def test_the_watch_counts_failed_evaluations_and_goes_on(settings: Settings) -> 
             watch,
         )
     finally:
-        _stop(watch)
+        stop(watch)
     assert samples[("dlrw_alerts_evaluations_total", (("outcome", "ok"),))] == 0
     assert samples[("dlrw_alerts_last_evaluation_timestamp_seconds", ())] == 0
 
 
 def test_metrics_port_without_watch_is_one_readable_line(settings: Settings) -> None:
-    result = dlrw_runner()(["alerts", "--metrics-port", "9"], settings)
+    result = run_dlrw(["alerts", "--metrics-port", "9"], env_for(settings))
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "dlrw alerts: error: --metrics-port needs --watch: a single evaluation has nothing to serve"

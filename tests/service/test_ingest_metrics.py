@@ -18,6 +18,7 @@ from dlrw.ingest.kafka.topics import create_topics
 from dlrw.ingest.pipeline.batch import EVENT_DATE_FIELD
 from dlrw.models.events import Event
 from dlrw.models.wire import encode
+from tests.cli import stop
 from tests.pipeline.conftest import publish, send, start_ingest, traffic
 from tests.reliability.conftest import PrivatePostgres, free_port
 from tests.service.conftest import get, scrape, wait_for
@@ -48,16 +49,6 @@ def _worker_pid(ingest: subprocess.Popen[str]) -> int:
         if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
             return int(pid)
     raise AssertionError(f"no worker among the children {children} of ingest")
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
 
 
 def test_a_scrape_follows_the_run_and_readyz_fails_when_the_worker_dies(
@@ -123,7 +114,7 @@ def test_a_scrape_follows_the_run_and_readyz_fails_when_the_worker_dies(
             "error": "the ingest worker process is not running",
         }
     finally:
-        _stop(ingest)
+        stop(ingest)
 
 
 def test_while_the_warehouse_is_down_readyz_fails_and_the_lag_holds_what_is_unwritten(
@@ -158,7 +149,7 @@ def test_while_the_warehouse_is_down_readyz_fails_and_the_lag_holds_what_is_unwr
         assert sum(_by_kind(scrape(port), _RECORDS).values()) == 900
         assert get(readyz) == (200, {"status": "ready"})
     finally:
-        _stop(ingest)
+        stop(ingest)
 
 
 def test_readyz_fails_in_a_member_that_holds_no_partitions(settings: Settings) -> None:
@@ -182,4 +173,4 @@ def test_readyz_fails_in_a_member_that_holds_no_partitions(settings: Settings) -
         )
     finally:
         for member in members:
-            _stop(member)
+            stop(member)

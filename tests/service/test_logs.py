@@ -4,9 +4,7 @@ level, component, logger, message, fields), and no secret, token or phone number
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,8 +15,9 @@ import pytest
 from sqlalchemy.exc import ProgrammingError
 
 from dlrw.ingest.config import Settings
-from tests.collect.conftest import FORM, ROOT, SECRETS, run_collect, twilio_headers
-from tests.pipeline.conftest import counts, env_for, publish, traffic
+from tests.cli import env_for, start_dlrw, stop
+from tests.collect.conftest import FORM, SECRETS, run_collect, twilio_headers
+from tests.pipeline.conftest import counts, publish, traffic
 from tests.reliability.conftest import PrivatePostgres
 from tests.service.conftest import wait_for
 
@@ -108,14 +107,11 @@ def _rows(url: str) -> int:
 
 
 def _ingest(settings: Settings, stderr: Any, *args: str, **env: str) -> subprocess.Popen[str]:
-    command = ["ingest", "--group", f"g-{settings.topic_prefix}", *args]
-    return subprocess.Popen(
-        [sys.executable, "-m", "dlrw.ingest.cli", *command],
-        env=env_for(settings) | {"DLRW_LOG_FORMAT": "json"} | env,
-        cwd=ROOT,
+    return start_dlrw(
+        ["ingest", "--group", f"g-{settings.topic_prefix}", *args],
+        env_for(settings, DLRW_LOG_FORMAT="json", **env),
         stdout=subprocess.DEVNULL,
         stderr=stderr,
-        text=True,
     )
 
 
@@ -136,8 +132,7 @@ def test_ingest_logs_json_from_both_processes_without_the_warehouse_password(
         wait_for("warning", log_path.read_text, lambda text: "unreachable" in text, ingest, 30)
         own_postgres.start()
     finally:
-        ingest.send_signal(signal.SIGTERM)
-        ingest.wait(60)
+        stop(ingest)
     text = log_path.read_text()
     entries = _json_lines(text, "ingest")
     assert any(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import signal
 import subprocess
 import urllib.parse
 import urllib.request
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from dlrw.ingest.config import Settings
+from tests.cli import stop
 from tests.collect.conftest import run_collect
 from tests.pipeline.conftest import publish, start_ingest, traffic
 from tests.reliability.conftest import free_port
@@ -121,8 +121,7 @@ def _prometheus(tmp_path: Path, config: Path) -> Iterator[_Prometheus]:
     try:
         yield _Prometheus(port)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(60)
+        stop(server)
 
 
 @pytest.mark.broker
@@ -185,8 +184,7 @@ def test_prometheus_scrapes_a_running_ingest_and_collector(
                     "DlrwCollectErrors",
                 }
     finally:
-        ingest.send_signal(signal.SIGTERM)
-        ingest.communicate(timeout=60)
+        stop(ingest)
 
 
 def test_compose_runs_prometheus_on_the_shipped_config_and_its_targets_serve_metrics() -> None:
