@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, get_type_hints
 
 from dlrw.ingest.errors import ConfigError
 from dlrw.ingest.resources import package_path
@@ -119,34 +119,21 @@ class Thresholds:
     @classmethod
     def from_mapping(cls, data: dict[str, Any], source: str) -> Self:
         """Build from parsed TOML; unknown sections or keys and wrong types are a ConfigError."""
-        unknown = set(data) - {f.name for f in fields(cls)}
+        section_types = get_type_hints(cls)
+        unknown = set(data) - set(section_types)
         if unknown:
             raise ConfigError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
         sections: dict[str, Any] = {}
-        for section in fields(cls):
-            section_type = _SECTIONS[section.name]
-            values = data.get(section.name, {})
+        for name, section_type in section_types.items():
+            values = data.get(name, {})
             if not isinstance(values, dict):
-                raise ConfigError(f"{source}: [{section.name}] must be a table")
-            sections[section.name] = _section(section_type, section.name, values, source)
+                raise ConfigError(f"{source}: [{name}] must be a table")
+            sections[name] = _section(section_type, name, values, source)
         return cls(**sections)
 
 
-_SECTIONS: dict[str, type] = {
-    "missing_receipts": MissingReceipts,
-    "silent_hours": SilentHours,
-    "freshness": Freshness,
-    "orphan_receipts": OrphanReceipts,
-    "reused_ids": ReusedIds,
-    "reconciliation": Reconciliation,
-    "unmapped_failure_codes": UnmappedFailureCodes,
-    "exchange_rates": ExchangeRates,
-    "sanity": Sanity,
-}
-
-
 def _section(section_type: type, name: str, values: dict[str, Any], source: str) -> Any:
-    known = {f.name: f for f in fields(section_type)}
+    known = get_type_hints(section_type)
     unknown = set(values) - set(known)
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
@@ -154,9 +141,8 @@ def _section(section_type: type, name: str, values: dict[str, Any], source: str)
     if missing:
         raise ConfigError(f"{source}: [{name}] lacks {', '.join(sorted(missing))}")
     converted: dict[str, Any] = {}
-    for key, field in known.items():
+    for key, want in known.items():
         value = values[key]
-        want = int if field.type in (int, "int") else float
         # TOML has no int/float distinction people remember; accept 1 for 1.0, never bools.
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{source}: [{name}] {key} must be a number, got {value!r}")
