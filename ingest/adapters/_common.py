@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "number_or_none",
     "parse_short_date",
     "shown",
+    "status_of",
 ]
 
 REDACTED = "REDACTED"
@@ -120,6 +122,17 @@ def number_or_none(value: Any, label: str) -> float | None:
     if not math.isfinite(number):
         raise ReceiptParseError(f"{label} {shown(value)} is not a number")
     return number
+
+
+def status_of(value: Any, field: str, to_status: Callable[[str], Status]) -> Status:
+    """The status ``to_status`` maps the provider's ``value`` to; a parse error saying
+    ``missing FIELD`` when there is no value, or why the value maps to no status."""
+    if not value:
+        raise ReceiptParseError(f"missing {field}")
+    try:
+        return to_status(str(value))
+    except ValueError as exc:
+        raise ReceiptParseError(str(exc)) from None
 
 
 def finish_receipt(

@@ -20,6 +20,7 @@ from dlrw.ingest.adapters._common import (
     normalise_payload,
     parse_short_date,
     shown,
+    status_of,
 )
 from dlrw.models.events import DeliveryReceipt
 from dlrw.models.status import Status, smpp_status
@@ -79,13 +80,7 @@ def parse_smpp_receipt(payload: str, received_at: datetime) -> DeliveryReceipt:
     message_id = fields.get("id")
     if not message_id:
         raise ReceiptParseError("not an SMPP receipt: no id field")
-    stat = fields.get("stat")
-    if not stat:
-        raise ReceiptParseError("missing stat field")
-    try:
-        status = smpp_status(stat)
-    except ValueError as exc:
-        raise ReceiptParseError(str(exc)) from None
+    status = status_of(fields.get("stat"), "stat field", smpp_status)
     err = fields.get("err")
     return finish_receipt(
         PROVIDER,

@@ -21,6 +21,7 @@ from dlrw.ingest.adapters._common import (
     format_short_date,
     normalise_payload,
     parse_short_date,
+    status_of,
 )
 from dlrw.ingest.adapters.form import Form, read_form
 from dlrw.models.events import DeliveryReceipt
@@ -64,12 +65,7 @@ def twilio_receipt(form: Form, received_at: datetime) -> DeliveryReceipt:
     if not sid:
         raise ReceiptParseError("not a Twilio callback: no MessageSid")
     status_value = fields.get("MessageStatus") or fields.get("SmsStatus")
-    if not status_value:
-        raise ReceiptParseError("missing MessageStatus")
-    try:
-        status = twilio_status(status_value)
-    except ValueError as exc:
-        raise ReceiptParseError(str(exc)) from None
+    status = status_of(status_value, "MessageStatus", twilio_status)
     done = fields.get("RawDlrDoneDate")
     raw = form.redacted_text(_RECIPIENT)
     return finish_receipt(

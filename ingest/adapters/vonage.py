@@ -31,6 +31,7 @@ from dlrw.ingest.adapters._common import (
     number_or_none,
     parse_short_date,
     shown,
+    status_of,
 )
 from dlrw.ingest.adapters.form import Form, read_form
 from dlrw.models.events import DeliveryReceipt
@@ -121,13 +122,7 @@ def vonage_receipt(callback: VonageCallback, received_at: datetime) -> DeliveryR
     message_id = fields.get("messageId")
     if not message_id:
         raise ReceiptParseError("not a Vonage receipt: no messageId")
-    status_value = fields.get("status")
-    if not status_value:
-        raise ReceiptParseError("missing status")
-    try:
-        status = vonage_status(str(status_value))
-    except ValueError as exc:
-        raise ReceiptParseError(str(exc)) from None
+    status = status_of(fields.get("status"), "status", vonage_status)
     err = str(fields.get("err-code") or "")
     scts = fields.get("scts")
     price = number_or_none(fields.get("price"), "price")
