@@ -9,13 +9,12 @@ route_id wins, then error_code, then status, then provider; no matching row give
 
 from __future__ import annotations
 
-import csv
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlrw.ingest.errors import ConfigError
-from dlrw.ingest.resources import SEEDS_DIR
+from dlrw.ingest.resources import SEEDS_DIR, read_seed
 
 __all__ = ["FAILURE_CODES_CSV", "UNKNOWN", "FailureCodes", "load_failure_codes"]
 
@@ -98,11 +97,7 @@ class FailureCodes:
 
 def load_failure_codes(path: Path = FAILURE_CODES_CSV) -> FailureCodes:
     """The taxonomy from the dbt seed."""
-    try:
-        with path.open(newline="") as handle:
-            records = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the failure-codes seed {path}: {exc.strerror}") from exc
+    records = read_seed(path)
     return FailureCodes(
         [
             _Row(

@@ -4,12 +4,11 @@ curves. Everything here is static data plus cheap lookups; ``engine`` draws from
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlrw.ingest.errors import ConfigError
-from dlrw.ingest.resources import SEEDS_DIR
+from dlrw.ingest.resources import SEEDS_DIR, read_seed
 
 __all__ = [
     "CAMPAIGNS",
@@ -251,11 +250,7 @@ def _routes(code: str, index: int, profile: _Profile) -> tuple[Route, ...]:
 
 def load_world(path: Path = OPERATORS_CSV) -> World:
     """Countries and operators from the dbt seed, with this module's behaviour parameters."""
-    try:
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the operators seed {path}: {exc.strerror}") from exc
+    rows = read_seed(path)
     by_country: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         by_country.setdefault(row["country"], []).append(row)
