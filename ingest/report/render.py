@@ -87,6 +87,20 @@ def _money(value: float, currency: str) -> str:
     return f"{value:,.2f}{unit}" if value >= 100 else f"{value:,.4f}{unit}"
 
 
+def _unit(currency: str) -> str:
+    """`` (EUR)`` for a money column's heading; nothing when the currencies are mixed."""
+    return "" if currency == "mixed currencies" else f" ({currency})"
+
+
+def _table(name: str, head: Sequence[tuple[str, bool]], rows: str) -> str:
+    """The table ``name`` (its ``data-table``): ``head`` as (heading, numeric), then ``rows``."""
+    cells = "".join(
+        f'<th class="num">{escape(label)}</th>' if numeric else f"<th>{escape(label)}</th>"
+        for label, numeric in head
+    )
+    return f'<table data-table="{name}"><tr>{cells}</tr>{rows}</table>'
+
+
 def _section(title: str, how: str, body: str, anchor: str) -> str:
     return (
         f'<section id="{anchor}"><h2>{escape(title)}</h2>'
@@ -192,8 +206,7 @@ def _tier_trend(data: ReportData) -> str:
 
 def _tier_cost(data: ReportData) -> str:
     tiers = [c for c in data.tiers if c.delivered]
-    currency = data.summary.currency
-    unit = "" if currency == "mixed currencies" else f" ({currency})"
+    unit = _unit(data.summary.currency)
     chart = bar_chart(
         "tier-cost",
         "Cost per delivered message by route tier",
@@ -214,12 +227,14 @@ def _tier_cost(data: ReportData) -> str:
         f'<td class="num">{(c.cost_per_delivered or 0):.4f}</td></tr>'
         for c in tiers
     )
-    table = (
-        '<table data-table="tier-cost"><tr><th>tier</th><th class="num">sent</th>'
-        '<th class="num">delivery rate</th>'
-        f'<th class="num">cost per sent{escape(unit)}</th>'
-        f'<th class="num">cost per delivered{escape(unit)}</th></tr>{rows}</table>'
-    )
+    head = [
+        ("tier", False),
+        ("sent", True),
+        ("delivery rate", True),
+        (f"cost per sent{unit}", True),
+        (f"cost per delivered{unit}", True),
+    ]
+    table = _table("tier-cost", head, rows)
     return _section(
         "Is a tier worth its price?",
         "What one delivered message costs on each tier: total cost of the tier's messages "
@@ -288,8 +303,7 @@ def _latency(data: ReportData) -> str:
 
 
 def _worst_cells(data: ReportData) -> str:
-    currency = data.summary.currency
-    unit = "" if currency == "mixed currencies" else f" ({currency})"
+    unit = _unit(data.summary.currency)
     rows = []
     for cell in data.worst_cells:
         country, name, mcc_mnc, tier, provider = cell.key
@@ -307,28 +321,22 @@ def _worst_cells(data: ReportData) -> str:
             f'<td class="num">{_DASH if per_delivered is None else f"{per_delivered:.4f}"}</td>'
             "</tr>"
         )
-    head = "".join(
-        f'<th class="{"num" if i > 4 else ""}">{h}</th>'
-        for i, h in enumerate(
-            (
-                "country",
-                "operator",
-                "MCC-MNC",
-                "tier",
-                "provider",
-                "sent",
-                "delivered",
-                "failed",
-                "pending",
-                "no receipt",
-                "delivery rate",
-                f"cost{unit}",
-                f"cost / delivered{unit}",
-            )
+    head = [(label, False) for label in ("country", "operator", "MCC-MNC", "tier", "provider")]
+    head += [
+        (label, True)
+        for label in (
+            "sent",
+            "delivered",
+            "failed",
+            "pending",
+            "no receipt",
+            "delivery rate",
+            f"cost{unit}",
+            f"cost / delivered{unit}",
         )
-    )
+    ]
     body = (
-        f'<table data-table="worst-cells"><tr>{head}</tr>{"".join(rows)}</table>'
+        _table("worst-cells", head, "".join(rows))
         if rows
         else '<p class="muted">No cell has enough messages to rank.</p>'
     )
@@ -427,11 +435,13 @@ def _dead_numbers(data: ReportData) -> str:
         f"<td>{'yes' if run >= d.min_failures else 'not yet'}</td></tr>"
         for run, n, cost in d.by_run
     )
-    table = (
-        '<table data-table="dead-numbers"><tr><th>permanent failures in a row</th>'
-        '<th class="num">numbers</th><th class="num">spent since the first</th>'
-        f"<th>on the suppression list</th></tr>{rows}</table>"
-    )
+    head = [
+        ("permanent failures in a row", False),
+        ("numbers", True),
+        ("spent since the first", True),
+        ("on the suppression list", False),
+    ]
+    table = _table("dead-numbers", head, rows)
     return _section(
         "Dead numbers",
         "Numbers whose latest messages failed permanently (unknown subscriber, DND or opt-out) "
@@ -451,12 +461,12 @@ def _no_retry(data: ReportData) -> str:
         f'<td class="num">{_pct(o.no_retry_share)}</td></tr>'
         for o in data.no_retry
     )
-    body = (
-        '<table data-table="no-retry-operators"><tr><th>country</th><th>operator</th>'
-        '<th>MCC-MNC</th><th class="num">sent</th><th class="num">failed, phone off</th>'
-        '<th class="num">delivered late</th><th class="num">phone-off messages failed</th>'
-        f"</tr>{rows}</table>"
-    )
+    head = [(label, False) for label in ("country", "operator", "MCC-MNC")]
+    head += [
+        (label, True)
+        for label in ("sent", "failed, phone off", "delivered late", "phone-off messages failed")
+    ]
+    body = _table("no-retry-operators", head, rows)
     if not data.no_retry:
         body = '<p class="muted" data-table="no-retry-operators">No operator is flagged.</p>'
     return _section(
@@ -472,8 +482,7 @@ def _no_retry(data: ReportData) -> str:
 
 
 def _funnel(data: ReportData) -> str:
-    currency = data.summary.currency
-    unit = "" if currency == "mixed currencies" else f" ({currency})"
+    unit = _unit(data.summary.currency)
     rates = {}
     for c in data.funnel:
         rates[(c.campaign_id, "delivered / sent")] = c.delivered / c.sent if c.sent else 0.0
@@ -498,14 +507,20 @@ def _funnel(data: ReportData) -> str:
         "</tr>"
         for c in data.funnel
     )
-    table = (
-        '<table data-table="campaign-funnel"><tr><th>campaign</th><th class="num">sent</th>'
-        '<th class="num">delivered</th><th class="num">converted</th>'
-        f'<th class="num">conversion value{escape(unit)}</th>'
-        f'<th class="num">cost{escape(unit)}</th>'
-        f'<th class="num">cost per conversion{escape(unit)}</th>'
-        f'<th class="num">value / cost</th></tr>{rows}</table>'
-    )
+    head = [("campaign", False)]
+    head += [
+        (label, True)
+        for label in (
+            "sent",
+            "delivered",
+            "converted",
+            f"conversion value{unit}",
+            f"cost{unit}",
+            f"cost per conversion{unit}",
+            "value / cost",
+        )
+    ]
+    table = _table("campaign-funnel", head, rows)
     return _section(
         "Campaign funnel",
         "Per campaign over the period: messages sent, delivered, and delivered messages that "
@@ -561,11 +576,10 @@ def _dq(data: ReportData) -> str:
         body = '<p class="muted" data-dq="none">No checks run yet (run `dlrw check`).</p>'
         how = "Results of the latest `dlrw check` run."
     else:
-        head = "".join(f"<th>{escape(c)}</th>" for c in data.dq.columns)
         rows = "".join(
             "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in data.dq.rows
         )
-        body = f'<table data-table="dq-results"><tr>{head}</tr>{rows}</table>'
+        body = _table("dq-results", [(c, False) for c in data.dq.columns], rows)
         how = f"Results of the latest `dlrw check` run ({data.dq.run_label})."
     return _section("Data quality", how, body, "quality")
 

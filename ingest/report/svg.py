@@ -112,6 +112,11 @@ def _open(plot_id: str, title: str, width: int, height: int) -> list[str]:
     ]
 
 
+def _empty(parts: list[str], x: float, y: float, message: str) -> str:
+    """The opened chart ``parts`` closed with ``message`` at (x, y) in place of a plot."""
+    return "".join([*parts, f'<text x="{x}" y="{y}">{message}</text></svg>'])
+
+
 def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> list[str]:
     """A horizontal legend of coloured squares, starting at (x, y)."""
     parts = []
@@ -163,8 +168,7 @@ def line_chart(
     points = [p for values in series.values() for p in values]
     parts = _open(plot_id, title, width, height)
     if not points:
-        parts.append(f'<text x="{left}" y="{height / 2}">No data in this period.</text></svg>')
-        return "".join(parts)
+        return _empty(parts, left, height / 2, "No data in this period.")
     t0 = min(p[0] for p in points)
     t1 = max(p[0] for p in points)
     if t1 == t0:
@@ -316,8 +320,7 @@ def bar_chart(
     height = top + bar_h * len(bars) + bottom
     parts = _open(plot_id, title, width, height)
     if not bars:
-        parts.append(f'<text x="8" y="{top + 16}">No data in this period.</text></svg>')
-        return "".join(parts)
+        return _empty(parts, 8, top + 16, "No data in this period.")
     hi = max(v for _, v in bars) or 1.0
     ticks = nice_ticks(0, hi)
     hi = max(hi, ticks[-1])
@@ -378,8 +381,7 @@ def stacked_share_chart(
     height = top + bar_h * len(rows) + bottom
     parts = _open(plot_id, title, width, height)
     if not rows:
-        parts.append(f'<text x="8" y="{top + 16}">No failed messages in this period.</text></svg>')
-        return "".join(parts)
+        return _empty(parts, 8, top + 16, "No failed messages in this period.")
     present = [c for c in colours if any(counts.get(c) for _, counts in rows)]
     parts.extend(_legend([(c, colours[c]) for c in present], label_w, 16))
     plot_w = width - label_w - note_w
@@ -431,8 +433,7 @@ def grouped_bar_chart(
     left, right, top, bottom = 64, 16, 34, 48
     parts = _open(plot_id, title, width, height)
     if not categories or not values:
-        parts.append(f'<text x="{left}" y="{height / 2}">No data in this period.</text></svg>')
-        return "".join(parts)
+        return _empty(parts, left, height / 2, "No data in this period.")
     hi = max(values.values()) or 1.0
     ticks = nice_ticks(0, hi)
     hi = max(hi, ticks[-1])
@@ -517,9 +518,7 @@ def box_chart(
     parts = _open(plot_id, title, width, height)
     values = [v for b in boxes for v in (b.p05, b.p95) if v > 0]
     if not values:
-        parts.append(f'<text x="8" y="{top + 16}">No delivered messages in this period.</text>')
-        parts.append("</svg>")
-        return "".join(parts)
+        return _empty(parts, 8, top + 16, "No delivered messages in this period.")
     lo = 10 ** math.floor(math.log10(min(values)))
     hi = 10 ** math.ceil(math.log10(max(values)))
     plot_w = width - label_w - right
