@@ -32,6 +32,19 @@ def _send(**changes) -> SendEvent:
     return dataclasses.replace(base, **changes)
 
 
+def _receipt(**changes) -> DeliveryReceipt:
+    base = DeliveryReceipt(
+        event_id="x",
+        provider="p",
+        provider_message_id="1",
+        status=Status.DELIVERED,
+        is_final=True,
+        received_at=NOW,
+        raw="",
+    )
+    return dataclasses.replace(base, **changes)
+
+
 def test_json_form_round_trips_with_iso_timestamps():
     event = _send()
     data = event.to_json_dict()
@@ -57,15 +70,7 @@ def test_unknown_and_missing_fields_are_named():
 
 def test_receipt_status_must_be_in_the_status_model():
     with pytest.raises(InvalidEvent, match="not in the status model"):
-        DeliveryReceipt(
-            event_id="x",
-            provider="p",
-            provider_message_id="1",
-            status="GONE",  # type: ignore[arg-type]
-            is_final=True,
-            received_at=NOW,
-            raw="",
-        )
+        _receipt(status="GONE")
 
 
 @pytest.mark.parametrize(
@@ -128,15 +133,7 @@ def test_every_timestamp_field_of_every_schema_is_range_checked():
 
 
 def test_the_raw_payload_alone_is_free_text():
-    receipt = DeliveryReceipt(
-        event_id="x",
-        provider="p",
-        provider_message_id="1",
-        status=Status.DELIVERED,
-        is_final=True,
-        received_at=NOW,
-        raw="payload " * 1000,
-    )
+    receipt = _receipt(raw="payload " * 1000)
     assert receipt.problem(NOW) is None
     too_long = dataclasses.replace(receipt, error_code="E" * 201).problem(NOW)
     assert too_long == "error_code: 201 characters, more than 200"
@@ -147,15 +144,7 @@ def test_a_valid_send_has_no_problem():
 
 
 def test_receipt_is_final_must_agree_with_its_status():
-    receipt = DeliveryReceipt(
-        event_id="x",
-        provider="p",
-        provider_message_id="1",
-        status=Status.ENROUTE,
-        is_final=True,
-        received_at=NOW,
-        raw="",
-    )
+    receipt = _receipt(status=Status.ENROUTE)
     assert "contradicts" in (receipt.problem(NOW) or "")
     # An SMPP dlvrd:7220140001 once parsed into a receipt that could not be encoded.
     too_many = dataclasses.replace(receipt, status=Status.DELIVERED, segments_delivered=7220140001)

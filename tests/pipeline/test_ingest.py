@@ -15,6 +15,7 @@ from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.client import admin_client, committed_total
 from dlrw.ingest.kafka.topics import create_topics
 from dlrw.ingest.store.segments import iter_segments
+from tests.cli import stop
 
 from .conftest import counts, group_for, ingest_once, publish, start_ingest, traffic
 
@@ -23,8 +24,11 @@ pytestmark = pytest.mark.broker
 _TABLE = {"send": "raw_sends", "receipt": "raw_receipts", "conversion": "raw_conversions"}
 
 
-def _published(n: int, start: int = 0) -> Counter[str]:
-    return Counter(event.event_type for event in traffic(n, start))
+def _publish(settings: Settings, n: int) -> Counter[str]:
+    """Publish ``n`` events of traffic; how many there were of each type."""
+    events = list(traffic(n))
+    publish(settings, events)
+    return Counter(event.event_type for event in events)
 
 
 def _assert_exactly_once(settings: Settings, expected: Counter[str]) -> None:
@@ -45,8 +49,7 @@ def _wait_for_segments(store: Path, process: subprocess.Popen[str], timeout: flo
 
 def test_every_event_is_ingested_once_and_a_replay_adds_nothing(any_warehouse: Settings) -> None:
     settings = any_warehouse
-    publish(settings, traffic(3000))
-    expected = _published(3000)
+    expected = _publish(settings, 3000)
 
     summary = ingest_once(settings, batch_size=700)
     assert summary.events == expected
@@ -64,8 +67,7 @@ def test_every_event_is_ingested_once_and_a_replay_adds_nothing(any_warehouse: S
 
 def test_kill_9_mid_run_loses_and_duplicates_nothing(any_warehouse: Settings) -> None:
     settings = any_warehouse
-    publish(settings, traffic(30_000))
-    expected = _published(30_000)
+    expected = _publish(settings, 30_000)
 
     first = start_ingest(settings, "--batch-size", "2000")
     try:
@@ -84,13 +86,11 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(any_warehouse: Settings) ->
 
 def test_sigterm_finishes_the_batch_and_exits_cleanly(broker_settings: Settings) -> None:
     settings = broker_settings
-    publish(settings, traffic(20_000))
-    expected = _published(20_000)
+    expected = _publish(settings, 20_000)
 
     process = start_ingest(settings, "--batch-size", "1000")
     _wait_for_segments(settings.store_dir, process)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    out, err = stop(process)
     assert process.returncode == 0, err
     assert out.startswith("ingested ")
 
@@ -104,7 +104,7 @@ def test_an_idle_consumer_commits_its_last_batch(broker_settings: Settings) -> N
     settings = broker_settings
     process = start_ingest(settings, "--batch-size", "2000")
     try:
-        publish(settings, traffic(5000))
+        expected = _publish(settings, 5000)
         deadline = time.monotonic() + 60
         while committed_total(settings, group_for(settings)) < 5000:
             assert process.poll() is None, process.communicate()
@@ -113,10 +113,9 @@ def test_an_idle_consumer_commits_its_last_batch(broker_settings: Settings) -> N
             )
             time.sleep(0.2)
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
+        _, err = stop(process)
     assert process.returncode == 0, err
-    _assert_exactly_once(settings, _published(5000))
+    _assert_exactly_once(settings, expected)
 
 
 def _stable_members(settings: Settings, group: str) -> int:
@@ -141,8 +140,7 @@ def test_two_processes_in_one_group_split_the_partitions(postgres_settings: Sett
                 assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the two processes never formed one group"
             time.sleep(0.5)
-        publish(settings, traffic(40_000))
-        expected = _published(40_000)
+        expected = _publish(settings, 40_000)
         deadline = time.monotonic() + 120
         while sum(rows for rows, _ in counts(settings.warehouse_url).values()) < 40_000:
             assert time.monotonic() < deadline, "not everything was ingested"

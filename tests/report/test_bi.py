@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dlrw.ingest.config import Settings
@@ -28,28 +28,30 @@ def _example_queries() -> list[tuple[str, str]]:
     ]
 
 
-def _owner_and_bi(settings: Settings) -> tuple[Engine, Engine]:
-    owner = create_engine(sqlalchemy_url(settings.warehouse_url))
+@pytest.fixture
+def roles(postgres_marts: Settings) -> Iterator[tuple[Engine, Engine]]:
+    """Engines of the marts' owner and of the BI role it granted (twice)."""
+    owner = create_engine(sqlalchemy_url(postgres_marts.warehouse_url))
     grant_bi_role(owner, PASSWORD)
     grant_bi_role(owner, PASSWORD)  # idempotent: a second build must not fail
-    url = make_url(sqlalchemy_url(settings.warehouse_url)).set(username=BI_ROLE, password=PASSWORD)
-    return owner, create_engine(url)
-
-
-def test_bi_role_reads_marts_including_tables_built_later(postgres_marts: Settings) -> None:
-    owner, bi = _owner_and_bi(postgres_marts)
+    bi = create_engine(owner.url.set(username=BI_ROLE, password=PASSWORD))
     try:
-        with bi.connect() as conn:
-            # search_path = marts: BI tools see the marts unqualified.
-            assert conn.execute(text("select sum(sent) from agg_deliverability_daily")).scalar()
-            assert conn.execute(text("select count(*) from marts.fct_messages")).scalar() == 20_000
-        with owner.begin() as conn:
-            conn.execute(text("create table marts.built_later as select 1 as x"))
-        with bi.connect() as conn:
-            assert conn.execute(text("select x from marts.built_later")).scalar() == 1
+        yield owner, bi
     finally:
         owner.dispose()
         bi.dispose()
+
+
+def test_bi_role_reads_marts_including_tables_built_later(roles: tuple[Engine, Engine]) -> None:
+    owner, bi = roles
+    with bi.connect() as conn:
+        # search_path = marts: BI tools see the marts unqualified.
+        assert conn.execute(text("select sum(sent) from agg_deliverability_daily")).scalar()
+        assert conn.execute(text("select count(*) from marts.fct_messages")).scalar() == 20_000
+    with owner.begin() as conn:
+        conn.execute(text("create table marts.built_later as select 1 as x"))
+    with bi.connect() as conn:
+        assert conn.execute(text("select x from marts.built_later")).scalar() == 1
 
 
 @pytest.mark.parametrize(
@@ -63,37 +65,29 @@ def test_bi_role_reads_marts_including_tables_built_later(postgres_marts: Settin
         "drop table marts.dim_routes",
     ],
 )
-def test_bi_role_cannot_write(postgres_marts: Settings, statement: str) -> None:
-    owner, bi = _owner_and_bi(postgres_marts)
-    try:
-        with bi.connect() as conn, pytest.raises(DBAPIError) as caught:
+def test_bi_role_cannot_write(roles: tuple[Engine, Engine], statement: str) -> None:
+    _, bi = roles
+    with bi.connect() as conn, pytest.raises(DBAPIError) as caught:
+        conn.execute(text(statement))
+    message = str(caught.value.orig)
+    assert "permission denied" in message or "read-only transaction" in message
+    # Denied by privileges too, not only by the read-only session default.
+    with bi.connect() as conn:
+        conn.execute(text("set transaction read write"))
+        with pytest.raises(DBAPIError, match=r"permission denied|must be owner"):
             conn.execute(text(statement))
-        message = str(caught.value.orig)
-        assert "permission denied" in message or "read-only transaction" in message
-        # Denied by privileges too, not only by the read-only session default.
-        with bi.connect() as conn:
-            conn.execute(text("set transaction read write"))
-            with pytest.raises(DBAPIError, match=r"permission denied|must be owner"):
-                conn.execute(text(statement))
-    finally:
-        owner.dispose()
-        bi.dispose()
 
 
-def test_bi_role_cannot_create_temporary_tables(postgres_marts: Settings) -> None:
-    owner, bi = _owner_and_bi(postgres_marts)
-    try:
-        with bi.connect() as conn:
-            conn.execute(text("set transaction read write"))
-            with pytest.raises(DBAPIError, match="permission denied to create temporary tables"):
-                conn.execute(text("create temporary table bi_scratch (x int)"))
-    finally:
-        owner.dispose()
-        bi.dispose()
+def test_bi_role_cannot_create_temporary_tables(roles: tuple[Engine, Engine]) -> None:
+    _, bi = roles
+    with bi.connect() as conn:
+        conn.execute(text("set transaction read write"))
+        with pytest.raises(DBAPIError, match="permission denied to create temporary tables"):
+            conn.execute(text("create temporary table bi_scratch (x int)"))
 
 
-def test_bi_role_cannot_connect_to_other_databases(postgres_marts: Settings) -> None:
-    owner, bi = _owner_and_bi(postgres_marts)
+def test_bi_role_cannot_connect_to_other_databases(roles: tuple[Engine, Engine]) -> None:
+    _, bi = roles
     other = create_engine(bi.url.set(database="postgres"))
     try:
         with pytest.raises(OperationalError, match='permission denied for database "postgres"'):
@@ -102,8 +96,6 @@ def test_bi_role_cannot_connect_to_other_databases(postgres_marts: Settings) -> 
             assert conn.execute(text("select count(*) from dim_routes")).scalar()
     finally:
         other.dispose()
-        owner.dispose()
-        bi.dispose()
 
 
 @pytest.mark.parametrize(
@@ -117,57 +109,45 @@ def test_bi_role_cannot_connect_to_other_databases(postgres_marts: Settings) -> 
         "select lo_unlink(:oid)",
     ],
 )
-def test_bi_role_cannot_write_large_objects(postgres_marts: Settings, statement: str) -> None:
-    owner, bi = _owner_and_bi(postgres_marts)
-    try:
-        with owner.begin() as conn:
-            oid = conn.execute(text("select lo_from_bytea(0, 'the owner''s')")).scalar_one()
-        with bi.connect() as conn:
-            conn.execute(text("set transaction read write"))
-            with pytest.raises(DBAPIError, match="permission denied for function lo_"):
-                conn.execute(text(statement), {"oid": oid})
-    finally:
-        owner.dispose()
-        bi.dispose()
+def test_bi_role_cannot_write_large_objects(roles: tuple[Engine, Engine], statement: str) -> None:
+    owner, bi = roles
+    with owner.begin() as conn:
+        oid = conn.execute(text("select lo_from_bytea(0, 'the owner''s')")).scalar_one()
+    with bi.connect() as conn:
+        conn.execute(text("set transaction read write"))
+        with pytest.raises(DBAPIError, match="permission denied for function lo_"):
+            conn.execute(text(statement), {"oid": oid})
 
 
 def test_bi_role_cannot_create_large_objects_through_the_client_api(
-    postgres_marts: Settings,
+    roles: tuple[Engine, Engine],
 ) -> None:
-    owner, bi = _owner_and_bi(postgres_marts)
-    try:
-        with bi.connect() as conn:
-            conn.execute(text("set transaction read write"))
-            with pytest.raises(psycopg2.Error, match="permission denied for function lo_"):
-                conn.connection.dbapi_connection.lobject(0, "wb")  # type: ignore[union-attr]
-    finally:
-        owner.dispose()
-        bi.dispose()
+    _, bi = roles
+    with bi.connect() as conn:
+        conn.execute(text("set transaction read write"))
+        with pytest.raises(psycopg2.Error, match="permission denied for function lo_"):
+            conn.connection.dbapi_connection.lobject(0, "wb")  # type: ignore[union-attr]
 
 
 def test_bi_role_inherits_nothing_and_changes_only_what_postgresql_lets_any_role(
-    postgres_marts: Settings,
+    roles: tuple[Engine, Engine],
 ) -> None:
     """NOINHERIT; and the README's list of what cannot be revoked: a role may always set its
     own session settings and defaults and change its own password, never its attributes."""
-    owner, bi = _owner_and_bi(postgres_marts)
-    try:
-        with owner.connect() as conn:
-            inherits = conn.execute(
-                text("select rolinherit from pg_roles where rolname = :r"), {"r": BI_ROLE}
-            ).scalar_one()
-        assert inherits is False
-        with bi.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("set default_transaction_read_only = off"))
-            conn.execute(text(f"alter role {BI_ROLE} password '{PASSWORD}'"))
-            conn.execute(text(f"alter role {BI_ROLE} set statement_timeout = '1h'"))
-            conn.execute(text(f"alter role {BI_ROLE} reset statement_timeout"))
-            for attribute in ("createdb", "createrole", "inherit", "connection limit 5"):
-                with pytest.raises(DBAPIError, match="permission denied"):
-                    conn.execute(text(f"alter role {BI_ROLE} {attribute}"))
-    finally:
-        owner.dispose()
-        bi.dispose()
+    owner, bi = roles
+    with owner.connect() as conn:
+        inherits = conn.execute(
+            text("select rolinherit from pg_roles where rolname = :r"), {"r": BI_ROLE}
+        ).scalar_one()
+    assert inherits is False
+    with bi.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("set default_transaction_read_only = off"))
+        conn.execute(text(f"alter role {BI_ROLE} password '{PASSWORD}'"))
+        conn.execute(text(f"alter role {BI_ROLE} set statement_timeout = '1h'"))
+        conn.execute(text(f"alter role {BI_ROLE} reset statement_timeout"))
+        for attribute in ("createdb", "createrole", "inherit", "connection limit 5"):
+            with pytest.raises(DBAPIError, match="permission denied"):
+                conn.execute(text(f"alter role {BI_ROLE} {attribute}"))
 
 
 def test_grant_bi_role_is_a_no_op_on_duckdb(duckdb_marts: Settings) -> None:
@@ -179,17 +159,13 @@ def test_grant_bi_role_is_a_no_op_on_duckdb(duckdb_marts: Settings) -> None:
 
 
 @pytest.mark.parametrize("name,sql", _example_queries(), ids=[n for n, _ in _example_queries()])
-def test_example_query_runs_as_bi_role(postgres_marts: Settings, name: str, sql: str) -> None:
-    owner, bi = _owner_and_bi(postgres_marts)
-    try:
-        with bi.connect() as conn:
-            rows = conn.execute(text(sql)).all()
-        # The synthetic data lies in November 2025: "this week" queries may find no rows.
-        if name != "operator_drop_this_week":
-            assert rows, f"{name} returned nothing"
-    finally:
-        owner.dispose()
-        bi.dispose()
+def test_example_query_runs_as_bi_role(roles: tuple[Engine, Engine], name: str, sql: str) -> None:
+    _, bi = roles
+    with bi.connect() as conn:
+        rows = conn.execute(text(sql)).all()
+    # The synthetic data lies in November 2025: "this week" queries may find no rows.
+    if name != "operator_drop_this_week":
+        assert rows, f"{name} returned nothing"
 
 
 def test_there_are_ten_example_queries() -> None:
