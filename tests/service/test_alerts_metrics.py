@@ -14,32 +14,38 @@ from tests.reliability.conftest import free_port
 from tests.service.conftest import scrape, wait_for
 
 
-def _watch(settings: Settings, port: int, *args: str) -> subprocess.Popen[str]:
+def _watch_until(
+    settings: Settings, outcome: str, evaluations: int, *args: str, timeout: float = 120
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Run `dlrw alerts --watch ARGS` serving metrics until it has counted ``evaluations``
+    with ``outcome``; the samples it served then."""
+    port = free_port()
     now = (T0 + timedelta(minutes=10)).isoformat()
     command = ["alerts", "--baseline", "2d", "--now", now, "--watch", "0.5"]
-    return start_dlrw(
+    watch = start_dlrw(
         [*command, "--metrics-port", str(port), *args],
         env_for(settings),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    counted = ("dlrw_alerts_evaluations_total", (("outcome", outcome),))
+    try:
+        return wait_for(
+            f"{evaluations} evaluations with outcome {outcome}",
+            lambda: scrape(port),
+            lambda samples: samples.get(counted, 0) >= evaluations,
+            watch,
+            timeout,
+        )
+    finally:
+        stop(watch)
 
 
 def test_the_watch_counts_evaluations_and_the_cells_firing(settings: Settings) -> None:
     incident = (T0 - timedelta(hours=1), T0 + timedelta(hours=3), 0.4, 0.98)
     cells = [replace(c, incident=incident) if c.mcc_mnc == "40410" else c for c in NORMAL_CELLS]
     write_fct_messages(settings, cells)
-    port = free_port()
-    watch = _watch(settings, port, "--no-refresh")
-    try:
-        samples = wait_for(
-            "evaluations",
-            lambda: scrape(port),
-            lambda s: s.get(("dlrw_alerts_evaluations_total", (("outcome", "ok"),)), 0) >= 2,
-            watch,
-        )
-    finally:
-        stop(watch)
+    samples = _watch_until(settings, "ok", 2, "--no-refresh")
     # Still firing at every evaluation, though alerted only once (cooldown).
     assert samples[("dlrw_alerts_firing", (("kind", "delivery_drop"),))] == 1
     assert samples[("dlrw_alerts_firing", (("kind", "receipt_gap"),))] == 0
@@ -50,18 +56,7 @@ def test_the_watch_counts_evaluations_and_the_cells_firing(settings: Settings) -
 
 def test_the_watch_times_each_build(settings: Settings) -> None:
     """An empty warehouse: each incremental build makes the (empty) marts, and is timed."""
-    port = free_port()
-    watch = _watch(settings, port)
-    try:
-        samples = wait_for(
-            "a build and an evaluation",
-            lambda: scrape(port),
-            lambda s: s.get(("dlrw_alerts_evaluations_total", (("outcome", "ok"),)), 0) >= 1,
-            watch,
-            timeout=300,
-        )
-    finally:
-        stop(watch)
+    samples = _watch_until(settings, "ok", 1, timeout=300)
     assert samples[("dlrw_alerts_build_duration_seconds_count", ())] >= 1
     # dbt's start-up alone takes more than a second.
     assert samples[("dlrw_alerts_build_duration_seconds_bucket", (("le", "1.0"),))] == 0
@@ -70,17 +65,7 @@ def test_the_watch_times_each_build(settings: Settings) -> None:
 
 def test_the_watch_counts_failed_evaluations_and_goes_on(settings: Settings) -> None:
     """No marts and no build: every evaluation fails, and the watch keeps trying."""
-    port = free_port()
-    watch = _watch(settings, port, "--no-refresh")
-    try:
-        samples = wait_for(
-            "failed evaluations",
-            lambda: scrape(port),
-            lambda s: s.get(("dlrw_alerts_evaluations_total", (("outcome", "error"),)), 0) >= 2,
-            watch,
-        )
-    finally:
-        stop(watch)
+    samples = _watch_until(settings, "error", 2, "--no-refresh")
     assert samples[("dlrw_alerts_evaluations_total", (("outcome", "ok"),))] == 0
     assert samples[("dlrw_alerts_last_evaluation_timestamp_seconds", ())] == 0
 
