@@ -24,11 +24,15 @@ pytestmark = pytest.mark.broker
 _TABLE = {"send": "raw_sends", "receipt": "raw_receipts", "conversion": "raw_conversions"}
 
 
+def _published(n: int, start: int = 0) -> Counter[str]:
+    """How many events of each type ``traffic(n, start)`` gives."""
+    return Counter(event.event_type for event in traffic(n, start))
+
+
 def _publish(settings: Settings, n: int) -> Counter[str]:
     """Publish ``n`` events of traffic; how many there were of each type."""
-    events = list(traffic(n))
-    publish(settings, events)
-    return Counter(event.event_type for event in events)
+    publish(settings, traffic(n))
+    return _published(n)
 
 
 def _assert_exactly_once(settings: Settings, expected: Counter[str]) -> None:
