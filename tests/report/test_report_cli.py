@@ -53,5 +53,5 @@ def test_report_on_unreachable_postgres_is_one_line(
     )
     assert run_command(["report"], down) == 3
     err = capsys.readouterr().err.strip()
-    assert err.startswith("dlrw report: error: cannot reach the warehouse")
+    assert err.startswith("dlrw report: error: warehouse ") and "is not reachable" in err
     assert len(err.splitlines()) == 1 and "secret" not in err
