@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "localhost:9092"
     # The Confluent-compatible schema registry API; `dlrw registry start` serves it locally.
     schema_registry_url: str = "http://localhost:8081/apis/ccompat/v7"
+    # How producers frame Avro: single-object (no registry needed) or the registry's wire format,
+    # which Kafka Connect, ksqlDB, Flink and ClickHouse read; ingest reads both.
+    wire_format: Literal["single-object", "registry"] = "single-object"
     topic_prefix: str = ""
     # Seconds a producer waits for Kafka to acknowledge a record before it gives up.
     kafka_delivery_timeout: float = Field(default=120.0, ge=1, le=3600, allow_inf_nan=False)
