@@ -6,6 +6,10 @@ Arrow (``columnar``) and screened a column at a time (``screen``); the few recor
 out — bad ones, older schema versions, rows the screen flags — are decoded and checked one at a
 time by ``models.wire.decode`` and ``models.events.event_problem``, which word every dead
 letter's reason. The store reuses each record's Avro body as it arrived instead of re-encoding it.
+
+A topic may hold both framings (``models.wire``). The schema ids of registry-framed records are
+looked up once each (``ingest.kafka.registry_client.SchemaIds``); a batch of single-object
+records never asks a registry.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dlrw.ingest.config import load_settings
+from dlrw.ingest.kafka.registry_client import SchemaIds, schema_ids_at
 from dlrw.ingest.pipeline.columnar import PADDING, decode_columns
 from dlrw.ingest.pipeline.records import PartitionRecords, SourceRecord
 from dlrw.ingest.pipeline.screen import suspects
@@ -31,7 +38,16 @@ from dlrw.ingest.store.schema import QUARANTINE_KIND, store_schema
 from dlrw.ingest.store.segments import encode_int, encode_long, encode_string, segment_path
 from dlrw.ingest.warehouse.tables import LINEAGE_COLUMNS, QUARANTINE, RAW_TABLES, arrow_schema
 from dlrw.models.events import event_problem
-from dlrw.models.wire import HEADER_SIZE, UndecodableRecord, decode, registry
+from dlrw.models.wire import (
+    HEADER_SIZE,
+    REGISTRY_HEADER_SIZE,
+    REGISTRY_MAGIC,
+    SchemaLookup,
+    SchemaVersion,
+    UndecodableRecord,
+    decode,
+    registry,
+)
 
 __all__ = ["DeadLetter", "PreparedBatch", "StagedSegment", "prepare_batch"]
 
@@ -92,21 +108,24 @@ def prepare_batch(
     store_dir: Path,
     ingested_at: datetime,
     now: datetime | None = None,
+    schema_ids: SchemaLookup | None = None,
 ) -> PreparedBatch:
     """Decode, check and lay out a batch.
 
     ``partitions`` hold each topic partition's records once; ``topic_kinds`` maps a topic to the
     event type it carries. ``ingested_at`` (UTC, whole milliseconds) stamps every row and store
-    record of the batch.
+    record of the batch. ``schema_ids`` names the schema of a registry-framed record's id; by
+    default the registry DLRW_SCHEMA_REGISTRY_URL names does, asked on the first such record.
     """
     now = now or datetime.now(UTC)
+    lookup = _environment_schema if schema_ids is None else schema_ids
     batch = PreparedBatch()
     by_kind: dict[str, list[PartitionRecords]] = defaultdict(list)
     for part in partitions:
         if len(part):
             by_kind[topic_kinds[part.topic]].append(part)
     for kind, parts in by_kind.items():
-        _prepare_kind(batch, kind, parts, store_dir, ingested_at, now)
+        _prepare_kind(batch, kind, parts, store_dir, ingested_at, now, lookup)
     if batch.dead_letters:
         batch.tables[QUARANTINE.name] = _quarantine_table(batch.dead_letters, ingested_at)
         batch.segments += _quarantine_segments(store_dir, batch.dead_letters, ingested_at)
@@ -120,6 +139,7 @@ def _prepare_kind(
     store_dir: Path,
     ingested_at: datetime,
     now: datetime,
+    lookup: SchemaLookup,
 ) -> None:
     """Decode the records of one event type: whole columns at once where the columnar decoder
     and the screen pass them, one record at a time for the rest (and for every bad record)."""
@@ -140,7 +160,11 @@ def _prepare_kind(
         part = bisect.bisect_right(starts, i) - 1
         return partitions[part].record(i - starts[part])
 
-    decoded = decode_columns(buffer, value_start, np.maximum(value_size, 0), kind)
+    value_size = np.maximum(value_size, 0)
+    first_byte = np.frombuffer(buffer, dtype=np.uint8)[value_start]
+    framed = (first_byte == REGISTRY_MAGIC[0]) & (value_size >= REGISTRY_HEADER_SIZE)
+    newest_ids = _newest_ids(buffer, value_start[framed], registry().latest[kind], lookup)
+    decoded = decode_columns(buffer, value_start, value_size, kind, newest_ids)
     tables: list[pa.Table] = []
     rows: list[np.ndarray] = []
     suspect = np.zeros(len(decoded.fast), dtype=bool)
@@ -154,7 +178,7 @@ def _prepare_kind(
     exact_rows: list[dict[str, Any]] = []
     exact_index: list[int] = []
     for i in np.union1d(decoded.slow, decoded.fast[suspect]).tolist():
-        outcome = _decode_one(record(i), kind, now)
+        outcome = _decode_one(record(i), kind, now, lookup)
         if isinstance(outcome, DeadLetter):
             batch.dead_letters.append(outcome)
             continue
@@ -201,6 +225,7 @@ def _prepare_kind(
         batch.newest_ms[kind] = int(millis.max())
     days = millis // _DAY_MS
     suffix = encode_long(_millis(ingested_at))
+    body_start = value_start + np.where(framed, REGISTRY_HEADER_SIZE, HEADER_SIZE)
     for (part, day), group in _groups(part_of, days).items():
         source = partitions[part]
         prefix = encode_string(source.topic) + encode_int(source.partition)
@@ -219,7 +244,7 @@ def _prepare_kind(
             (bodies.get(i) or buffer[begin:end]) + blob[at : at + tail]
             for i, begin, end, at, tail in zip(
                 picked.tolist(),
-                (value_start[picked] + HEADER_SIZE).tolist(),
+                body_start[picked].tolist(),
                 (value_start[picked] + value_size[picked]).tolist(),
                 range(0, len(blob), width),
                 tails.tolist(),
@@ -227,6 +252,36 @@ def _prepare_kind(
             )
         ]
         batch.segments.append(StagedSegment(path, kind, stored))
+
+
+def _newest_ids(
+    buffer: bytes, starts: np.ndarray, newest: SchemaVersion, lookup: SchemaLookup
+) -> list[int]:
+    """Which of the schema ids that registry-framed records at ``starts`` carry name ``newest``.
+    Each distinct id is looked up here, before any record is decoded: a registry that cannot be
+    reached stops the batch (``RegistryUnavailable``) rather than making its records dead."""
+    if not len(starts):
+        return []
+    head = np.frombuffer(buffer, dtype=np.uint8)[starts[:, None] + np.arange(1, 5)]
+    ids = np.unique(np.ascontiguousarray(head).view(">u4").reshape(-1)).tolist()
+    return [i for i in ids if _names(lookup, i, newest)]
+
+
+def _names(lookup: SchemaLookup, schema_id: int, schema: SchemaVersion) -> bool:
+    try:
+        return lookup(schema_id) is schema
+    except UndecodableRecord:  # its records are dead letters, with the reason
+        return False
+
+
+@cache
+def _environment_ids() -> SchemaIds:
+    return schema_ids_at(load_settings().schema_registry_url)
+
+
+def _environment_schema(schema_id: int) -> SchemaVersion:
+    """The schema of an id in the registry DLRW_SCHEMA_REGISTRY_URL names."""
+    return _environment_ids()(schema_id)
 
 
 def _groups(part_of: np.ndarray, days: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
@@ -270,7 +325,7 @@ def _millis(moment: datetime) -> int:
 
 
 def _decode_one(
-    rec: Any, kind: str, now: datetime
+    rec: Any, kind: str, now: datetime, lookup: SchemaLookup
 ) -> DeadLetter | tuple[dict[str, Any], bytes | None]:
     """One record decoded and checked exactly: its row and, when an older schema version wrote
     it, its body re-encoded in the newest (else None: the body as it arrived); or why not."""
@@ -279,7 +334,7 @@ def _decode_one(
     try:
         if value is None:
             raise UndecodableRecord("no value (a tombstone)")
-        writer, row = decode(value)
+        writer, row = decode(value, lookup)
         if writer.event_type != kind:
             problem = f"a {writer.event_type} record on the {kind} topic {rec.topic}"
         else:

@@ -1,5 +1,6 @@
-"""Many single-object-encoded records of one event type decoded at once, field by field, straight
-into Arrow columns: the ingest hot path.
+"""Many Avro records of one event type decoded at once, field by field, straight into Arrow
+columns: the ingest hot path. Records may come in either framing (``models.wire``): single-object
+encoded, or in the schema registry format with an id the caller names as the newest schema's.
 
 Decoding a record at a time with fastavro costs about 10 µs in Python objects that Arrow then
 converts back. Here a batch's values lie in one byte buffer (the Kafka records they came in)
@@ -8,10 +9,10 @@ through the Avro binary form (zig-zag varints, length-prefixed strings, union br
 Strings become Arrow string views into the buffer, then one compact string column, so no
 per-value Python object is made.
 
-This decoder only takes what it can decode exactly. A record whose header is not the newest
-schema of its type, whose bytes run past or stop short of its end, whose varints are overlong,
-whose union, enum or boolean bytes are out of range, or whose text is not UTF-8 is left out and
-named in ``slow``: the caller decodes those one at a time with ``models.wire.decode``, which
+This decoder only takes what it can decode exactly. A record whose header does not name the
+newest schema of its type, whose bytes run past or stop short of its end, whose varints are
+overlong, whose union, enum or boolean bytes are out of range, or whose text is not UTF-8 is left
+out and named in ``slow``: the caller decodes those one at a time with ``models.wire.decode``, which
 resolves older schema versions and words the reason of a bad record. So the output is the same
 as decoding every record with fastavro, only faster (``tests/pipeline/test_columnar.py`` holds
 them to it).
@@ -19,6 +20,7 @@ them to it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -26,7 +28,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from dlrw.models.wire import HEADER_SIZE, MAGIC, registry
+from dlrw.models.wire import (
+    HEADER_SIZE,
+    MAGIC,
+    REGISTRY_HEADER_SIZE,
+    REGISTRY_MAGIC,
+    registry,
+)
 
 __all__ = ["PADDING", "ColumnarBatch", "Cursor", "decode_columns"]
 
@@ -240,10 +248,16 @@ def _columns(
 
 
 def decode_columns(
-    buffer: bytes, starts: np.ndarray, sizes: np.ndarray, event_type: str
+    buffer: bytes,
+    starts: np.ndarray,
+    sizes: np.ndarray,
+    event_type: str,
+    registry_ids: Sequence[int] = (),
 ) -> ColumnarBatch:
-    """Decode the records at spans (``starts``, ``sizes``) of ``buffer``: single-object-encoded
-    records meant to be ``event_type``; ``buffer`` ends ``PADDING`` bytes after the last."""
+    """Decode the records at spans (``starts``, ``sizes``) of ``buffer``: records meant to be
+    ``event_type``, single-object encoded or registry framed with one of ``registry_ids`` (the
+    ids the registry gave the newest schema of ``event_type``); ``buffer`` ends ``PADDING``
+    bytes after the last."""
     n = len(starts)
     every = np.arange(n, dtype=np.int64)
     plan = _plan(event_type)
@@ -259,14 +273,21 @@ def decode_columns(
         raise ValueError("the buffer lacks the padding after its last record")
     buf = np.frombuffer(buffer, dtype=np.uint8)
     head = buf[starts[:, None] + np.arange(HEADER_SIZE)]
-    ours = (
+    single = (
         (sizes >= HEADER_SIZE)
         & (head[:, 0] == MAGIC[0])
         & (head[:, 1] == MAGIC[1])
         & (np.ascontiguousarray(head[:, 2:]).view("<u8").reshape(-1) == np.uint64(fingerprint))
     )
+    framed = (
+        (sizes >= REGISTRY_HEADER_SIZE)
+        & (head[:, 0] == REGISTRY_MAGIC[0])
+        & np.isin(_schema_ids(head), np.array(registry_ids, dtype=np.uint32))
+    )
+    ours = single | framed
     candidates = every[ours]
-    cursor = Cursor(buf, starts[ours] + HEADER_SIZE, ends[ours])
+    body = starts + np.where(framed, REGISTRY_HEADER_SIZE, HEADER_SIZE)
+    cursor = Cursor(buf, body[ours], ends[ours])
     parts = _read(fields, cursor)
     arrow_buffer = pa.py_buffer(buffer)
     good = ~cursor.bad
@@ -279,6 +300,11 @@ def decode_columns(
     fast = candidates[good]
     slow = np.setdiff1d(every, fast, assume_unique=True)
     return ColumnarBatch(table, fast, slow)
+
+
+def _schema_ids(head: np.ndarray) -> np.ndarray:
+    """The schema id of each registry-framed record (bytes 1-4 of its header, big-endian)."""
+    return np.ascontiguousarray(head[:, 1:REGISTRY_HEADER_SIZE]).view(">u4").reshape(-1)
 
 
 def _utf8_rows(fields: list[_Field], parts: dict[str, tuple[Any, ...]], buf: np.ndarray) -> Any:
