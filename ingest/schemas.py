@@ -1,4 +1,5 @@
-"""``dlrw schemas check``: every event schema version must read what its predecessor wrote."""
+"""``dlrw schemas check``: every event schema version must read what its predecessor wrote.
+``dlrw schemas register``: every version, oldest first, into the schema registry."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from pathlib import Path
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ConfigError, DlrwError
+from dlrw.ingest.kafka.registry_client import COMPATIBILITY, register_all
 from dlrw.models.compat import check_directory
 from dlrw.models.wire import SCHEMA_DIR
 
-__all__ = ["configure", "run_check"]
+__all__ = ["configure", "run_check", "run_register"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +37,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="folder of *.avsc files (default: the shipped models/schemas)",
     )
     check.set_defaults(handler=run_check)
+    register = actions.add_parser(
+        "register",
+        help="register every schema version in the schema registry",
+        description=(
+            "Register every version of every event schema (models/schemas), oldest first, under "
+            "its topic's subject <topic>-value in the registry DLRW_SCHEMA_REGISTRY_URL names, "
+            f"after setting the subject's compatibility to {COMPATIBILITY}. A version already "
+            "there keeps its id. One line per version: subject, version, schema id. Producers "
+            "with DLRW_WIRE_FORMAT=registry register the version they write on their own; this "
+            "registers the older ones too, in order."
+        ),
+    )
+    register.set_defaults(handler=run_register)
 
 
 def run_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -52,4 +67,11 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
         )
     if not results:
         print(f"no schema has more than one version in {directory}", flush=True)
+    return 0
+
+
+def run_register(args: argparse.Namespace, settings: Settings) -> int:
+    """Register every version; print one line per version as it is registered."""
+    for subject, version, schema_id in register_all(settings):
+        print(f"{subject} v{version.version} ({version.name}): id {schema_id}", flush=True)
     return 0

@@ -12,9 +12,10 @@ retries anything we could not keep. Per request, in this order:
 2. parse with the receipt adapters — the whole payload or nothing: if any report in it is
    unparseable, the raw payload goes to the dead-letter topic with the reason, and the answer
    is 400 ``{"error": reason}`` once that record is acknowledged;
-3. publish the receipts to the receipts topic (Avro single-object encoding, key
+3. publish the receipts to the receipts topic (Avro in the framing DLRW_WIRE_FORMAT names, key
    ``provider:provider_message_id``) and answer 200 once Kafka has acknowledged them;
-   Kafka down or slow → 503 ``{"error": ...}``: nothing acknowledged, the provider retries.
+   Kafka (or the schema registry) down or slow → 503 ``{"error": ...}``: nothing acknowledged,
+   the provider retries.
 
 Retries and replays are harmless: a receipt's event id comes from its content, so the same
 callback twice is the same event twice and the warehouse counts it once.
@@ -53,9 +54,10 @@ from dlrw.ingest.collect.sink import KafkaSink, OutgoingRecord
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ServiceUnavailable
 from dlrw.ingest.kafka.deadletter import dead_letter_headers
+from dlrw.ingest.kafka.registry_client import RegistryUnavailable, framing
 from dlrw.ingest.metrics import CollectMetrics
 from dlrw.models.events import DeliveryReceipt
-from dlrw.models.wire import encode_event
+from dlrw.models.wire import Framing, encode_event
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -272,14 +274,15 @@ class _Metered:
             self.metrics.duration.labels(route).observe(time.perf_counter() - started)
 
 
-def _receipt_record(settings: Settings, receipt: DeliveryReceipt) -> OutgoingRecord:
-    return OutgoingRecord(settings.topic("receipt"), receipt.key(), encode_event(receipt))
-
-
 class _Collector:
     def __init__(self, settings: Settings, sink: KafkaSink) -> None:
         self.settings = settings
         self.sink = sink
+        self.framing: Framing = framing(settings)
+
+    def _records(self, receipts: list[DeliveryReceipt]) -> list[OutgoingRecord]:
+        topic = self.settings.topic("receipt")
+        return [OutgoingRecord(topic, r.key(), encode_event(r, self.framing)) for r in receipts]
 
     def endpoint(self, provider: str) -> Callable[[Request], Awaitable[Response]]:
         read = _ROUTES[provider]
@@ -297,7 +300,8 @@ class _Collector:
                     )
                     outcome = f"dead-lettered: {exc}"
                 else:
-                    await self.sink.write([_receipt_record(self.settings, r) for r in receipts])
+                    # In a thread: the first receipt may wait for the schema registry.
+                    await self.sink.write(await asyncio.to_thread(self._records, receipts))
                     outcome = f"receipts={len(receipts)}"
                     response = JSONResponse(
                         {"received": len(receipts), "event_ids": [r.event_id for r in receipts]}
@@ -307,8 +311,9 @@ class _Collector:
                 response = JSONResponse({"error": exc.reason}, status_code=exc.status)
             except ServiceUnavailable as exc:
                 outcome = str(exc)
+                service = "the schema registry" if isinstance(exc, RegistryUnavailable) else "Kafka"
                 response = JSONResponse(
-                    {"error": "Kafka is unavailable; nothing was kept, retry later"},
+                    {"error": f"{service} is unavailable; nothing was kept, retry later"},
                     status_code=503,
                     headers={"Retry-After": "5"},
                 )

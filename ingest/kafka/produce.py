@@ -30,11 +30,11 @@ import msgspec
 from fastavro.validation import ValidationError, ValidationErrorData, validate
 
 from dlrw.ingest import strict_json
-from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.errors import DlrwError, ServiceUnavailable
 from dlrw.ingest.kafka.pii import InvalidDestination, hash_destination, mask_number
 from dlrw.ingest.kafka.producer import EventPublisher, PublishFailed
 from dlrw.models.events import EVENT_TYPES, Event, InvalidEvent, event_problem
-from dlrw.models.wire import encode, writer_schema
+from dlrw.models.wire import Framing, encode, single_object, writer_schema
 
 __all__ = ["EncodedLines", "ProduceReport", "encode_lines", "event_from_line", "produce_lines"]
 
@@ -76,12 +76,15 @@ class EncodedLines:
 def event_from_line(line: str | bytes, hash_key: bytes) -> Event:
     """One validated event from a JSON line (strict JSON: ``ingest.strict_json``); raises
     ``InvalidEvent`` with a reason safe to show (a destination or sender_id in it is masked)."""
-    return _checked_event(line, hash_key)[0]
+    return _checked_event(line, hash_key, single_object)[0]
 
 
-def encode_lines(data: bytes, first: int, hash_key: bytes) -> EncodedLines:
-    """The lines of ``data``, numbered from ``first``, checked and encoded: each valid line is a
-    record to publish, each invalid one a bad line with its reason; blank lines are neither."""
+def encode_lines(
+    data: bytes, first: int, hash_key: bytes, framing: Framing = single_object
+) -> EncodedLines:
+    """The lines of ``data``, numbered from ``first``, checked and encoded (framed by
+    ``framing``): each valid line is a record to publish, each invalid one a bad line with its
+    reason; blank lines are neither."""
     records: list[tuple[int, str, bytes, bytes]] = []
     bad: list[tuple[int, str]] = []
     number = first - 1
@@ -89,7 +92,7 @@ def encode_lines(data: bytes, first: int, hash_key: bytes) -> EncodedLines:
         if not line.strip():
             continue
         try:
-            event, value = _checked_event(line, hash_key)
+            event, value = _checked_event(line, hash_key, framing)
         except InvalidEvent as exc:
             bad.append((number, str(exc)))
         else:
@@ -97,7 +100,7 @@ def encode_lines(data: bytes, first: int, hash_key: bytes) -> EncodedLines:
     return EncodedLines(number, records, bad)
 
 
-def _checked_event(line: str | bytes, hash_key: bytes) -> tuple[Event, bytes]:
+def _checked_event(line: str | bytes, hash_key: bytes, framing: Framing) -> tuple[Event, bytes]:
     """The event of a line and its encoding, checked against the schema and the contract's
     rules: fastavro's writer is handed only records that pass them."""
     record = _json_object(line)
@@ -110,7 +113,7 @@ def _checked_event(line: str | bytes, hash_key: bytes) -> tuple[Event, bytes]:
             raise InvalidEvent(problem)
     except InvalidEvent as exc:
         raise InvalidEvent(_masked(str(exc), record)) from None
-    return event, encode(event.event_type, avro)
+    return event, encode(event.event_type, avro, framing=framing)
 
 
 def _json_object(line: str | bytes) -> dict[str, Any]:
@@ -173,7 +176,7 @@ def produce_lines(
     handled = skip_lines  # every line up to here is published or needs no publishing
     counted = 0  # lines told to on_lines
     try:
-        with _Encoders(hash_key) as encoders:
+        with _Encoders(hash_key, publisher.framing) as encoders:
             for chunk in encoders.encoded(reader):
                 for number, reason in chunk.bad:
                     report.bad_lines += 1
@@ -254,8 +257,9 @@ class _Encoders:
     """Encodes chunks of lines (``encode_lines``) in worker processes, started once the input
     proves longer than a chunk; results come back in input order."""
 
-    def __init__(self, hash_key: bytes) -> None:
+    def __init__(self, hash_key: bytes, framing: Framing) -> None:
         self._hash_key = hash_key
+        self._framing = framing
         self._workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
         self._sent = 0
         self._received = 0
@@ -268,7 +272,7 @@ class _Encoders:
         if first is None:
             return
         if reader.eof:
-            yield encode_lines(*first, self._hash_key)
+            yield encode_lines(*first, self._hash_key, self._framing)
             return
         self._start()
         self._send(first)
@@ -298,7 +302,7 @@ class _Encoders:
             mine, theirs = context.Pipe()
             process = context.Process(
                 target=_serve,
-                args=(theirs, self._hash_key),
+                args=(theirs, self._hash_key, self._framing),
                 name=f"dlrw-produce-{index}",
                 daemon=True,
             )
@@ -314,10 +318,12 @@ class _Encoders:
     def _receive(self) -> EncodedLines:
         process, conn = self._workers[self._received % len(self._workers)]
         try:
-            result: EncodedLines = conn.recv()
+            result: EncodedLines | DlrwError = conn.recv()
         except EOFError:
             raise RuntimeError(f"{process.name} ended (exit code {process.exitcode})") from None
         self._received += 1
+        if isinstance(result, DlrwError):
+            raise result
         return result
 
     def __enter__(self) -> Self:
@@ -335,14 +341,19 @@ class _Encoders:
             process.join()
 
 
-def _serve(conn: Connection, hash_key: bytes) -> None:
-    """A worker: encodes the chunks it is sent until its parent closes the pipe."""
+def _serve(conn: Connection, hash_key: bytes, framing: Framing) -> None:
+    """A worker: encodes the chunks it is sent until its parent closes the pipe. A failure the
+    user can act on (the schema registry unreachable) goes back to the parent as the result."""
     # Ctrl-C reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         while True:
             data, first = conn.recv()
-            conn.send(encode_lines(data, first, hash_key))
+            try:
+                result: EncodedLines | DlrwError = encode_lines(data, first, hash_key, framing)
+            except DlrwError as exc:
+                result = exc
+            conn.send(result)
     except (EOFError, OSError):
         return
 

@@ -1,4 +1,5 @@
-"""Publishing canonical events: Avro single-object encoded, keyed as the contract says.
+"""Publishing canonical events: Avro in the framing DLRW_WIRE_FORMAT names, keyed as the
+contract says.
 
 Every wait is bounded by ``DLRW_KAFKA_DELIVERY_TIMEOUT``: a record Kafka has not acknowledged
 by then fails, and the failure names the first record not acknowledged, so a caller that
@@ -20,6 +21,7 @@ from kafka.future import Future
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ServiceUnavailable
 from dlrw.ingest.kafka.client import producer
+from dlrw.ingest.kafka.registry_client import framing
 from dlrw.models.events import Event
 from dlrw.models.wire import encode_event
 
@@ -47,6 +49,8 @@ class EventPublisher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # How records are framed: whoever encodes for this publisher uses it.
+        self.framing = framing(settings)
         self._producer = producer(settings)
         # (tag, future) of each record not yet seen acknowledged, in publishing order.
         self._pending: deque[tuple[int, Any]] = deque()
@@ -55,7 +59,7 @@ class EventPublisher:
 
     def publish(self, event: Event, tag: int | None = None) -> None:
         """Queue one event; failures surface at a later ``publish`` or at ``flush``."""
-        self.publish_bytes(event.event_type, event.key(), encode_event(event), tag)
+        self.publish_bytes(event.event_type, event.key(), encode_event(event, self.framing), tag)
 
     def publish_bytes(
         self, event_type: str, key: bytes, value: bytes, tag: int | None = None
