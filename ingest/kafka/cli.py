@@ -21,25 +21,46 @@ MAX_BAD_LINES_SHOWN = 100
 
 def configure_broker(parser: argparse.ArgumentParser) -> None:
     """`dlrw broker start|stop|status`."""
-    from dlrw.ingest.local.broker import DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S
+    from dlrw.ingest.local.broker import (
+        DEFAULT_START_TIMEOUT_S,
+        DEFAULT_STOP_TIMEOUT_S,
+        MAX_BROKERS,
+    )
 
     parser.epilog = (
         "The broker listens at DLRW_KAFKA_BOOTSTRAP (host:port, controller on port+1) and keeps "
-        "its data under $DLRW_DATA_DIR/kafka. Needs Java 17+; the Kafka jars are fetched once "
-        "with Maven into ${XDG_CACHE_HOME:-~/.cache}/dlrw."
+        "its data under $DLRW_DATA_DIR/kafka. With --brokers N, node i listens at port+i-1 and "
+        "its controller at port+N+i-1, its data under $DLRW_DATA_DIR/kafka/node-i. Needs Java "
+        "17+; the Kafka jars are fetched once with Maven into ${XDG_CACHE_HOME:-~/.cache}/dlrw."
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     start = actions.add_parser(
-        "start", help="start the broker and wait until it answers (idempotent)"
+        "start",
+        help="start the brokers that do not run and wait until all answer (idempotent)",
+    )
+    start.add_argument(
+        "--brokers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"nodes in the cluster, 1-{MAX_BROKERS} (default: as many as the data dir was "
+        "started with, else 1)",
     )
     start.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_START_TIMEOUT_S,
-        help="seconds to wait for the broker to answer (default %(default).0f)",
+        help="seconds to wait for the brokers to answer (default %(default).0f)",
     )
     start.set_defaults(handler=_broker_start)
-    stop = actions.add_parser("stop", help="stop the broker (idempotent)")
+    stop = actions.add_parser("stop", help="stop the brokers, or one of them (idempotent)")
+    stop.add_argument(
+        "--node",
+        type=int,
+        default=None,
+        metavar="I",
+        help="stop only node I (a rolling restart: stop one, then `start`)",
+    )
     stop.add_argument(
         "--timeout",
         type=float,
@@ -47,7 +68,9 @@ def configure_broker(parser: argparse.ArgumentParser) -> None:
         help="seconds to wait after SIGTERM before SIGKILL (default %(default).0f)",
     )
     stop.set_defaults(handler=_broker_stop)
-    status = actions.add_parser("status", help="show whether it runs; exit 0 if it does, else 1")
+    status = actions.add_parser(
+        "status", help="show whether they run; exit 0 if every one does, else 1"
+    )
     status.set_defaults(handler=_broker_status)
 
 
@@ -68,7 +91,11 @@ def configure_topics(parser: argparse.ArgumentParser) -> None:
         help="partitions of each new topic (default %(default)s)",
     )
     create.add_argument(
-        "--replication", type=int, default=1, help="replication factor (default %(default)s)"
+        "--replication",
+        type=int,
+        default=None,
+        help="replicas of each new topic (default: one per broker, up to 3; from 3 on, "
+        "min.insync.replicas=2)",
     )
     create.set_defaults(handler=_topics_create)
 
@@ -100,33 +127,63 @@ def configure_produce(parser: argparse.ArgumentParser) -> None:
 def _broker_start(args: argparse.Namespace, settings: Settings) -> int:
     from dlrw.ingest.local.broker import start_broker
 
-    result = start_broker(settings, args.timeout, log=_err)
-    data = settings.data_dir / "kafka"
-    if result.pid is None:
+    result = start_broker(settings, args.brokers, args.timeout, log=_err)
+    cluster = result.cluster
+    data = cluster.root
+    pids = ", ".join(str(pid) for pid in result.pids.values())
+    if not result.pids:
         print(
             f"a Kafka broker not started by dlrw already answers at {settings.kafka_bootstrap}; "
             "using it (`dlrw broker stop` leaves it alone)"
         )
-    elif result.already_running:
+    elif cluster.size == 1 and not result.launched:
+        print(f"broker already running at {cluster.bootstrap} (pid {pids}, data {data})")
+    elif cluster.size == 1:
         print(
-            f"broker already running at {settings.kafka_bootstrap} (pid {result.pid}, data {data})"
+            f"broker ready at {cluster.bootstrap} in {result.seconds:.1f}s "
+            f"(pid {pids}, data {data})"
+        )
+    elif not result.launched:
+        print(
+            f"{cluster.size} brokers already running at {cluster.bootstrap} "
+            f"(pids {pids}, data {data})"
         )
     else:
+        nodes = "node" if len(result.launched) == 1 else "nodes"
+        started = ", ".join(str(node_id) for node_id in result.launched)
         print(
-            f"broker ready at {settings.kafka_bootstrap} in {result.seconds:.1f}s "
-            f"(pid {result.pid}, data {data})"
+            f"{cluster.size} brokers ready at {cluster.bootstrap} in {result.seconds:.1f}s "
+            f"(started {nodes} {started}; pids {pids}; data {data})"
+        )
+    if (
+        result.pids
+        and cluster.size > 1
+        and _servers(settings.kafka_bootstrap) != _servers(cluster.bootstrap)
+    ):
+        print(
+            f"set DLRW_KAFKA_BOOTSTRAP={cluster.bootstrap} so that clients reach the cluster "
+            "while any one broker is down"
         )
     return 0
 
 
-def _broker_stop(args: argparse.Namespace, settings: Settings) -> int:
-    from dlrw.ingest.local.broker import stop_broker
+def _servers(bootstrap: str) -> set[str]:
+    return {server.strip() for server in bootstrap.split(",")}
 
-    pid = stop_broker(settings, args.timeout)
-    if pid is None:
-        print(f"broker not running (none started from {settings.data_dir / 'kafka'})")
+
+def _broker_stop(args: argparse.Namespace, settings: Settings) -> int:
+    from dlrw.ingest.local.broker import local_cluster, stop_broker
+
+    cluster = local_cluster(settings)
+    stopped = stop_broker(settings, args.timeout, args.node)
+    which = "broker" if cluster.size == 1 else f"node {args.node}" if args.node else "brokers"
+    if not stopped:
+        print(f"{which} not running (none started from {cluster.root})")
+    elif cluster.size == 1:
+        print(f"broker stopped (pid {stopped[1]})")
     else:
-        print(f"broker stopped (pid {pid})")
+        nodes = ", ".join(f"node {node_id} (pid {pid})" for node_id, pid in stopped.items())
+        print(f"stopped {nodes}")
     return 0
 
 
@@ -134,30 +191,41 @@ def _broker_status(args: argparse.Namespace, settings: Settings) -> int:
     from dlrw.ingest.local.broker import broker_status
 
     status = broker_status(settings)
-    if status.pid is not None and status.answering:
+    cluster = status.cluster
+    running = {node_id: pid for node_id, pid in status.pids.items() if pid is not None}
+    pids = ", ".join(str(pid) for pid in running.values())
+    if running and len(running) == cluster.size:
+        if not status.answering:
+            runs = f"pid {pids} runs" if cluster.size == 1 else f"pids {pids} run"
+            print(f"not ready: {runs} but nothing answers at {cluster.bootstrap}")
+            return 1
+        which = f"pid {pids}" if cluster.size == 1 else f"{cluster.size} brokers (pids {pids})"
         print(
-            f"running: pid {status.pid}, bootstrap {status.bootstrap}, "
-            f"{status.topics} topics, data {status.data}"
+            f"running: {which}, bootstrap {cluster.bootstrap}, {status.topics} topics, "
+            f"data {cluster.root}"
         )
         return 0
-    if status.pid is not None:
-        print(f"not ready: pid {status.pid} runs but nothing answers at {status.bootstrap}")
+    if running:
+        down = ", ".join(str(node_id) for node_id, pid in status.pids.items() if pid is None)
+        answer = f"{status.topics} topics" if status.answering else "nothing answers"
+        print(
+            f"degraded: {len(running)} of {cluster.size} brokers run (not node {down}), "
+            f"bootstrap {cluster.bootstrap}, {answer}, data {cluster.root}"
+        )
         return 1
     if status.answering:
         print(
-            f"running: bootstrap {status.bootstrap}, {status.topics} topics "
-            f"(not started by dlrw from {status.data})"
+            f"running: bootstrap {cluster.bootstrap}, {status.topics} topics "
+            f"(not started by dlrw from {cluster.root})"
         )
         return 0
-    print(f"not running: nothing answers at {status.bootstrap}")
+    print(f"not running: nothing answers at {cluster.bootstrap}")
     return 1
 
 
 def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
     from dlrw.ingest.kafka.topics import create_topics
 
-    if args.replication < 1:
-        raise ConfigError(f"--replication must be at least 1, got {args.replication}")
     for name, created in create_topics(settings, args.partitions, args.replication).items():
         print(f"{name}: {'created' if created else 'exists'}")
     return 0

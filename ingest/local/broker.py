@@ -1,15 +1,22 @@
-"""The local Kafka broker: one Apache Kafka 4.x node in KRaft mode (broker and controller in one
-process) run as a background Java process, its jars fetched once from Maven Central.
+"""The local Kafka cluster: one Apache Kafka 4.x node, or several, in KRaft mode, each node a
+broker and a controller in one background Java process; the jars are fetched once from Maven
+Central.
 
-Layout under ``$DLRW_DATA_DIR/kafka``: ``server.properties`` (generated from the template in
-``ingest/local/broker_files`` on every start), ``data/`` (log dirs, KRaft metadata), ``logs/server.log``
-(log4j), ``logs/console.log`` (JVM stdout/stderr), ``broker.pid``.
+Ports, from the port P of DLRW_KAFKA_BOOTSTRAP's first entry: with N nodes, node i (1..N)
+listens for clients at P+i-1 and for the other controllers at P+N+i-1 (one node: P and P+1).
+Every node is a voter of the controller quorum, so a cluster of three keeps working while any
+one of its nodes is down.
+
+Layout under ``$DLRW_DATA_DIR/kafka``: for one node, ``server.properties`` (generated from the
+template in ``ingest/local/broker_files`` on every start), ``data/`` (log dirs, KRaft metadata),
+``logs/server.log`` (log4j), ``logs/console.log`` (JVM stdout/stderr) and ``broker.pid``; for
+several, the same in ``node-1/``, ``node-2/``, ... The data dir keeps the size it was first
+started with.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -21,7 +28,7 @@ import subprocess
 import time
 import uuid
 from base64 import urlsafe_b64encode
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,21 +37,34 @@ from kafka.errors import KafkaError
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
+from dlrw.ingest.local.processes import (
+    alive,
+    locked,
+    managed_pid,
+    port_open,
+    read_text,
+    run_maven,
+    terminate,
+)
 from dlrw.ingest.resources import package_path
 
 __all__ = [
     "BROKER_FILES",
     "DEFAULT_START_TIMEOUT_S",
     "DEFAULT_STOP_TIMEOUT_S",
+    "MAX_BROKERS",
+    "BrokerNode",
     "BrokerPaths",
+    "BrokerStart",
     "BrokerStatus",
     "Endpoint",
-    "StartResult",
+    "LocalCluster",
     "broker_status",
     "ensure_jars",
     "find_java",
     "jar_cache_dir",
     "kafka_version",
+    "local_cluster",
     "parse_bootstrap",
     "start_broker",
     "stop_broker",
@@ -53,6 +73,8 @@ __all__ = [
 BROKER_FILES = package_path("dlrw.ingest.local", "broker_files")
 DEFAULT_START_TIMEOUT_S = 90.0
 DEFAULT_STOP_TIMEOUT_S = 30.0
+# A local cluster is for trying replication and failures, not for capacity.
+MAX_BROKERS = 9
 MIN_JAVA = 17
 MAIN_CLASS = "kafka.Kafka"
 JVM_OPTIONS = ["-Xmx512m", "-Xms128m", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"]
@@ -64,30 +86,17 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the local broker listens; its KRaft controller listens on the next port."""
+    """The host and port DLRW_KAFKA_BOOTSTRAP names first."""
 
     host: str
     port: int
 
-    @property
-    def controller_port(self) -> int:
-        return self.port + 1
-
-    @property
-    def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
-
 
 @dataclass(frozen=True)
 class BrokerPaths:
-    """Files of the local broker under ``$DLRW_DATA_DIR/kafka``."""
+    """Files of one node under ``$DLRW_DATA_DIR/kafka`` (or its ``node-<id>`` folder)."""
 
     root: Path
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> BrokerPaths:
-        """The paths for the data dir of ``settings``."""
-        return cls(settings.data_dir / "kafka")
 
     @property
     def properties(self) -> Path:
@@ -96,6 +105,11 @@ class BrokerPaths:
     @property
     def log_dirs(self) -> Path:
         return self.root / "data"
+
+    @property
+    def meta(self) -> Path:
+        """Written by the storage format: the cluster id and this node's id."""
+        return self.log_dirs / "meta.properties"
 
     @property
     def logs(self) -> Path:
@@ -115,21 +129,71 @@ class BrokerPaths:
 
 
 @dataclass(frozen=True)
-class StartResult:
-    """What ``start_broker`` did; ``pid`` is None when a broker dlrw did not start answered."""
+class BrokerNode:
+    """One node of the local cluster: a broker and a KRaft controller in one process."""
 
-    pid: int | None
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+    paths: BrokerPaths
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """The nodes ``dlrw broker`` runs for a data dir and a bootstrap address."""
+
+    root: Path
+    nodes: tuple[BrokerNode, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's client address: what clients should be given, so that they reach the
+        cluster while any one node is down."""
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def replication(self) -> int:
+        """The replication factor of the broker's own topics (consumer offsets, transactions)."""
+        return min(self.size, 3)
+
+    def node(self, node_id: int) -> BrokerNode:
+        """The node with this id; ``ConfigError`` if the cluster has none."""
+        if not 1 <= node_id <= self.size:
+            raise ConfigError(
+                f"--node {node_id}: the cluster in {self.root} has nodes 1-{self.size}"
+                if self.size > 1
+                else f"--node {node_id}: the broker in {self.root} is a single node (1)"
+            )
+        return self.nodes[node_id - 1]
+
+
+@dataclass(frozen=True)
+class BrokerStart:
+    """What ``start_broker`` did: the pid of every node (none when a broker dlrw did not start
+    answered at the bootstrap address) and the ids of the nodes it launched."""
+
+    cluster: LocalCluster
+    pids: Mapping[int, int]
+    launched: tuple[int, ...]
     seconds: float
-    already_running: bool
 
 
 @dataclass(frozen=True)
 class BrokerStatus:
-    """The local broker as ``dlrw broker status`` reports it."""
+    """The local cluster as ``dlrw broker status`` reports it: our process of each node (None
+    where it does not run) and how many topics the cluster lists (None if nothing answers)."""
 
-    bootstrap: str
-    data: Path
-    pid: int | None
+    cluster: LocalCluster
+    pids: Mapping[int, int | None]
     topics: int | None
 
     @property
@@ -150,6 +214,40 @@ def parse_bootstrap(bootstrap: str) -> Endpoint:
             "`dlrw broker` only runs a local broker"
         )
     return Endpoint(host, int(port_text))
+
+
+def local_cluster(settings: Settings, brokers: int | None = None) -> LocalCluster:
+    """The local cluster of ``brokers`` nodes; None means the size the data dir was started
+    with, else one. ``ConfigError`` if the data dir holds a cluster of another size."""
+    root = settings.data_dir / "kafka"
+    recorded = _recorded_size(root)
+    if brokers is None:
+        brokers = recorded or 1
+    if not 1 <= brokers <= MAX_BROKERS:
+        raise ConfigError(f"--brokers must be between 1 and {MAX_BROKERS}, got {brokers}")
+    if recorded is not None and recorded != brokers:
+        raise ConfigError(
+            f"{root} holds the data of {_brokers(recorded)}, not {brokers}; start it with "
+            f"--brokers {recorded}, or remove {root} (its topics go with it) or set "
+            "DLRW_DATA_DIR to start another"
+        )
+    endpoint = parse_bootstrap(settings.kafka_bootstrap)
+    if endpoint.port + 2 * brokers - 1 > 65535:
+        raise ConfigError(
+            f"DLRW_KAFKA_BOOTSTRAP port {endpoint.port} leaves no room for the {2 * brokers} "
+            "ports the cluster takes from it"
+        )
+    nodes = tuple(
+        BrokerNode(
+            node_id=i,
+            host=endpoint.host,
+            port=endpoint.port + i - 1,
+            controller_port=endpoint.port + brokers + i - 1,
+            paths=BrokerPaths(root if brokers == 1 else root / f"node-{i}"),
+        )
+        for i in range(1, brokers + 1)
+    )
+    return LocalCluster(root, nodes)
 
 
 def kafka_version() -> str:
@@ -206,21 +304,15 @@ def ensure_jars(log: Log) -> Path:
     pom = _broker_file("pom.xml")
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()
     marker = cache / _JAR_MARKER
-    if _read(marker) == digest:
+    if read_text(marker) == digest:
         return cache
     cache.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(cache.parent / f".{cache.name}.lock"):
-        if _read(marker) == digest:
+    with locked(cache.parent / f".{cache.name}.lock"):
+        if read_text(marker) == digest:
             return cache  # another process fetched them while we waited
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ServiceUnavailable(
-                f"the Kafka {kafka_version()} jars are not cached in {cache} and Maven (mvn) "
-                "is not installed to fetch them; install it (e.g. apt-get install -y maven)"
-            )
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
-        _fetch_jars(mvn, pom, cache, log)
+        _fetch_jars(pom, cache, log)
         if not any(cache.glob(f"kafka_*-{kafka_version()}.jar")):
             raise DlrwError(f"Maven finished but no Kafka broker jar is in {cache}")
         marker.write_text(digest)
@@ -228,64 +320,93 @@ def ensure_jars(log: Log) -> Path:
 
 
 def start_broker(
-    settings: Settings, timeout_s: float = DEFAULT_START_TIMEOUT_S, log: Log = print
-) -> StartResult:
-    """Start the local broker unless it runs, and return once it answers a metadata request."""
+    settings: Settings,
+    brokers: int | None = None,
+    timeout_s: float = DEFAULT_START_TIMEOUT_S,
+    log: Log = print,
+) -> BrokerStart:
+    """Start the nodes of the local cluster that do not run (all of them at first), and return
+    once every node answers and, with several, every partition has all its replicas in sync:
+    from then on any one node may be stopped. ``brokers`` as for ``local_cluster``."""
     started = time.monotonic()
-    endpoint = parse_bootstrap(settings.kafka_bootstrap)
-    paths = BrokerPaths.for_settings(settings)
-    paths.root.mkdir(parents=True, exist_ok=True)
-    with _locked(paths.root / ".lock"):
-        pid = _managed_pid(paths)
-        if pid is not None:
+    cluster = local_cluster(settings, brokers)
+    cluster.root.mkdir(parents=True, exist_ok=True)
+    with locked(cluster.root / ".lock"):
+        running = _running(cluster)
+        missing = [node for node in cluster.nodes if node.node_id not in running]
+        if not missing:
             # Ours, maybe still starting (a concurrent `start`): wait for it like for a new one.
-            _wait_ready(endpoint, paths, pid, None, started + timeout_s, 0)
-            return StartResult(pid, time.monotonic() - started, already_running=True)
-        paths.pid_file.unlink(missing_ok=True)
-        if _port_open(endpoint.host, endpoint.port):
-            if _topic_count(endpoint.bootstrap, 5.0) is not None:
-                return StartResult(None, time.monotonic() - started, already_running=True)
-            raise ServiceUnavailable(
-                f"port {endpoint.port} is in use by something that is not a Kafka broker; "
-                "stop it or set DLRW_KAFKA_BOOTSTRAP to a free port"
-            )
-        if _port_open(endpoint.host, endpoint.controller_port):
-            raise ServiceUnavailable(
-                f"port {endpoint.controller_port} (the controller port, bootstrap port + 1) is in "
-                "use; stop what holds it or set DLRW_KAFKA_BOOTSTRAP to another port"
-            )
+            _wait_ready(cluster, running, {}, started + timeout_s)
+            return BrokerStart(cluster, running, (), time.monotonic() - started)
+        if cluster.size == 1 and _foreign_broker(missing[0]):
+            return BrokerStart(cluster, {}, (), time.monotonic() - started)
+        for node in missing:
+            _check_ports_free(node, cluster)
         java = find_java()
         jars = ensure_jars(log)
         launch_started = time.monotonic()
-        _write_properties(endpoint, paths)
-        _format_storage(java, jars, paths)
-        process = _launch(java, jars, paths)
-        _wait_ready(endpoint, paths, process.pid, process, launch_started + timeout_s, _size(paths))
-        return StartResult(process.pid, time.monotonic() - started, already_running=False)
+        cluster_id = _cluster_id(cluster)
+        for node in cluster.nodes:
+            node.paths.root.mkdir(parents=True, exist_ok=True)  # the data dir's size, first
+        for node in missing:
+            _write_properties(node, cluster)
+        _format_storage(java, jars, missing, cluster_id)
+        launched: dict[int, tuple[subprocess.Popen[bytes], int]] = {}
+        try:
+            for node in missing:
+                log_offset = _size(node.paths)
+                launched[node.node_id] = (_launch(java, jars, node.paths), log_offset)
+        except BaseException:
+            _stop_launched(cluster, launched)
+            raise
+        _wait_ready(cluster, running, launched, launch_started + timeout_s)
+        pids = running | {node_id: process.pid for node_id, (process, _) in launched.items()}
+        return BrokerStart(
+            cluster, dict(sorted(pids.items())), tuple(launched), time.monotonic() - started
+        )
 
 
-def stop_broker(settings: Settings, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> int | None:
-    """Stop the local broker (SIGTERM, then SIGKILL after ``timeout_s``); returns the pid it
-    stopped, or None if none was running."""
-    paths = BrokerPaths.for_settings(settings)
-    pid = _managed_pid(paths)
-    if pid is None:
-        paths.pid_file.unlink(missing_ok=True)
-        return None
-    _terminate(pid, timeout_s)
-    paths.pid_file.unlink(missing_ok=True)
-    return pid
+def stop_broker(
+    settings: Settings, timeout_s: float = DEFAULT_STOP_TIMEOUT_S, node: int | None = None
+) -> dict[int, int]:
+    """Stop the local cluster's nodes, or only node ``node`` (SIGTERM, then SIGKILL after
+    ``timeout_s``); returns the pid of each node it stopped, by node id."""
+    cluster = local_cluster(settings)
+    nodes = cluster.nodes if node is None else (cluster.node(node),)
+    pids = {n.node_id: pid for n in nodes if (pid := _managed_pid(n.paths)) is not None}
+    # All at once: a node stopped alone waits for a controller quorum the others make.
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in pids.values():
+        terminate(pid, timeout_s)
+    for n in nodes:
+        n.paths.pid_file.unlink(missing_ok=True)
+    return pids
 
 
 def broker_status(settings: Settings) -> BrokerStatus:
-    """Whether our broker runs (pid) and whether anything answers at the bootstrap (topics)."""
-    paths = BrokerPaths.for_settings(settings)
-    pid = _managed_pid(paths)
+    """Which nodes of the local cluster run (pids) and whether anything answers at their
+    addresses (topics)."""
+    cluster = local_cluster(settings)
+    pids = {node.node_id: _managed_pid(node.paths) for node in cluster.nodes}
     topics = None
-    endpoint = parse_bootstrap(settings.kafka_bootstrap)
-    if _port_open(endpoint.host, endpoint.port):
-        topics = _topic_count(endpoint.bootstrap, 5.0)
-    return BrokerStatus(endpoint.bootstrap, paths.root, pid, topics)
+    if any(port_open(node.host, node.port) for node in cluster.nodes):
+        topics = _topic_count(cluster.bootstrap, 5.0)
+    return BrokerStatus(cluster, pids, topics)
+
+
+def _brokers(count: int) -> str:
+    return "one broker" if count == 1 else f"a cluster of {count} brokers"
+
+
+def _recorded_size(root: Path) -> int | None:
+    """The number of nodes the data dir was made for: its ``node-<id>`` folders, or one node
+    formatted at its top; None for a new data dir."""
+    folders = [path for path in root.glob("node-*") if path.is_dir()]
+    if folders:
+        return len(folders)
+    return 1 if BrokerPaths(root).meta.exists() else None
 
 
 def _broker_file(name: str) -> Path:
@@ -295,66 +416,78 @@ def _broker_file(name: str) -> Path:
     return path
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _fetch_jars(mvn: str, pom: Path, cache: Path, log: Log) -> None:
-    log(f"fetching Apache Kafka {kafka_version()} jars from Maven Central into {cache} (once)")
-    command = [
-        mvn,
-        "-q",
-        "-B",
+def _fetch_jars(pom: Path, cache: Path, log: Log) -> None:
+    what = f"Apache Kafka {kafka_version()} jars"
+    log(f"fetching {what} from Maven Central into {cache} (once)")
+    started = time.monotonic()
+    arguments = [
         "dependency:copy-dependencies",
         "-f",
         str(pom),
         f"-DoutputDirectory={cache}",
         "-DincludeScope=runtime",
     ]
-    output = cache / "mvn.log"
-    started = last_note = time.monotonic()
-    with output.open("w") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-        while process.poll() is None:
-            time.sleep(0.5)
-            if time.monotonic() - last_note >= 10:
-                last_note = time.monotonic()
-                log(f"fetching Kafka jars: {time.monotonic() - started:.0f}s ...")
-    if process.returncode != 0:
-        lines = output.read_text(errors="replace").splitlines()
-        errors = [line for line in lines if "[ERROR]" in line] or lines or ["no output"]
-        raise ServiceUnavailable(
-            f"fetching the Kafka jars failed (mvn exit {process.returncode}): "
-            f"{errors[0].strip()[:300]}; full output in {output}"
-        )
+    run_maven(arguments, cache / "mvn.log", what, log)
     jars = len(list(cache.glob("*.jar")))
     log(f"fetched {jars} jars in {time.monotonic() - started:.1f}s")
 
 
-def _write_properties(endpoint: Endpoint, paths: BrokerPaths) -> None:
+def _running(cluster: LocalCluster) -> dict[int, int]:
+    """The pid of each node that runs, by node id."""
+    pids = {node.node_id: _managed_pid(node.paths) for node in cluster.nodes}
+    return {node_id: pid for node_id, pid in pids.items() if pid is not None}
+
+
+def _foreign_broker(node: BrokerNode) -> bool:
+    """Whether a Kafka broker dlrw did not start answers at the node's address."""
+    node.paths.pid_file.unlink(missing_ok=True)
+    return port_open(node.host, node.port) and _topic_count(node.bootstrap, 5.0) is not None
+
+
+def _check_ports_free(node: BrokerNode, cluster: LocalCluster) -> None:
+    if port_open(node.host, node.port):
+        what = "something that is not a Kafka broker" if cluster.size == 1 else "another process"
+        raise ServiceUnavailable(
+            f"port {node.port}{_whose(node, cluster)} is in use by {what}; stop it or set "
+            "DLRW_KAFKA_BOOTSTRAP to a free port"
+        )
+    if port_open(node.host, node.controller_port):
+        where = (
+            "the controller port, bootstrap port + 1"
+            if cluster.size == 1
+            else f"node {node.node_id}'s controller port"
+        )
+        raise ServiceUnavailable(
+            f"port {node.controller_port} ({where}) is in use; stop what holds it or set "
+            "DLRW_KAFKA_BOOTSTRAP to another port"
+        )
+
+
+def _whose(node: BrokerNode, cluster: LocalCluster) -> str:
+    return "" if cluster.size == 1 else f" (node {node.node_id})"
+
+
+def _write_properties(node: BrokerNode, cluster: LocalCluster) -> None:
     template = string.Template(_broker_file("server.properties.template").read_text())
+    voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in cluster.nodes)
     text = template.substitute(
-        host=endpoint.host,
-        port=endpoint.port,
-        controller_port=endpoint.controller_port,
-        log_dirs=paths.log_dirs,
+        node_id=node.node_id,
+        voters=voters,
+        host=node.host,
+        port=node.port,
+        controller_port=node.controller_port,
+        log_dirs=node.paths.log_dirs,
+        replication=cluster.replication,
+        min_insync=_min_insync(cluster.replication),
     )
-    paths.log_dirs.mkdir(parents=True, exist_ok=True)
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    paths.properties.write_text(text)
+    node.paths.log_dirs.mkdir(parents=True, exist_ok=True)
+    node.paths.logs.mkdir(parents=True, exist_ok=True)
+    node.paths.properties.write_text(text)
+
+
+def _min_insync(replication: int) -> int:
+    """Two in-sync replicas from three on: a write survives the loss of any one node."""
+    return 2 if replication >= 3 else 1
 
 
 def _java_command(java: Path, jars: Path, paths: BrokerPaths, main: str) -> list[str]:
@@ -369,32 +502,47 @@ def _java_command(java: Path, jars: Path, paths: BrokerPaths, main: str) -> list
     ]
 
 
-def _cluster_id() -> str:
-    """A random Kafka cluster id: a UUID in unpadded URL-safe base64, as `kafka-storage
-    random-uuid` prints it (never starting with '-', which a CLI would take for an option)."""
+def _cluster_id(cluster: LocalCluster) -> str:
+    """The id the cluster's formatted nodes carry, else a new random one: a UUID in unpadded
+    URL-safe base64, as `kafka-storage random-uuid` prints it (never starting with '-', which a
+    CLI would take for an option)."""
+    for node in cluster.nodes:
+        match = re.search(r"^cluster\.id=(\S+)$", read_text(node.paths.meta) or "", re.MULTILINE)
+        if match:
+            return match.group(1)
     while True:
         text = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):
             return text
 
 
-def _format_storage(java: Path, jars: Path, paths: BrokerPaths) -> None:
-    if (paths.log_dirs / "meta.properties").exists():
-        return
-    command = [
-        *_java_command(java, jars, paths, "kafka.tools.StorageTool"),
-        "format",
-        "-t",
-        _cluster_id(),
-        "-c",
-        str(paths.properties),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    if result.returncode != 0:
-        lines = (result.stderr + result.stdout).strip().splitlines() or ["no output"]
-        raise ServiceUnavailable(
-            f"formatting the broker storage in {paths.log_dirs} failed: {lines[-1].strip()[:300]}"
+def _format_storage(java: Path, jars: Path, nodes: list[BrokerNode], cluster_id: str) -> None:
+    """Format the storage of the nodes that have none, all at once (a JVM each)."""
+    formats = {
+        node: subprocess.Popen(
+            [
+                *_java_command(java, jars, node.paths, "kafka.tools.StorageTool"),
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(node.paths.properties),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
+        for node in nodes
+        if not node.paths.meta.exists()
+    }
+    failed = []
+    for node, process in formats.items():
+        output, _ = process.communicate(timeout=120)
+        if process.returncode != 0:
+            lines = output.strip().splitlines() or ["no output"]
+            failed.append(f"{node.paths.log_dirs}: {lines[-1].strip()[:300]}")
+    if failed:
+        raise ServiceUnavailable(f"formatting the broker storage failed in {'; '.join(failed)}")
 
 
 def _launch(java: Path, jars: Path, paths: BrokerPaths) -> subprocess.Popen[bytes]:
@@ -421,36 +569,78 @@ def _size(paths: BrokerPaths) -> int:
 
 
 def _wait_ready(
-    endpoint: Endpoint,
-    paths: BrokerPaths,
-    pid: int,
-    process: subprocess.Popen[bytes] | None,
+    cluster: LocalCluster,
+    running: Mapping[int, int],
+    launched: Mapping[int, tuple[subprocess.Popen[bytes], int]],
     deadline: float,
-    log_offset: int,
 ) -> None:
+    """Wait until every node is a live broker of the cluster and no partition lacks an in-sync
+    replica; the nodes ``launched`` here are stopped if one of them exits or time runs out."""
+    expected = {node.node_id for node in cluster.nodes}
     while True:
-        exited = process.poll() is not None if process else not _alive(pid)
-        if exited:
-            paths.pid_file.unlink(missing_ok=True)
-            code = f" (exit {process.returncode})" if process else ""
-            raise ServiceUnavailable(
-                f"the broker exited during startup{code}: {_last_problem(paths, log_offset)} "
-                f"(log: {paths.server_log})"
-            )
-        if (
-            _port_open(endpoint.host, endpoint.port)
-            and _topic_count(endpoint.bootstrap, 2.0) is not None
-        ):
+        for node in cluster.nodes:
+            if node.node_id in launched:
+                process, log_offset = launched[node.node_id]
+                exited = process.poll() is not None
+                code = f" (exit {process.returncode})" if exited else ""
+            else:
+                exited = node.node_id in running and not alive(running[node.node_id])
+                code, log_offset = "", 0
+            if exited:
+                node.paths.pid_file.unlink(missing_ok=True)
+                _stop_launched(cluster, launched)
+                raise ServiceUnavailable(
+                    f"the broker{_whose(node, cluster)} exited during startup{code}: "
+                    f"{_last_problem(node.paths, log_offset)} (log: {node.paths.server_log})"
+                )
+        # A node killed a moment ago may still be listed: the new process must answer itself.
+        answering = all(
+            port_open(node.host, node.port) and _topic_count(node.bootstrap, 2.0) is not None
+            for node in cluster.nodes
+            if node.node_id in launched
+        )
+        health = _health(cluster.bootstrap, 2.0) if answering else None
+        if health is not None and health[0] >= expected and health[1] == 0:
             return
         if time.monotonic() >= deadline:
-            _terminate(pid, DEFAULT_STOP_TIMEOUT_S)
-            paths.pid_file.unlink(missing_ok=True)
-            raise ServiceUnavailable(
-                f"the broker did not answer at {endpoint.bootstrap} in time and was stopped; "
-                f"last log line: {_last_problem(paths, log_offset)} (log: {paths.server_log}); "
-                "a slow machine may need a larger --timeout"
-            )
-        time.sleep(0.2)
+            _stop_launched(cluster, launched)
+            raise ServiceUnavailable(_not_ready(cluster, launched, health))
+        time.sleep(0.5)
+
+
+def _not_ready(
+    cluster: LocalCluster,
+    launched: Mapping[int, tuple[subprocess.Popen[bytes], int]],
+    health: tuple[frozenset[int], int] | None,
+) -> str:
+    stopped = " and was stopped" if cluster.size == 1 else "; the nodes started were stopped"
+    if health is None or cluster.size == 1:
+        node = cluster.nodes[min(launched, default=1) - 1]
+        offset = launched[node.node_id][1] if node.node_id in launched else 0
+        return (
+            f"the broker did not answer at {cluster.bootstrap} in time{stopped}; last log line: "
+            f"{_last_problem(node.paths, offset)} (log: {node.paths.server_log}); a slow machine "
+            "may need a larger --timeout"
+        )
+    absent = sorted({node.node_id for node in cluster.nodes} - health[0])
+    problem = (
+        f"node(s) {', '.join(map(str, absent))} did not join"
+        if absent
+        else f"{health[1]} partition(s) still lack an in-sync replica"
+    )
+    return (
+        f"the cluster at {cluster.bootstrap} was not ready in time ({problem}){stopped}; "
+        f"see the nodes' logs/server.log under {cluster.root}; a slow machine may need a "
+        "larger --timeout"
+    )
+
+
+def _stop_launched(
+    cluster: LocalCluster, launched: Mapping[int, tuple[subprocess.Popen[bytes], int]]
+) -> None:
+    for node_id, (process, _) in launched.items():
+        terminate(process.pid, DEFAULT_STOP_TIMEOUT_S)
+        cluster.nodes[node_id - 1].paths.pid_file.unlink(missing_ok=True)
 
 
 def _last_problem(paths: BrokerPaths, log_offset: int) -> str:
@@ -472,75 +662,14 @@ def _last_problem(paths: BrokerPaths, log_offset: int) -> str:
 
 
 def _managed_pid(paths: BrokerPaths) -> int | None:
-    """The pid in the pid file if that process is alive and is our broker (pids get reused)."""
-    text = _read(paths.pid_file)
-    if not text or not text.isdigit():
-        return None
-    pid = int(text)
-    if not _alive(pid):
-        return None
-    command = _command_line(pid)
-    if command is None or MAIN_CLASS not in command or str(paths.properties) not in command:
-        return None
-    return pid
+    """The pid in the node's pid file if that process is alive and is its broker."""
+    return managed_pid(paths.pid_file, MAIN_CLASS, str(paths.properties))
 
 
-def _command_line(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return None
-    # No /proc (macOS): ask ps.
-    result = subprocess.run(
-        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip() or None
-
-
-def _alive(pid: int) -> bool:
-    # Reap it if it is our child, so a zombie does not count as running.
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _terminate(pid: int, timeout_s: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while _alive(pid):
-        if time.monotonic() >= deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            return
-        time.sleep(0.1)
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _topic_count(bootstrap: str, timeout_s: float) -> int | None:
-    """How many topics the broker at ``bootstrap`` lists, or None if no Kafka answers there."""
+def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient | None:
     timeout_ms = int(timeout_s * 1000)
     try:
-        admin = KafkaAdminClient(
+        return KafkaAdminClient(
             bootstrap_servers=bootstrap,
             client_id="dlrw-broker-check",
             request_timeout_ms=timeout_ms,
@@ -548,8 +677,37 @@ def _topic_count(bootstrap: str, timeout_s: float) -> int | None:
         )
     except KafkaError:
         return None
+
+
+def _topic_count(bootstrap: str, timeout_s: float) -> int | None:
+    """How many topics the broker at ``bootstrap`` lists, or None if no Kafka answers there."""
+    admin = _admin(bootstrap, timeout_s)
+    if admin is None:
+        return None
     try:
         return len(admin.list_topics())
+    except KafkaError:
+        return None
+    finally:
+        admin.close()
+
+
+def _health(bootstrap: str, timeout_s: float) -> tuple[frozenset[int], int] | None:
+    """The ids of the cluster's live brokers and how many partitions have fewer in-sync replicas
+    than replicas; None if no Kafka answers at ``bootstrap``."""
+    admin = _admin(bootstrap, timeout_s)
+    if admin is None:
+        return None
+    try:
+        brokers = frozenset(
+            b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced")
+        )
+        lagging = sum(
+            len(p["isr_nodes"]) < len(p["replica_nodes"])
+            for topic in admin.describe_topics()
+            for p in topic["partitions"]
+        )
+        return brokers, lagging
     except KafkaError:
         return None
     finally:
