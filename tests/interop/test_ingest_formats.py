@@ -21,8 +21,9 @@ from dlrw.ingest.warehouse.connection import connect_engine
 from dlrw.ingest.warehouse.tables import RAW_TABLES
 from dlrw.models.events import Event
 from dlrw.models.wire import encode, encode_event, registry_framed, single_object
+from tests.cli import env_for, run_dlrw
 from tests.pipeline.conftest import any_warehouse as any_warehouse
-from tests.pipeline.conftest import ingest_once, send, traffic
+from tests.pipeline.conftest import counts, group_for, ingest_once, send, traffic
 
 pytestmark = pytest.mark.broker
 
@@ -142,3 +143,22 @@ def test_unknown_and_unreadable_schema_ids_are_dead_letters(registry_settings: S
     ]
     assert dead[0][2] == f"schema id {2**31 - 1} is not in the schema registry"
     assert f"schema id {incompatible} is registered as SendEvent" in dead[1][2]
+
+
+def test_an_unreachable_registry_stops_ingest_and_loses_nothing(
+    registry_settings: Settings,
+) -> None:
+    settings = registry_settings
+    with EventPublisher(settings) as publisher:
+        for i in range(20):
+            publisher.publish(send(i))
+    args = ["ingest", "--once", "--group", group_for(settings)]
+
+    down = run_dlrw(args, env_for(settings, DLRW_SCHEMA_REGISTRY_URL="http://127.0.0.1:9/x"))
+    assert down.returncode == 3
+    assert "schema registry is not reachable" in down.stderr
+
+    up = env_for(settings, DLRW_SCHEMA_REGISTRY_URL=settings.schema_registry_url)
+    run_dlrw(args, up, check=True)
+    assert counts(settings.warehouse_url)["raw_sends"] == (20, 20)
+    assert counts(settings.warehouse_url)["raw_quarantine"] == (0, 0)
