@@ -41,7 +41,6 @@ __all__ = [
     "decode",
     "encode",
     "encode_event",
-    "header_size",
     "registry",
     "registry_framed",
     "single_object",
@@ -138,11 +137,6 @@ def registry_framed(schema_id: int, body: bytes) -> bytes:
     """The schema registry framing of a binary ``body``: a zero byte, then the id its writer
     schema has in the registry (4 bytes, big-endian), then the body."""
     return REGISTRY_MAGIC + schema_id.to_bytes(4, "big") + body
-
-
-def header_size(first_byte: int) -> int:
-    """How many bytes precede the body of a record that starts with ``first_byte``."""
-    return REGISTRY_HEADER_SIZE if first_byte == REGISTRY_MAGIC[0] else HEADER_SIZE
 
 
 def encode(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dlrw.models.wire import (
+    HEADER_SIZE,
     REGISTRY_HEADER_SIZE,
     SchemaVersion,
     UndecodableRecord,
@@ -13,7 +14,6 @@ from dlrw.models.wire import (
     decode,
     encode,
     encode_event,
-    header_size,
     registry,
     registry_framed,
     writer_schema,
@@ -44,7 +44,7 @@ def test_registry_framing_wraps_the_single_object_body(event):
     single = encode_event(event)
     schema_id = IDS[writer_schema(event.event_type).fingerprint]
     assert framed[:REGISTRY_HEADER_SIZE] == b"\x00" + schema_id.to_bytes(4, "big")
-    assert framed[REGISTRY_HEADER_SIZE:] == single[header_size(single[0]) :]
+    assert framed[REGISTRY_HEADER_SIZE:] == single[HEADER_SIZE:]
     schema, record = decode(framed, lookup)
     assert schema is writer_schema(event.event_type)
     assert type(event).from_dict(record) == event
