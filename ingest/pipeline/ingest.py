@@ -11,6 +11,12 @@ worker process (``worker``) that writes it while this one reads and prepares the
 offsets are committed once the worker reports it written. At most three batches are handed
 over and not yet written: one being written, the next ones waiting, so the writer seldom idles
 while this process prepares.
+
+Without ``--once`` ingest outlives Kafka going away (a broker stopped, a rolling restart): a
+request that fails for a reason that passes (no connection, no coordinator, a timeout) is
+retried after a pause that grows up to 15 s, offsets written meanwhile are kept and committed
+once the group coordinator answers, and the outage is logged once when it begins and once when
+it ends (``outage``). With ``--once`` the first such failure ends the run, as it always did.
 """
 
 from __future__ import annotations
@@ -25,7 +31,13 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
-from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from dlrw.ingest.config import Settings
@@ -35,13 +47,20 @@ from dlrw.ingest.kafka.client import consumer
 from dlrw.ingest.metrics import IngestMetrics
 from dlrw.ingest.pipeline.batch import prepare_batch
 from dlrw.ingest.pipeline.lag import LagProbe
+from dlrw.ingest.pipeline.outage import RECONNECT_BACKOFF_MAX_MS, Outage
 from dlrw.ingest.pipeline.records import PartitionRecords
 from dlrw.ingest.pipeline.worker import IngestWorker
 from dlrw.ingest.progress import Progress
 from dlrw.ingest.store.segments import SegmentBatch, StoreWriteError
 from dlrw.ingest.warehouse.connection import redact_url
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_GROUP", "EVENT_KINDS", "IngestSummary", "Ingestor"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_GROUP",
+    "EVENT_KINDS",
+    "IngestSummary",
+    "Ingestor",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +81,17 @@ FETCH_LIMITS = {
 # take the two processes unequal times (a DuckDB checkpoint stalls the writer for up to a
 # second); measured on 2 cores (1M events), three in flight ingest about 10% faster than two.
 _MAX_IN_FLIGHT = 3
+# A commit the group refuses because this member's place in it is out of date (a rebalance, or
+# a session that expired while the coordinator was away): kept and made again once it settles.
+_REFUSED = (
+    CommitFailedError,
+    RebalanceInProgressError,
+    IllegalGenerationError,
+    UnknownMemberIdError,
+)
+# How long a question to the group coordinator may wait: kafka-python's own default is to wait
+# for ever, which would leave a stop request unanswered while Kafka is away.
+_COORDINATOR_WAIT_MS = 10_000
 # Records per batch. Measured on 2 cores (1M events): 20,000 ingests about 10% faster than
 # 10,000 (fewer commits, transactions and fsyncs) for about 40MB more memory; deeper batches
 # or more batches in flight measured no faster.
@@ -131,6 +161,8 @@ class Ingestor:
         self.topic_kinds = {settings.topic(kind): kind for kind in EVENT_KINDS}
         self.summary = IngestSummary()
         self.stopping = False
+        self._once = False
+        self._kafka = Outage(f"Kafka at {settings.kafka_bootstrap}", lambda: self.stopping)
         self._pending: dict[TopicPartition, list[RecordBatch]] = {}
         self._pending_count = 0
         self._revoked: set[TopicPartition] = set()
@@ -196,6 +228,7 @@ class Ingestor:
                 [],
                 self.group,
                 client_id="dlrw-ingest",
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 **FETCH_LIMITS,
             )
             read_record_batches(self._consumer)
@@ -215,11 +248,19 @@ class Ingestor:
                     "create them with `dlrw topics create`"
                 )
             self._consumer.subscribe(topics, listener=_Rebalance(self))
+            self._once = once
             # The group is joined, and the first batch read and prepared, while the worker
             # opens the warehouse; the first hand-over waits for it.
             while not self.stopping:
-                self._collect(once)
-                self._flush()
+                try:
+                    self._collect(once)
+                    self._flush()
+                    self._check_kafka_back(TopicPartition(topics[0], 0))
+                except KafkaError as exc:
+                    self._kafka_failed(exc)
+                if self._kafka.away:
+                    self._kafka.pause()
+                    continue
                 if once and not self._pending_count and self._caught_up():
                     break
             self._finish_in_flight()
@@ -385,18 +426,23 @@ class Ingestor:
             )
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Commit written offsets. One refused during a rebalance is kept and committed again
-        once the group has settled (``_retry_refused``), for the partitions still held."""
+        """Commit written offsets. One refused during a rebalance, or (without ``--once``) not
+        answered while Kafka is away, is kept and committed again once the group has settled
+        or Kafka answers (``_retry_refused``), for the partitions still held."""
         assert self._consumer is not None
         try:
             self._consumer.commit(
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
             )
-        except (CommitFailedError, RebalanceInProgressError) as exc:
-            log.info("offset commit refused during a rebalance (%s); retrying after it", exc)
+        except (*_REFUSED, KafkaError) as exc:
+            if isinstance(exc, _REFUSED):
+                log.info("offset commit refused during a rebalance (%s); retrying after it", exc)
+            else:
+                self._kafka_failed(exc)
             for tp, offset in offsets.items():
                 self._refused[tp] = max(offset, self._refused.get(tp, 0))
             return
+        self._kafka.answered()
         if self.metrics is not None:
             self.metrics.last_commit.set_to_current_time()
 
@@ -407,14 +453,33 @@ class Ingestor:
             return
         assert self._consumer is not None
         owned = self._consumer.assignment()
-        refused, self._refused = self._refused, {}
         ahead = {
             tp: offset
-            for tp, offset in refused.items()
-            if tp in owned and (self._consumer.committed(tp) or 0) < offset
+            for tp, offset in self._refused.items()
+            if tp in owned
+            and (self._consumer.committed(tp, timeout_ms=_COORDINATOR_WAIT_MS) or 0) < offset
         }
+        self._refused = {}
         if ahead:
             self._commit(ahead)
+
+    def _kafka_failed(self, exc: KafkaError) -> None:
+        """Note Kafka failing for a reason that passes, to wait it out; re-raise anything else,
+        and everything with ``--once``."""
+        if self._once or not exc.retriable:
+            raise exc
+        self._kafka.failed(
+            f"{type(exc).__name__}: {exc}",
+            "offsets after the last written batch not committed yet",
+        )
+
+    def _check_kafka_back(self, probe: TopicPartition) -> None:
+        """During an outage with no commit pending (whose success would say so), ask the group
+        coordinator for ``probe``'s committed offset: an answer ends the outage."""
+        if self._kafka.away and not self._refused:
+            assert self._consumer is not None
+            self._consumer.committed(probe, timeout_ms=_COORDINATOR_WAIT_MS)
+            self._kafka.answered()
 
     def _drop_revoked(self) -> None:
         if not self._revoked:

@@ -29,7 +29,6 @@ import queue
 import signal
 import sys
 import threading
-import time
 import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, replace
@@ -38,12 +37,16 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.future import Future
+
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ServiceUnavailable
 from dlrw.ingest.kafka.client import producer
 from dlrw.ingest.kafka.deadletter import dead_letter_headers
 from dlrw.ingest.logs import configure_logging
-from dlrw.ingest.pipeline.batch import PreparedBatch
+from dlrw.ingest.pipeline.batch import DeadLetter, PreparedBatch
+from dlrw.ingest.pipeline.outage import RECONNECT_BACKOFF_MAX_MS, Outage
 from dlrw.ingest.store.segments import SegmentBatch
 from dlrw.ingest.warehouse.connection import Warehouse, open_warehouse
 
@@ -51,10 +54,9 @@ __all__ = ["BatchWritten", "IngestWorker"]
 
 log = logging.getLogger(__name__)
 
-# Pauses between warehouse load attempts: doubling from the first to the longest.
-_RETRY_FIRST_S = 0.5
-_RETRY_MAX_S = 15.0
 _PR_SET_PDEATHSIG = 1
+# How long one wait for dead letters' acknowledgements lasts before a stop request is looked at.
+_ACK_WAIT_S = 1.0
 # An idle worker checks its warehouse connection this often, for ``/readyz``.
 _PING_EVERY_S = 5.0
 # Where Linux keeps shared memory blocks, and the room a batch's block wants there: blocks of
@@ -326,7 +328,9 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 class _Writer:
-    """Store, dead letters, warehouse, each durable before the batch is reported written."""
+    """Store, dead letters, warehouse, each durable before the batch is reported written. A
+    warehouse or a Kafka that goes away is waited out (``Outage``); a stop request gives up the
+    batch, unreported, so its offsets stay uncommitted."""
 
     def __init__(
         self,
@@ -340,10 +344,17 @@ class _Writer:
         self.stopping = stopping
         self.reachable = reachable
         self.producer: Any = None
+        self._warehouse = Outage(f"warehouse {warehouse.display_url}", self._stop_requested)
+        self._kafka = Outage(f"Kafka at {settings.kafka_bootstrap}", self._stop_requested)
         try:
             warehouse.share_cores()
             warehouse.ensure_tables()
-            self.producer = producer(settings, linger_ms=5, client_id="dlrw-ingest-deadletter")
+            self.producer = producer(
+                settings,
+                linger_ms=5,
+                client_id="dlrw-ingest-deadletter",
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            )
         except BaseException:
             warehouse.close()
             raise
@@ -360,30 +371,9 @@ class _Writer:
         except BaseException:
             segments.abort()
             raise
-        futures = [
-            self.producer.send(
-                self.settings.topic("deadletter"),
-                key=dead.key,
-                value=dead.value,
-                headers=dead_letter_headers(
-                    dead.error_class,
-                    dead.reason,
-                    topic=dead.topic,
-                    partition=dead.partition,
-                    offset=dead.offset,
-                ),
-            )
-            for dead in prepared.dead_letters
-        ]
+        sent = self._send(prepared.dead_letters)
         self._load(prepared.tables)
-        if futures:
-            self.producer.flush()
-            failed = [f for f in futures if f.failed()]
-            if failed:
-                raise ServiceUnavailable(
-                    f"{len(failed)} dead letter(s) were not acknowledged by Kafka: "
-                    f"{failed[0].exception}"
-                )
+        self._acknowledge(sent)
 
     def check_warehouse(self) -> None:
         """Note whether the warehouse answers a query, on a new connection if the current one
@@ -395,52 +385,90 @@ class _Writer:
                 self.warehouse.reconnect()
                 self.warehouse.ping()
         except Exception as exc:
-            if self.reachable.value:
-                log.warning(
-                    "warehouse %s unreachable (%s)", self.warehouse.display_url, _first_line(exc)
-                )
-            self.reachable.value = 0
+            self._warehouse_failed(exc)
             return
-        self.reachable.value = 1
+        self._warehouse_answered()
 
-    def _pause(self, seconds: float) -> None:
-        """Sleep, but wake early for a stop request."""
-        deadline = time.monotonic() + seconds
-        while not self.stopping.value and time.monotonic() < deadline:
-            time.sleep(min(0.1, deadline - time.monotonic()))
+    def _stop_requested(self) -> bool:
+        return bool(self.stopping.value)
+
+    def _give_up_if_stopping(self, outage: Outage, problem: str, what: str) -> None:
+        if self.stopping.value:
+            raise ServiceUnavailable(
+                f"{outage.service} unavailable ({problem}); stopped before {what}, "
+                "the batch's offsets were not committed"
+            )
+
+    def _warehouse_failed(self, exc: Exception) -> str:
+        self.reachable.value = 0
+        problem = _first_line(exc)
+        self._warehouse.failed(problem, "batches are loaded once it answers, offsets not committed")
+        return problem
+
+    def _warehouse_answered(self) -> None:
+        self.reachable.value = 1
+        self._warehouse.answered()
 
     def _load(self, tables: dict[str, Any]) -> None:
         """Load the batch, waiting out a warehouse that went away (stopped, restarting, cut
-        off) with growing pauses; its offsets stay uncommitted until the load succeeds."""
-        delay = _RETRY_FIRST_S
+        off), on a new connection each attempt; its offsets stay uncommitted until it loads."""
         while True:
             try:
+                if self._warehouse.away:
+                    self.warehouse.reconnect()
                 self.warehouse.load(tables)
-                self.reachable.value = 1
-                return
             except Exception as exc:
                 if not self.warehouse.is_transient(exc):
                     raise
-                self.reachable.value = 0
-                problem = _first_line(exc)
-            while True:
-                if self.stopping.value:
-                    raise ServiceUnavailable(
-                        f"warehouse {self.warehouse.display_url} unavailable ({problem}); "
-                        "stopped before the batch was loaded, its offsets were not committed"
-                    )
-                log.warning(
-                    "warehouse %s unavailable (%s); retrying in %.1fs, offsets not committed",
-                    self.warehouse.display_url,
-                    problem,
-                    delay,
+                problem = self._warehouse_failed(exc)
+                self._give_up_if_stopping(self._warehouse, problem, "the batch was loaded")
+                self._warehouse.pause()
+                continue
+            self._warehouse_answered()
+            return
+
+    def _send(self, letters: list[DeadLetter]) -> list[tuple[DeadLetter, Any]]:
+        """Queue the dead letters to their topic; each with its future (failed at once if
+        Kafka took no more records)."""
+        sent = []
+        for dead in letters:
+            try:
+                future = self.producer.send(
+                    self.settings.topic("deadletter"),
+                    key=dead.key,
+                    value=dead.value,
+                    headers=dead_letter_headers(
+                        dead.error_class,
+                        dead.reason,
+                        topic=dead.topic,
+                        partition=dead.partition,
+                        offset=dead.offset,
+                    ),
                 )
-                self._pause(delay)
-                delay = min(delay * 2, _RETRY_MAX_S)
-                try:
-                    self.warehouse.reconnect()
-                    break
-                except Exception as exc:
-                    if not self.warehouse.is_transient(exc):
-                        raise
-                    problem = _first_line(exc)
+            except KafkaError as exc:
+                future = Future().failure(exc)
+            sent.append((dead, future))
+        return sent
+
+    def _acknowledge(self, sent: list[tuple[DeadLetter, Any]]) -> None:
+        """Wait until Kafka has acknowledged every dead letter, sending again, after a pause,
+        those it failed: a Kafka that went away is waited out."""
+        while sent:
+            with contextlib.suppress(KafkaTimeoutError):
+                self.producer.flush(timeout=_ACK_WAIT_S)
+            failed = [(dead, future) for dead, future in sent if future.failed()]
+            sent = [(dead, future) for dead, future in sent if not future.is_done]
+            if failed:
+                exc = failed[0][1].exception
+                problem = f"{len(failed)} dead letter(s) not acknowledged: {exc}"
+                self._kafka.failed(
+                    problem, "they are sent again, the batch's offsets not committed"
+                )
+            if failed or sent:
+                self._give_up_if_stopping(
+                    self._kafka, "dead letters not acknowledged", "Kafka acknowledged them"
+                )
+            if failed:
+                self._kafka.pause()
+                sent += self._send([dead for dead, _ in failed])
+        self._kafka.answered()

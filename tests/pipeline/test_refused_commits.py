@@ -32,7 +32,7 @@ class _Consumer:
     def assignment(self) -> set[TopicPartition]:
         return self.held
 
-    def committed(self, tp: TopicPartition) -> int | None:
+    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
         return self.group_committed.get(tp)
 
     def position(self, tp: TopicPartition) -> int:
