@@ -1,10 +1,13 @@
-"""Fixtures for the fault tests: a private Kafka broker and a private PostgreSQL server (so they
-can be stopped without touching the shared dev services), a tiny tmpfs for the store, and the
-fuzzing budget. The pipeline tests' helpers and fixtures are reused, not copied."""
+"""Fixtures for the fault tests: a private Kafka broker, a private three-broker cluster (one per
+session) and a private PostgreSQL server (so they can be stopped without touching the shared dev
+services), a tiny tmpfs for the store, and the fuzzing budget. The pipeline tests' helpers and
+fixtures are reused, not copied."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -15,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.client import admin_client
 from dlrw.ingest.kafka.topics import create_topics
 from dlrw.ingest.local.broker import start_broker, stop_broker
+from tests.cli import env_for, run_dlrw
 from tests.pipeline.conftest import any_warehouse, group_for
 
 __all__ = ["any_warehouse"]
@@ -33,21 +38,29 @@ def fuzz_examples(default: int) -> int:
     return int(os.environ.get("DLRW_FUZZ_EXAMPLES", default))
 
 
-def free_port(pair: bool = False) -> int:
-    """A free localhost port (with ``pair``, one whose next port is free too)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("localhost", 0))
-            port = probe.getsockname()[1]
-        if not pair:
-            return port
+def _ephemeral_ports_start() -> int:
+    """Where the ports the kernel gives outgoing connections begin (Linux; else its default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port(span: int = 1) -> int:
+    """A localhost port P such that P .. P+span-1 are all free right now, below the ephemeral
+    range: a client retrying a stopped broker's port from an ephemeral one could otherwise
+    connect to itself there, and hold the port the broker restarts on."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, _ephemeral_ports_start() - span)
         try:
-            with socket.socket() as nxt:
-                nxt.bind(("localhost", port + 1))
+            with contextlib.ExitStack() as held:
+                for taken in range(port, port + span):
+                    held.enter_context(socket.socket()).bind(("localhost", taken))
         except OSError:
             continue
         return port
-    raise RuntimeError("no free port")
+    raise RuntimeError(f"no {span} consecutive free ports")
 
 
 def committed(settings: Settings, group: str | None = None) -> dict[TopicPartition, int]:
@@ -61,11 +74,47 @@ def committed(settings: Settings, group: str | None = None) -> dict[TopicPartiti
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
+def committed_total(settings: Settings, group: str | None = None) -> int | None:
+    """How many records the group has committed; None while Kafka cannot say."""
+    try:
+        return sum(committed(settings, group).values())
+    except KafkaError:
+        return None
+
+
+def wait_committed(
+    settings: Settings,
+    total: int,
+    processes: list[subprocess.Popen[str]],
+    groups: list[str | None] | None = None,
+    timeout_s: float = 300,
+) -> None:
+    """Wait until each group (default: the test's own) has committed ``total`` records; every
+    one of ``processes`` must keep running meanwhile."""
+    groups = groups or [None]
+    deadline = time.monotonic() + timeout_s
+    while any((committed_total(settings, group) or 0) < total for group in groups):
+        for process in processes:
+            assert process.poll() is None, process.communicate()
+        progress = [committed_total(settings, group) for group in groups]
+        assert time.monotonic() < deadline, f"committed {progress} of {total}"
+        time.sleep(0.5)
+
+
+def outage_lines(err: str, service: str) -> list[str]:
+    """The lines in which ingest says ``service`` went away or answers again."""
+    return [
+        line
+        for line in err.splitlines()
+        if service in line and ("unavailable" in line or "answers again" in line)
+    ]
+
+
 @pytest.fixture
 def own_broker(settings: Settings) -> Iterator[Settings]:
     """``settings`` on a private broker (free ports, its own data dir) with the topics made;
     the test may stop and start it with ``start_broker``/``stop_broker``."""
-    port = free_port(pair=True)
+    port = free_port(span=2)
     mine = settings.model_copy(update={"kafka_bootstrap": f"localhost:{port}"})
     start_broker(mine, log=lambda _line: None)
     try:
@@ -73,6 +122,41 @@ def own_broker(settings: Settings) -> Iterator[Settings]:
         yield mine
     finally:
         stop_broker(mine)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A private three-broker cluster: ``admin`` holds its data dir (for ``dlrw broker`` and
+    ``start_broker``/``stop_broker``) and the first broker's address, as a user who started it
+    would; ``bootstrap`` lists every broker; ``started`` is `dlrw broker start --brokers 3`."""
+
+    admin: Settings
+    bootstrap: str
+    started: subprocess.CompletedProcess[str]
+
+    def on(self, settings: Settings) -> Settings:
+        """``settings`` (its own data dir, topics and warehouse) on this cluster."""
+        return settings.model_copy(update={"kafka_bootstrap": self.bootstrap})
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Three brokers on six free ports, started once per session through the CLI; each test
+    leaves every broker running (``start_broker`` waits until all replicas are in sync)."""
+    port = free_port(span=6)
+    admin = Settings(
+        data_dir=tmp_path_factory.mktemp("cluster"),
+        kafka_bootstrap=f"localhost:{port}",
+        hash_key="test-hash-key",
+    )
+    started = run_dlrw(["broker", "start", "--brokers", "3"], env_for(admin), timeout=300)
+    try:
+        if started.returncode != 0:
+            pytest.fail(f"the cluster did not start: {started.stderr}")
+        bootstrap = ",".join(f"localhost:{port + i}" for i in range(3))
+        yield Cluster(admin, bootstrap, started)
+    finally:
+        stop_broker(admin)
 
 
 @dataclass
