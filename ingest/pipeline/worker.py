@@ -37,7 +37,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError
 from kafka.future import Future
 
 from dlrw.ingest.config import Settings
@@ -55,8 +55,6 @@ __all__ = ["BatchWritten", "IngestWorker"]
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
-# How long one wait for dead letters' acknowledgements lasts before a stop request is looked at.
-_ACK_WAIT_S = 1.0
 # An idle worker checks its warehouse connection this often, for ``/readyz``.
 _PING_EVERY_S = 5.0
 # Where Linux keeps shared memory blocks, and the room a batch's block wants there: blocks of
@@ -452,23 +450,17 @@ class _Writer:
 
     def _acknowledge(self, sent: list[tuple[DeadLetter, Any]]) -> None:
         """Wait until Kafka has acknowledged every dead letter, sending again, after a pause,
-        those it failed: a Kafka that went away is waited out."""
+        those it failed: a Kafka that went away is waited out. A stop request gives the batch
+        up only once one has failed (after the delivery timeout), never a batch merely slow."""
         while sent:
-            with contextlib.suppress(KafkaTimeoutError):
-                self.producer.flush(timeout=_ACK_WAIT_S)
-            failed = [(dead, future) for dead, future in sent if future.failed()]
-            sent = [(dead, future) for dead, future in sent if not future.is_done]
-            if failed:
-                exc = failed[0][1].exception
-                problem = f"{len(failed)} dead letter(s) not acknowledged: {exc}"
-                self._kafka.failed(
-                    problem, "they are sent again, the batch's offsets not committed"
-                )
-            if failed or sent:
-                self._give_up_if_stopping(
-                    self._kafka, "dead letters not acknowledged", "Kafka acknowledged them"
-                )
-            if failed:
-                self._kafka.pause()
-                sent += self._send([dead for dead, _ in failed])
+            # Until each is acknowledged or failed: the producer's delivery timeout bounds it.
+            self.producer.flush()
+            failed = [(dead, future.exception) for dead, future in sent if future.failed()]
+            if not failed:
+                break
+            problem = f"{len(failed)} dead letter(s) not acknowledged: {failed[0][1]}"
+            self._kafka.failed(problem, "they are sent again, the batch's offsets not committed")
+            self._give_up_if_stopping(self._kafka, problem, "Kafka acknowledged them")
+            self._kafka.pause()
+            sent = self._send([dead for dead, _ in failed])
         self._kafka.answered()

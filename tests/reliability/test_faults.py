@@ -26,6 +26,8 @@ from sqlalchemy import text
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ServiceUnavailable
+from dlrw.ingest.kafka.client import admin_client
+from dlrw.ingest.kafka.topics import create_topics
 from dlrw.ingest.local.broker import start_broker, stop_broker
 from dlrw.ingest.simulate.cli import event_line, publish_events
 from dlrw.ingest.simulate.engine import SimulationConfig, Simulator
@@ -33,6 +35,7 @@ from dlrw.ingest.store.segments import iter_segments
 from dlrw.ingest.warehouse.connection import connect_engine, open_warehouse
 from dlrw.models.events import Event
 from dlrw.models.wire import decode
+from tests.cli import start_dlrw
 from tests.kafka.conftest import ROOT, read_records
 from tests.pipeline.conftest import counts, env_for, ingest_once, publish, start_ingest, traffic
 from tests.pipeline.test_ingest import _assert_exactly_once, _published, _wait_for_segments
@@ -102,8 +105,6 @@ def test_kill_9_five_times_loses_and_duplicates_nothing(broker_settings: Setting
 @pytest.mark.soak
 @pytest.mark.postgres
 def test_kill_9_five_times_in_500k_events_on_postgresql(postgres_settings: Settings) -> None:
-    from dlrw.ingest.kafka.topics import create_topics
-
     create_topics(postgres_settings, partitions=3)
     seed = int(os.environ.get("DLRW_FAULT_SEED", random.randrange(1 << 30)))
     print(f"seed {seed}")
@@ -138,6 +139,49 @@ def test_ingest_outlives_a_broker_restart_and_says_so_once(own_broker: Settings)
     assert "answers again" in outage[1]
     assert "Traceback" not in err
     _assert_exactly_once(settings, expected)
+
+
+def test_dead_letters_kafka_does_not_take_are_sent_again_before_the_commit(
+    broker_settings: Settings,
+) -> None:
+    """The dead-letter topic gone (Kafka refuses its records): the batch waits, uncommitted,
+    its dead letter sent again after each pause, until the topic is back."""
+    from dlrw.ingest.kafka.producer import EventPublisher
+    from tests.pipeline.conftest import group_for, receipt
+    from tests.pipeline.test_deadletters import _dead_letters
+
+    settings = broker_settings
+    admin = admin_client(settings)
+    try:
+        admin.delete_topics([settings.topic("deadletter")])
+        while settings.topic("deadletter") in admin.list_topics():
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    with EventPublisher(settings) as publisher:
+        publisher.publish_bytes("receipt", b"junk", b"not an event")
+        publisher.publish(receipt(1))
+    process = start_dlrw(
+        ["ingest", "--group", group_for(settings)],
+        env_for(settings, DLRW_KAFKA_DELIVERY_TIMEOUT="2"),
+    )
+    try:
+        time.sleep(10)  # a few attempts, two seconds each, then a pause
+        assert process.poll() is None, process.communicate()
+        assert committed(settings) == {}, "offsets were committed before the dead letter was sent"
+        create_topics(settings, partitions=3)
+        wait_committed(settings, 2, [process], timeout_s=60)
+    finally:
+        _out, err = _stop(process) if process.poll() is None else process.communicate()
+    assert process.returncode == 0, err
+    outage = outage_lines(err, f"Kafka at {settings.kafka_bootstrap}")
+    assert len(outage) == 2, err
+    assert "1 dead letter(s) not acknowledged" in outage[0], outage
+    assert "answers again" in outage[1]
+    [letter] = _dead_letters(settings, 1)
+    assert letter["key"] == b"junk"
+    found = counts(settings.warehouse_url)
+    assert (found["raw_receipts"], found["raw_quarantine"]) == ((1, 1), (1, 1))
 
 
 @pytest.mark.postgres
