@@ -59,7 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hash E.164 numbers under the traffic's key, to match the suppression list",
     ),
     "demo": ("demo:configure", "run the whole pipeline on simulated traffic"),
-    "schemas": ("schemas:configure", "check schema compatibility"),
+    "schemas": ("schemas:configure", "check schema compatibility, register the schemas"),
 }
 
 Handler = Callable[[argparse.Namespace, Settings], int]

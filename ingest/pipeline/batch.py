@@ -20,7 +20,6 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dlrw.ingest.config import load_settings
-from dlrw.ingest.kafka.registry_client import SchemaIds, schema_ids_at
 from dlrw.ingest.pipeline.columnar import PADDING, decode_columns
 from dlrw.ingest.pipeline.records import PartitionRecords, SourceRecord
 from dlrw.ingest.pipeline.screen import suspects
@@ -108,17 +105,18 @@ def prepare_batch(
     store_dir: Path,
     ingested_at: datetime,
     now: datetime | None = None,
-    schema_ids: SchemaLookup | None = None,
+    *,
+    schema_ids: SchemaLookup,
 ) -> PreparedBatch:
     """Decode, check and lay out a batch.
 
     ``partitions`` hold each topic partition's records once; ``topic_kinds`` maps a topic to the
     event type it carries. ``ingested_at`` (UTC, whole milliseconds) stamps every row and store
-    record of the batch. ``schema_ids`` names the schema of a registry-framed record's id; by
-    default the registry DLRW_SCHEMA_REGISTRY_URL names does, asked on the first such record.
+    record of the batch. ``schema_ids`` names the schema of a registry-framed record's id (ingest
+    asks the registry DLRW_SCHEMA_REGISTRY_URL names, on the first such record).
     """
     now = now or datetime.now(UTC)
-    lookup = _environment_schema if schema_ids is None else schema_ids
+    lookup = schema_ids
     batch = PreparedBatch()
     by_kind: dict[str, list[PartitionRecords]] = defaultdict(list)
     for part in partitions:
@@ -272,16 +270,6 @@ def _names(lookup: SchemaLookup, schema_id: int, schema: SchemaVersion) -> bool:
         return lookup(schema_id) is schema
     except UndecodableRecord:  # its records are dead letters, with the reason
         return False
-
-
-@cache
-def _environment_ids() -> SchemaIds:
-    return schema_ids_at(load_settings().schema_registry_url)
-
-
-def _environment_schema(schema_id: int) -> SchemaVersion:
-    """The schema of an id in the registry DLRW_SCHEMA_REGISTRY_URL names."""
-    return _environment_ids()(schema_id)
 
 
 def _groups(part_of: np.ndarray, days: np.ndarray) -> dict[tuple[int, int], np.ndarray]:

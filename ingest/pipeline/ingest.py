@@ -44,6 +44,7 @@ from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ServiceUnavailable
 from dlrw.ingest.kafka.batches import RecordBatch, read_record_batches
 from dlrw.ingest.kafka.client import consumer
+from dlrw.ingest.kafka.registry_client import schema_ids_at
 from dlrw.ingest.metrics import IngestMetrics
 from dlrw.ingest.pipeline.batch import prepare_batch
 from dlrw.ingest.pipeline.lag import LagProbe
@@ -159,6 +160,8 @@ class Ingestor:
         self.progress = progress
         self.metrics = metrics
         self.topic_kinds = {settings.topic(kind): kind for kind in EVENT_KINDS}
+        # Asked only when a registry-framed record arrives; single-object topics need no registry.
+        self._schema_ids = schema_ids_at(settings.schema_registry_url)
         self.summary = IngestSummary()
         self.stopping = False
         self._once = False
@@ -369,6 +372,7 @@ class Ingestor:
             self.settings.store_dir,
             ingested_at,
             ingested_at,
+            schema_ids=self._schema_ids,
         )
         try:
             # Store segments are written (to temporary files) here, beside the worker's loads.

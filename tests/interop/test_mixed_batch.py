@@ -64,7 +64,7 @@ def _batch(values: list[tuple[Event, bytes]], store: Path) -> PreparedBatch:
         records.setdefault((topic, record.partition), []).append(record)
     partitions = [PartitionRecords.of(t, p, r) for (t, p), r in records.items()]
     kinds = {topic: kind for kind, topic in topics.items()}
-    return prepare_batch(partitions, kinds, store, NOW, NOW, lookup)
+    return prepare_batch(partitions, kinds, store, NOW, NOW, schema_ids=lookup)
 
 
 def test_a_batch_of_both_framings_and_versions_equals_it_single_object_encoded(

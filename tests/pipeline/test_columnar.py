@@ -24,6 +24,7 @@ from dlrw.ingest.warehouse.tables import LINEAGE_COLUMNS, RAW_TABLES, arrow_sche
 from dlrw.models.events import MAX_AMOUNT, MAX_TEXT_LENGTH, event_problem
 from dlrw.models.status import Status
 from dlrw.models.wire import UndecodableRecord, decode, encode, encode_event, registry
+from tests.models.test_wire_registry import lookup
 from tests.pipeline.conftest import conversion, receipt, send, traffic
 from tests.reliability.conftest import fuzz_examples
 
@@ -289,7 +290,7 @@ def test_a_mixed_batch_comes_out_as_if_each_record_were_checked_alone(tmp_path: 
         else:
             expected[kind].append((offset, row))
     partitions = [PartitionRecords.of(t, p, records) for (t, p), records in by_partition.items()]
-    batch = prepare_batch(partitions, kinds, tmp_path, NOW, NOW)
+    batch = prepare_batch(partitions, kinds, tmp_path, NOW, NOW, schema_ids=lookup)
     assert {d.offset for d in batch.dead_letters} == dead
     for kind, rows in expected.items():
         table = batch.tables[RAW_TABLES[kind].name].sort_by("_offset")

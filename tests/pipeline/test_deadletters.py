@@ -27,7 +27,7 @@ def _bad_records() -> list[tuple[bytes, bytes, str, str]]:
     empty_id = send(9002).to_dict() | {"event_id": ""}
     in_1970 = send(9003).to_dict() | {"submitted_at": datetime(1970, 1, 2, tzinfo=UTC)}
     return [
-        (b"k-random", os.urandom(64), "UndecodableRecord", "no C3 01 header"),
+        (b"k-random", b"\xff" + os.urandom(63), "UndecodableRecord", "no C3 01 header"),
         (b"k-truncated", good[:30], "UndecodableRecord", "corrupt SendEvent"),
         (b"k-unknown", MAGIC + b"\x00" * 8 + good[10:], "UnknownSchema", "unknown schema"),
         (b"k-tier", encode("send", route_9), "InvalidEvent", "route_tier"),

@@ -17,6 +17,7 @@ from dlrw.ingest.pipeline.worker import IngestWorker
 from dlrw.ingest.store.segments import SegmentBatch, StoreWriteError
 from dlrw.ingest.warehouse.connection import open_warehouse
 from dlrw.models.wire import encode_event
+from tests.models.test_wire_registry import lookup
 from tests.pipeline.conftest import traffic
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -29,7 +30,14 @@ def _prepared(store: Path, first_offset: int = 0) -> PreparedBatch:
         SourceRecord("t.s", 0, offset, 0, None, encode_event(event))
         for offset, event in enumerate(sends, start=first_offset)
     ]
-    return prepare_batch([PartitionRecords.of("t.s", 0, records)], {"t.s": "send"}, store, NOW, NOW)
+    return prepare_batch(
+        [PartitionRecords.of("t.s", 0, records)],
+        {"t.s": "send"},
+        store,
+        NOW,
+        NOW,
+        schema_ids=lookup,
+    )
 
 
 def _blocks() -> set[str]:

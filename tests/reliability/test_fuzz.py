@@ -27,6 +27,7 @@ from dlrw.models.events import DeliveryReceipt, InvalidEvent
 from dlrw.models.wire import HEADER_SIZE, UndecodableRecord, decode, encode_event, registry
 from tests.adapters.hostile import DEEP, HUGE_INT
 from tests.conftest import SAMPLES_DIR
+from tests.models.test_wire_registry import lookup
 from tests.pipeline.conftest import conversion, receipt, send
 from tests.reliability.conftest import fuzz_examples
 
@@ -320,6 +321,8 @@ def test_every_record_of_a_batch_is_an_event_or_a_dead_letter(values: list[bytes
         )
     kinds = {"t.sends": "send", "t.receipts": "receipt", "t.conversions": "conversion"}
     partitions = [PartitionRecords.of(t, p, records) for (t, p), records in by_topic.items()]
-    batch = prepare_batch(partitions, kinds, Path("/nonexistent"), RECEIVED, RECEIVED)
+    batch = prepare_batch(
+        partitions, kinds, Path("/nonexistent"), RECEIVED, RECEIVED, schema_ids=lookup
+    )
     assert sum(batch.events.values()) + len(batch.dead_letters) == len(values)
     assert all(d.reason for d in batch.dead_letters)
