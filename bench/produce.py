@@ -3,7 +3,7 @@
 Writes simulated events (the simulator's; every send carries a raw ``destination`` for produce
 to hash) to a JSON-lines file, and the same events encoded as `dlrw produce` encodes them — not
 timed. Then measures, each as a subprocess, taking turns: (a) a bare kafka-python producer with
-the client options `dlrw produce` uses (``ingest.kafka.client.producer``) sending the encoded
+the client options `dlrw produce` uses (``dlrw.ingest.kafka.client.producer``) sending the encoded
 records, already in its memory, timed from its first send to the end of its flush; (b)
 ``dlrw produce FILE`` timed from its start to its exit: interpreter start-up, imports, its worker
 processes' start and the last acknowledgement included. Each run publishes to topics of its
