@@ -1,7 +1,8 @@
 """Data quality: `dlrw check` catches reporting gaps before anyone reads a wrong number.
 
-Six checks, each a Great Expectations suite written as code (``checks.py``) over per-cell
-figures computed in SQL, with every threshold in one file (``thresholds.toml``):
+Gap and threshold checks, each a Great Expectations suite written as code (``checks.py``) over
+per-cell figures computed in SQL, with every threshold in one file (``thresholds.toml``). Row
+rules are dbt tests that `dlrw build` runs (docs/design.md, "Data quality"). Among the checks:
 
 - ``missing_receipts``: per provider x operator, the share of messages older than the receipt
   window with no receipt at all;
@@ -11,8 +12,6 @@ figures computed in SQL, with every threshold in one file (``thresholds.toml``):
 - ``orphan_receipts``: per provider, the share of receipts that match no message;
 - ``reconciliation``: per event type and day, Avro store records = raw table rows (quarantine
   included);
-- ``sanity``: row rules on raw tables and marts (status model, rates in [0, 1], done_at not
-  before submitted_at, route tier 1-4, sent = delivered + failed + pending).
 
 Results go to the warehouse table ``dq_results`` and to GX Data Docs under the data dir.
 """

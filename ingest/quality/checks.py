@@ -3,8 +3,9 @@ suite (written as code) that asserts on them.
 
 A *figure check* computes one row per cell (provider x operator, provider x operator x hour, ...)
 with the figure it judges; its suite holds typed expectations on that figure, so GX decides
-which cells fail and lists them by their cell columns. The *sanity* suites assert row-level
-rules straight on the raw tables and marts. Every SQL text here runs unchanged on DuckDB and
+which cells fail and lists them by their cell columns. Row rules (status model, rates in [0, 1],
+route tiers, sent = delivered + failed + pending, done_at not before submitted_at) are dbt tests
+that `dlrw build` runs, not checks here. Every SQL text here runs unchanged on DuckDB and
 PostgreSQL; the callers substitute relation names through ``Relations``.
 """
 
@@ -20,13 +21,10 @@ import great_expectations.expectations as gxe
 
 from dlrw.ingest.quality.relations import Reference, Relations
 from dlrw.ingest.quality.thresholds import Thresholds
-from dlrw.models.status import FINAL_STATUSES, Status
 
 __all__ = [
     "FigureCheck",
-    "SanityCheck",
     "figure_checks",
-    "sanity_checks",
 ]
 
 
@@ -55,16 +53,6 @@ class FigureCheck:
         """The query as a GX query asset takes it: GX requires a leading SELECT, so CTEs go
         inside a derived table."""
         return f"select * from (\n{self.query.strip()}\n) as figures"
-
-
-@dataclass
-class SanityCheck:
-    """Row-level rules on one table; each expectation's ``meta['rule']`` names its rule."""
-
-    table: str
-    relation: str
-    suite: gx.ExpectationSuite
-    is_query: bool = True
 
 
 def _ts(value: datetime) -> str:
@@ -700,107 +688,3 @@ def figure_checks(
         unmapped_failure_codes(rel, ref, th),
         exchange_rates(rel, th),
     ]
-
-
-# --- 9. sanity -------------------------------------------------------------------------------
-
-STATUS_MODEL = sorted(s.value for s in Status)
-FINAL_STATUS_MODEL = sorted(s.value for s in FINAL_STATUSES)
-
-
-def _rule(name: str) -> dict[str, str]:
-    return {"rule": name}
-
-
-def _mart_rules(suite: gx.ExpectationSuite) -> None:
-    """The rules every deliverability aggregate obeys."""
-    # A delivery rate outside [0, 1] is an arithmetic bug in the mart, not a bad day.
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="delivery_rate", min_value=0, max_value=1, meta=_rule("rate_in_0_1")
-        )
-    )
-    # Route tiers are 1 (direct) to 4 (three intermediaries); anything else breaks tier reports.
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="route_tier", min_value=1, max_value=4, meta=_rule("route_tier_1_4")
-        )
-    )
-    # Every message is delivered, failed or pending -- the metric definition's invariant.
-    suite.add_expectation(
-        gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=(
-                "select * from {batch} where sent <> delivered + failed + pending"
-            ),
-            description="sent = delivered + failed + pending",
-            meta=_rule("sent_is_delivered_failed_pending"),
-        )
-    )
-
-
-def sanity_checks(rel: Relations, th: Thresholds) -> list[SanityCheck]:
-    """Row-level rules on the raw tables and the marts."""
-    tolerance = th.sanity.done_before_submit_tolerance_seconds
-    checks: list[SanityCheck] = []
-
-    receipts = gx.ExpectationSuite(name="sanity_raw_receipts")
-    # A status outside the status model would fall out of every fold and metric.
-    receipts.add_expectation(
-        gxe.ExpectColumnValuesToBeInSet(
-            column="status", value_set=STATUS_MODEL, meta=_rule("status_in_model")
-        )
-    )
-    # A receipt done before its message was sent means broken clocks or a wrong match. The
-    # batch is joined, so it needs an alias (PostgreSQL rejects an unaliased derived table).
-    receipts.add_expectation(
-        gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=(
-                "select b.provider, b.provider_message_id, b.done_at, "
-                "coalesce(s.submitted_at, b.submitted_at) as submitted_at "
-                "from {batch} as b "
-                f"left join {rel.raw('raw_sends')} as s "
-                "on s.provider = b.provider and s.provider_message_id = b.provider_message_id "
-                "where b.done_at < coalesce(s.submitted_at, b.submitted_at) "
-                f"- interval '{tolerance:g} seconds'"
-            ),
-            description=f"done_at not before submitted_at (tolerance {tolerance:g} s)",
-            meta=_rule("done_not_before_submitted"),
-        )
-    )
-    checks.append(SanityCheck("raw_receipts", rel.raw("raw_receipts"), receipts, is_query=False))
-
-    sends = gx.ExpectationSuite(name="sanity_raw_sends")
-    # The contract allows tiers 1-4 only; ingest should have quarantined anything else.
-    sends.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="route_tier", min_value=1, max_value=4, meta=_rule("route_tier_1_4")
-        )
-    )
-    checks.append(SanityCheck("raw_sends", rel.raw("raw_sends"), sends, is_query=False))
-
-    messages = gx.ExpectationSuite(name="sanity_fct_messages")
-    # A message's final status must be a final status of the model (or none yet).
-    messages.add_expectation(
-        gxe.ExpectColumnValuesToBeInSet(
-            column="final_status", value_set=FINAL_STATUS_MODEL, meta=_rule("status_in_model")
-        )
-    )
-    # Latency is done_at - submitted_at of the deciding receipt; far below zero is a clock bug.
-    messages.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="latency_s", min_value=-tolerance, meta=_rule("done_not_before_submitted")
-        )
-    )
-    # Route tiers are 1-4 in the mart too (it copies the send's routing decision).
-    messages.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(
-            column="route_tier", min_value=1, max_value=4, meta=_rule("route_tier_1_4")
-        )
-    )
-    checks.append(SanityCheck("fct_messages", rel.mart("fct_messages"), messages))
-
-    for mart in ("agg_deliverability_hourly", "agg_deliverability_daily"):
-        suite = gx.ExpectationSuite(name=f"sanity_{mart}")
-        _mart_rules(suite)
-        checks.append(SanityCheck(mart, rel.mart(mart), suite))
-    return checks

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import AbstractDataContext
 
-    from dlrw.ingest.quality.checks import FigureCheck, SanityCheck
+    from dlrw.ingest.quality.checks import FigureCheck
 
 __all__ = [
     "DQ_RESULTS",
@@ -340,53 +340,11 @@ def _figure_findings(
     return findings
 
 
-def _sanity_findings(check: SanityCheck, result: ExpectationSuiteValidationResult) -> list[Finding]:
-    findings = []
-    for er in result.results:
-        config = er.expectation_config
-        rule = ((config.meta if config else None) or {}).get("rule", _kind(er))
-        cell = (("rule", rule), ("table", check.table))
-        error = _exception(er)
-        if error is not None:
-            findings.append(Finding("sanity", cell, None, None, False, detail=f"error: {error}"))
-            continue
-        res = er.result or {}
-        if _kind(er) == "unexpected_rows_expectation":
-            count = int(res.get("observed_value") or 0)
-            samples = (res.get("details") or {}).get("unexpected_rows") or []
-        else:
-            count = int(res.get("unexpected_count") or 0)
-            samples = res.get("partial_unexpected_list") or []
-        detail = ""
-        if samples:
-            detail = f"(e.g. {_sample(samples[0])})"
-        findings.append(
-            Finding(
-                "sanity",
-                cell,
-                float(count),
-                0.0,
-                bool(er.success),
-                comparison=">",
-                figure="rows",
-                detail=detail,
-            )
-        )
-    return findings
-
-
-def _sample(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_plain(v)}" for k, v in list(value.items())[:6])
-    return str(_plain(value))
-
-
 def _validate(
     context: AbstractDataContext,
     engine_url: URL,
     rel: Relations,
     figure_checks: Sequence[FigureCheck],
-    sanity_checks: Sequence[SanityCheck],
     run_id: str,
     docs_dir: Path,
 ) -> tuple[dict[str, Any], Path | None]:
@@ -414,16 +372,6 @@ def _validate(
                     ],
                 },
                 gx_run,
-            )
-        for sanity in sanity_checks:
-            if sanity.is_query:
-                asset = datasource.add_query_asset(
-                    name=sanity.table, query=f"select * from {sanity.relation}"
-                )
-            else:
-                asset = datasource.add_table_asset(name=sanity.table, table_name=sanity.relation)
-            results[sanity.suite.name] = _run_suite(
-                context, asset, sanity.suite, {"result_format": "SUMMARY"}, gx_run
             )
         context.build_data_docs()
     finally:
@@ -477,7 +425,7 @@ def run_checks(
     try:
         rel = locate_relations(engine)
         # GX loads slowly; only now that the warehouse is known to be built.
-        from dlrw.ingest.quality.checks import figure_checks, sanity_checks
+        from dlrw.ingest.quality.checks import figure_checks
 
         reference = _reference_times(engine, rel, reference_now, period)
         store = count_store(settings.store_dir)
@@ -485,13 +433,12 @@ def run_checks(
         docs.mkdir(parents=True, exist_ok=True)
         context = _context(docs)
         figures = figure_checks(rel, reference, thresholds, store.counts)
-        sanity = sanity_checks(rel, thresholds)
         figure_rows = {
             check.name: _figure_rows(engine, check.asset_query)
             for check in figures
             if not check.skipped
         }
-        results, index = _validate(context, engine.url, rel, figures, sanity, run_id, docs)
+        results, index = _validate(context, engine.url, rel, figures, run_id, docs)
         findings: list[Finding] = []
         for check in figures:
             if check.skipped:
@@ -502,12 +449,10 @@ def run_checks(
                 )
                 continue
             findings += _figure_findings(check, results[check.name], figure_rows[check.name])
-        for sanity_check in sanity:
-            findings += _sanity_findings(sanity_check, results[sanity_check.suite.name])
         _store_results(engine, findings, run_id, run_at)
     except SQLAlchemyError as exc:
         raise ServiceUnavailable(f"warehouse query failed: {error_line(exc)}") from exc
     finally:
         engine.dispose()
-    checks = [check.name for check in figures] + ["sanity"]
+    checks = [check.name for check in figures]
     return CheckRun(run_id, run_at, checks, findings, index, store, time.monotonic() - started)

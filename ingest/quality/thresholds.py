@@ -20,7 +20,6 @@ __all__ = [
     "OrphanReceipts",
     "Reconciliation",
     "ReusedIds",
-    "Sanity",
     "SilentHours",
     "Thresholds",
     "UnmappedFailureCodes",
@@ -96,13 +95,6 @@ class ExchangeRates:
 
 
 @dataclass(frozen=True, slots=True)
-class Sanity:
-    """Row-level rules."""
-
-    done_before_submit_tolerance_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
 class Thresholds:
     """Every threshold of every check."""
 
@@ -114,7 +106,6 @@ class Thresholds:
     reconciliation: Reconciliation
     unmapped_failure_codes: UnmappedFailureCodes
     exchange_rates: ExchangeRates
-    sanity: Sanity
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], source: str) -> Self:

@@ -3,8 +3,8 @@
 The dataset (conftest.py) carries a receipt-loss incident for one operator. The first run judges
 it as simulated; the CLI then judges the hours after the incident (everything passes, exit 0);
 then faults are made -- extra receipts that match nothing, a store segment's rows deleted from the
-warehouse, a duplicated segment, broken mart rows, a late "now" -- and each check must fire for
-exactly the cells it was given.
+warehouse, a duplicated segment, a silent cell, a late "now" -- and each check must fire for
+exactly the cells it was given. Raw rows that break row rules fail `dlrw build`'s dbt tests.
 """
 
 from __future__ import annotations
@@ -104,7 +104,6 @@ def test_the_other_checks_pass_on_the_simulated_traffic(incident_run: CheckRun) 
         "reconciliation",
         "unmapped_failure_codes",
         "exchange_rates",
-        "sanity",
     }
     reconciled = [f for f in incident_run.findings if f.check == "reconciliation"]
     assert {_cell(f)["event_type"] for f in reconciled} == {"send", "receipt", "conversion"}
@@ -130,7 +129,7 @@ def test_data_docs_are_written_under_the_data_dir(dataset: Dataset, incident_run
     assert incident_run.data_docs is not None
     assert incident_run.data_docs.is_relative_to(dataset.settings.data_dir)
     index = incident_run.data_docs.read_text()
-    assert "missing_receipts" in index and "sanity_raw_receipts" in index
+    assert "missing_receipts" in index and "orphan_receipts" in index
 
 
 # --- the CLI on the hours after the incident: all pass -----------------------------------
@@ -215,7 +214,8 @@ def faults(
     after_incident: tuple[int, str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Faults]:
-    """Break the warehouse in six ways, then run `dlrw check` (subprocess) on it."""
+    """Break the warehouse in five ways and its raw rows in three, then run `dlrw check`
+    (subprocess) on it."""
     settings = dataset.settings
     located = connect_engine(settings.warehouse_url)
     rel = locate_relations(located)
@@ -255,7 +255,7 @@ def faults(
         send_segment = next(iter_segments(settings.store_dir, ["send"]))
         shutil.copy(send_segment, send_segment.with_name("retried-" + send_segment.name))
 
-        # 4. Rows that break the sanity rules (one rule each).
+        # 4. Raw rows that break the row rules dbt tests hold (one rule each).
         conn.execute(
             text(
                 "update raw_receipts set status = 'LOST' where event_id = "
@@ -269,27 +269,13 @@ def faults(
                 "where done_at is not null and submitted_at is not null)"
             )
         )
+        conn.execute(
+            text(
+                "update raw_sends set route_tier = 7 where event_id = "
+                "(select min(event_id) from raw_sends)"
+            )
+        )
         hourly = rel.mart("agg_deliverability_hourly")
-        conn.execute(
-            text(
-                f"update {hourly} set sent = sent + 1 where period_hour = "
-                f"(select min(period_hour) from {hourly}) and provider = 'smpp'"
-            )
-        )
-        daily = rel.mart("agg_deliverability_daily")
-        conn.execute(
-            text(
-                f"update {daily} set delivery_rate = 1.5 where period_date = "
-                f"(select min(period_date) from {daily})"
-            )
-        )
-        messages = rel.mart("fct_messages")
-        conn.execute(
-            text(
-                f"update {messages} set route_tier = 7 where message_id = "
-                f"(select min(message_id) from {messages})"
-            )
-        )
         # 5. The busiest cell of 2026-11-18 19:00 sends nothing that hour (as far as the mart
         # knows): the simulator can lose receipts but not sends, so this one is made by hand.
         silent = conn.execute(
@@ -333,7 +319,7 @@ def test_cli_exits_1_with_one_line_per_failure(faults: Faults) -> None:
     assert faults.code == 1, faults.stderr
     assert "Traceback" not in faults.stderr
     checks = {line.split(":", 1)[0] for line in faults.lines}
-    assert checks == {"freshness", "orphan_receipts", "reconciliation", "sanity", "silent_hours"}
+    assert checks == {"freshness", "orphan_receipts", "reconciliation", "silent_hours"}
     assert "failure(s) in" in faults.stderr
 
 
@@ -379,14 +365,24 @@ def test_a_cell_without_sends_in_a_normal_hour_trips_silent_hours(faults: Faults
     ), line
 
 
-def test_broken_rows_trip_exactly_their_sanity_rules(faults: Faults) -> None:
-    cells = {tuple(line.split()[1:3]) for line in _lines(faults, "sanity")}
-    assert cells == {
-        ("rule=status_in_model", "table=raw_receipts"),
-        ("rule=done_not_before_submitted", "table=raw_receipts"),
-        ("rule=sent_is_delivered_failed_pending", "table=agg_deliverability_hourly"),
-        ("rule=rate_in_0_1", "table=agg_deliverability_daily"),
-        ("rule=route_tier_1_4", "table=fct_messages"),
-    }
-    status = next(line for line in _lines(faults, "sanity") if "status_in_model" in line)
-    assert "rows=1 > 0" in status and "LOST" in status
+# The dbt tests that hold the row rules the faults' raw rows break (the done_at one warns).
+ROW_RULE_TESTS = {
+    "source_in_status_model_raw_raw_receipts_status",
+    "assert_done_not_before_submitted",
+    "source_accepted_values_raw_raw_sends_route_tier__False__1__2__3__4",
+}
+
+
+def test_broken_raw_rows_fail_the_build_naming_each_rule_test(
+    dataset: Dataset, faults: Faults
+) -> None:
+    """dbt owns the row rules: `dlrw build` on the broken rows fails, with every test that
+    holds one of them, and no other, failing (done_not_before_submitted warns)."""
+    result = run_dlrw(["build"], env_for(dataset.settings))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("dlrw build: error: dbt build failed")
+    flagged = set(re.findall(r" of \d+ (?:FAIL \d+|ERROR|WARN \d+) (\S+) ", result.stderr))
+    assert ROW_RULE_TESTS.issubset(flagged), result.stderr
+    assert all(re.search("status|route_tier|done_not_before", name) for name in flagged), flagged
