@@ -57,6 +57,7 @@ format: setup ## apply ruff formatting and fixes
 
 bench: services ## run the benchmarks and print measured figures
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.ingest --events 300000 --wire-format registry
 	$(BIN)/python -m bench.produce
 	$(BIN)/python -m bench.dbt
 	$(BIN)/python -m bench.simulate

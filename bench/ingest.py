@@ -16,7 +16,7 @@ committed. "wall/s" is ingest from process start to exit: interpreter start-up, 
 worker's start, the group join and closing down (the warehouse's last checkpoint) included.
 Peak RSS is of the whole process tree (ingest runs a worker).
 
-    .venv/bin/python bench/ingest.py [--events N] [--small N] [--repeat N]
+    .venv/bin/python bench/ingest.py [--events N] [--small N] [--repeat N] [--wire-format F]
 """
 
 from __future__ import annotations
@@ -92,9 +92,12 @@ def _produce(settings: Settings, events: int) -> None:
         settings.hash_secret(),
         verify_receipts=1000,
     )
-    pool = [(e.event_type, e.key(), encode_event(e)) for e in simulator.events()]
     progress = Progress("produce", total=events)
     with EventPublisher(settings) as publisher:
+        # Framed as DLRW_WIRE_FORMAT says: registry ids are registered here, before any timing.
+        pool = [
+            (e.event_type, e.key(), encode_event(e, publisher.framing)) for e in simulator.events()
+        ]
         for i in range(events):
             kind, key, value = pool[i % len(pool)]
             publisher.publish_bytes(kind, key, value)
@@ -122,7 +125,7 @@ def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
         return out.read(), seconds, peak // 1024
 
 
-def measure(events: int, repeat: int) -> dict[str, Any]:
+def measure(events: int, repeat: int, wire_format: str) -> dict[str, Any]:
     """Produce ``events`` to fresh topics; measure both consumers ``repeat`` times, taking
     turns; return the figures. The topics and the data dir are deleted afterwards."""
     with tempfile.TemporaryDirectory(prefix="dlrw-bench-") as tmp:
@@ -130,6 +133,7 @@ def measure(events: int, repeat: int) -> dict[str, Any]:
             data_dir=Path(tmp),
             topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
             hash_key="bench-hash-key",
+            wire_format=wire_format,
         )
         try:
             create_topics(settings, partitions=6)
@@ -186,12 +190,18 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000, help="the large size")
     parser.add_argument("--small", type=int, default=None, help="the small size (default 1/5)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each consumer per size")
+    parser.add_argument(
+        "--wire-format",
+        choices=["single-object", "registry"],
+        default="single-object",
+        help="how the events are framed on the topics (registry: needs `dlrw registry start`)",
+    )
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}")
     sizes = [args.small or max(1, args.events // 5), args.events]
-    rows = [measure(n, args.repeat) for n in sizes]
-    print(f"\nmedians of {args.repeat} runs each (the spread of the rates below)")
+    rows = [measure(n, args.repeat, args.wire_format) for n in sizes]
+    print(f"\n{args.wire_format} framing; medians of {args.repeat} runs each (spread below)")
     print(
         f"{'events':>10} {'bare/s':>10} {'ingest/s':>10} {'ratio':>6} {'wall/s':>8} "
         f"{'bare RSS':>9} {'ingest RSS':>11} {'store':>8}"
