@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dlrw.ingest.pipeline.columnar import PADDING, decode_columns
+from dlrw.ingest.pipeline.columnar import PADDING, ColumnarBatch, decode_columns
 from dlrw.ingest.pipeline.records import PartitionRecords, SourceRecord
 from dlrw.ingest.pipeline.screen import suspects
 from dlrw.ingest.store.schema import QUARANTINE_KIND, store_schema
@@ -107,13 +107,15 @@ def prepare_batch(
     now: datetime | None = None,
     *,
     schema_ids: SchemaLookup,
+    columnar: bool = True,
 ) -> PreparedBatch:
     """Decode, check and lay out a batch.
 
     ``partitions`` hold each topic partition's records once; ``topic_kinds`` maps a topic to the
     event type it carries. ``ingested_at`` (UTC, whole milliseconds) stamps every row and store
     record of the batch. ``schema_ids`` names the schema of a registry-framed record's id (ingest
-    asks the registry DLRW_SCHEMA_REGISTRY_URL names, on the first such record).
+    asks the registry DLRW_SCHEMA_REGISTRY_URL names, on the first such record). Without
+    ``columnar`` every record is decoded on its own with fastavro (``dlrw ingest --exact``).
     """
     now = now or datetime.now(UTC)
     lookup = schema_ids
@@ -123,7 +125,7 @@ def prepare_batch(
         if len(part):
             by_kind[topic_kinds[part.topic]].append(part)
     for kind, parts in by_kind.items():
-        _prepare_kind(batch, kind, parts, store_dir, ingested_at, now, lookup)
+        _prepare_kind(batch, kind, parts, store_dir, ingested_at, now, lookup, columnar)
     if batch.dead_letters:
         batch.tables[QUARANTINE.name] = _quarantine_table(batch.dead_letters, ingested_at)
         batch.segments += _quarantine_segments(store_dir, batch.dead_letters, ingested_at)
@@ -138,6 +140,7 @@ def _prepare_kind(
     ingested_at: datetime,
     now: datetime,
     lookup: SchemaLookup,
+    columnar: bool,
 ) -> None:
     """Decode the records of one event type: whole columns at once where the columnar decoder
     and the screen pass them, one record at a time for the rest (and for every bad record)."""
@@ -161,8 +164,12 @@ def _prepare_kind(
     value_size = np.maximum(value_size, 0)
     first_byte = np.frombuffer(buffer, dtype=np.uint8)[value_start]
     framed = (first_byte == REGISTRY_MAGIC[0]) & (value_size >= REGISTRY_HEADER_SIZE)
-    newest_ids = _newest_ids(buffer, value_start[framed], registry().latest[kind], lookup)
-    decoded = decode_columns(buffer, value_start, value_size, kind, newest_ids)
+    if columnar:
+        newest_ids = _newest_ids(buffer, value_start[framed], registry().latest[kind], lookup)
+        decoded = decode_columns(buffer, value_start, value_size, kind, newest_ids)
+    else:
+        every = np.arange(len(value_size), dtype=np.int64)
+        decoded = ColumnarBatch(pa.table({}), every[:0], every)
     tables: list[pa.Table] = []
     rows: list[np.ndarray] = []
     suspect = np.zeros(len(decoded.fast), dtype=bool)

@@ -41,6 +41,12 @@ def configure_ingest(parser: argparse.ArgumentParser) -> None:
         "--group", default=DEFAULT_GROUP, help=f"consumer group id (default {DEFAULT_GROUP})"
     )
     parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="read through kafka-python's public API and decode record by record (slow; "
+        "for checking the fast path)",
+    )
+    parser.add_argument(
         "--batch-size",
         type=int,
         default=DEFAULT_BATCH_SIZE,
@@ -74,6 +80,7 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         progress=progress,
         lock_wait_s=_LOCK_WAIT_S,
         metrics=metrics,
+        exact=args.exact,
     )
     with contextlib.ExitStack() as serving:
         if metrics is not None:

@@ -42,14 +42,14 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ServiceUnavailable
-from dlrw.ingest.kafka.batches import RecordBatch, read_record_batches
+from dlrw.ingest.kafka.batches import read_record_batches
 from dlrw.ingest.kafka.client import consumer
 from dlrw.ingest.kafka.registry_client import schema_ids_at
 from dlrw.ingest.metrics import IngestMetrics
 from dlrw.ingest.pipeline.batch import prepare_batch
 from dlrw.ingest.pipeline.lag import LagProbe
 from dlrw.ingest.pipeline.outage import RECONNECT_BACKOFF_MAX_MS, Outage
-from dlrw.ingest.pipeline.records import PartitionRecords
+from dlrw.ingest.pipeline.records import Fetched, OneRecord, PartitionRecords
 from dlrw.ingest.pipeline.worker import IngestWorker
 from dlrw.ingest.progress import Progress
 from dlrw.ingest.store.segments import SegmentBatch, StoreWriteError
@@ -148,10 +148,12 @@ class Ingestor:
         progress: Progress | None = None,
         lock_wait_s: float = 0.0,
         metrics: IngestMetrics | None = None,
+        exact: bool = False,
     ) -> None:
         """Ingest into ``settings.warehouse_url``; a DuckDB file another process holds is
         waited for ``lock_wait_s`` seconds. With ``metrics``, each committed batch is counted
-        there and the consumer lag measured."""
+        there and the consumer lag measured. ``exact`` reads through kafka-python's public API
+        only and decodes record by record: slower, for debugging the fast path against."""
         self.settings = settings
         self.lock_wait_s = lock_wait_s
         self.group = group
@@ -159,6 +161,7 @@ class Ingestor:
         self.batch_wait_s = batch_wait_s
         self.progress = progress
         self.metrics = metrics
+        self.exact = exact
         self.topic_kinds = {settings.topic(kind): kind for kind in EVENT_KINDS}
         # Asked only when a registry-framed record arrives; single-object topics need no registry.
         self._schema_ids = schema_ids_at(settings.schema_registry_url)
@@ -166,7 +169,7 @@ class Ingestor:
         self.stopping = False
         self._once = False
         self._kafka = Outage(f"Kafka at {settings.kafka_bootstrap}", lambda: self.stopping)
-        self._pending: dict[TopicPartition, list[RecordBatch]] = {}
+        self._pending: dict[TopicPartition, list[Fetched]] = {}
         self._pending_count = 0
         self._revoked: set[TopicPartition] = set()
         self._assigned = False
@@ -234,7 +237,8 @@ class Ingestor:
                 reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 **FETCH_LIMITS,
             )
-            read_record_batches(self._consumer)
+            if not self.exact:
+                read_record_batches(self._consumer)
         except BaseException:
             self._worker.close()
             if lag is not None:
@@ -334,7 +338,10 @@ class Ingestor:
                 break
             if self._first_read is None:
                 self._first_read = time.monotonic()
-            for tp, fetched in polled.items():
+            for tp, records in polled.items():
+                fetched: list[Fetched] = (
+                    [OneRecord.of(r) for r in records] if self.exact else records
+                )
                 held = self._pending.setdefault(tp, [])
                 if held and fetched[0].first <= held[-1].last:
                     # A rebalance rewound this partition to its committed offset: keep only
@@ -367,12 +374,13 @@ class Ingestor:
         fetched = self._take_batch()
         next_offsets = {(b[-1].topic, b[-1].partition): b[-1].last + 1 for b in fetched}
         prepared = prepare_batch(
-            [PartitionRecords.from_batches(batches) for batches in fetched],
+            [PartitionRecords.fetched(items) for items in fetched],
             self.topic_kinds,
             self.settings.store_dir,
             ingested_at,
             ingested_at,
             schema_ids=self._schema_ids,
+            columnar=not self.exact,
         )
         try:
             # Store segments are written (to temporary files) here, beside the worker's loads.
@@ -386,11 +394,11 @@ class Ingestor:
         self._worker.submit(segments, prepared)
         self._in_flight.append((next_offsets, segments, taken))
 
-    def _take_batch(self) -> list[list[RecordBatch]]:
+    def _take_batch(self) -> list[list[Fetched]]:
         """Take whole record batches off the pending ones, partition by partition, until they
         hold ``batch_size`` records; the rest wait for the next batch. (``poll`` counts record
         batches, whose sizes vary, so it may return more records than a batch takes.)"""
-        taken: list[list[RecordBatch]] = []
+        taken: list[list[Fetched]] = []
         count = 0
         for tp, held in list(self._pending.items()):
             n = 0

@@ -22,7 +22,7 @@ from kafka.errors import CorruptRecordError, UnsupportedCodecError
 from dlrw.ingest.kafka.batches import RecordBatch
 from dlrw.ingest.pipeline.columnar import PADDING, Cursor
 
-__all__ = ["PartitionRecords", "SourceRecord"]
+__all__ = ["Fetched", "OneRecord", "PartitionRecords", "SourceRecord"]
 
 # A record batch's header (message format v2), up to its records.
 _HEADER = struct.Struct(">qiibIhiqqqhii")
@@ -46,6 +46,30 @@ class SourceRecord:
     timestamp: int | None
     key: bytes | None
     value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class OneRecord:
+    """A record kafka-python decoded itself (``dlrw ingest --exact``), held in the pending buffer
+    as a record batch is: it spans its own offset."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+    record: Any
+
+    @classmethod
+    def of(cls, record: Any) -> OneRecord:
+        return cls(record.topic, record.partition, record.offset, record.offset, record)
+
+    @property
+    def span(self) -> int:
+        return self.last - self.first + 1
+
+
+# What the consumer hands the pending buffer: record batches, or records on the exact path.
+Fetched = RecordBatch | OneRecord
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +110,15 @@ class PartitionRecords:
             np.array([-1 if r.timestamp is None else r.timestamp for r in records], np.int64),
             *(np.array(column, dtype=np.int64) for column in spans),
         )
+
+    @classmethod
+    def fetched(cls, items: Sequence[Fetched]) -> PartitionRecords:
+        """The records of one topic partition as the consumer fetched them: record batches on the
+        fast path, records kafka-python decoded on the exact one."""
+        if isinstance(items[0], OneRecord):
+            records = [i.record for i in items if isinstance(i, OneRecord)]
+            return cls.of(items[0].topic, items[0].partition, records)
+        return cls.from_batches([i for i in items if isinstance(i, RecordBatch)])
 
     @classmethod
     def from_batches(cls, batches: Sequence[RecordBatch]) -> PartitionRecords:
