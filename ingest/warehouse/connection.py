@@ -369,8 +369,9 @@ class Warehouse(ABC):
     def reconnect(self) -> None:
         """Replace the connection (and any pooled ones) with a fresh one; raises like a load
         while the server is still away."""
-        with contextlib.suppress(Exception):
-            self._fairy.invalidate()
+        if self._fairy.dbapi_connection is not None:  # not closed by an earlier attempt
+            with contextlib.suppress(Exception):
+                self._fairy.invalidate()
         self.engine.dispose()
         self._fairy = self.engine.raw_connection()
         self._dbapi = self._fairy.driver_connection

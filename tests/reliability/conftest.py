@@ -38,6 +38,9 @@ def fuzz_examples(default: int) -> int:
     return int(os.environ.get("DLRW_FUZZ_EXAMPLES", default))
 
 
+_PORT_SLICES = 4
+
+
 def _ephemeral_ports_start() -> int:
     """Where the ports the kernel gives outgoing connections begin (Linux; else its default)."""
     try:
@@ -50,9 +53,14 @@ def free_port(span: int = 1) -> int:
     """A localhost port P such that P .. P+span-1 are all free right now, below the ephemeral
     range: a client retrying a stopped broker's port from an ephemeral one could otherwise
     connect to itself there, and hold the port the broker restarts on."""
+    # Each test worker draws from its own slice: a port a test frees for a while (a killed
+    # broker's) must not be handed to another worker's server meanwhile.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    width = (_ephemeral_ports_start() - 20000) // _PORT_SLICES
+    low = 20000 + width * (worker % _PORT_SLICES)
     rng = random.Random()
     for _ in range(200):
-        port = rng.randrange(20000, _ephemeral_ports_start() - span)
+        port = rng.randrange(low, low + width - span)
         try:
             with contextlib.ExitStack() as held:
                 for taken in range(port, port + span):

@@ -128,15 +128,15 @@ def test_ingest_logs_json_from_both_processes_without_the_warehouse_password(
     try:
         wait_for("rows", lambda: _rows(url), lambda n: n == 200, ingest)
         own_postgres.stop()
-        # The worker process checks its idle connection and says the warehouse is gone.
-        wait_for("warning", log_path.read_text, lambda text: "unreachable" in text, ingest, 30)
+        # The worker process checks its idle connection and says, once, the warehouse is gone.
+        wait_for("warning", log_path.read_text, lambda text: "unavailable" in text, ingest, 30)
         own_postgres.start()
     finally:
         stop(ingest)
     text = log_path.read_text()
     entries = _json_lines(text, "ingest")
     assert any(
-        e["logger"] == "dlrw.ingest.pipeline.worker" and e["level"] == "WARNING" for e in entries
+        e["logger"] == "dlrw.ingest.pipeline.outage" and e["level"] == "WARNING" for e in entries
     ), text
     _assert_nothing_secret(text, ["pw-s3cret-41", env_for(settings)["DLRW_HASH_KEY"]])
 
