@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,8 @@ from sqlalchemy import text
 from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.client import admin_client
 from dlrw.ingest.kafka.topics import create_topics, topic_names
-from dlrw.ingest.local.broker import broker_status, start_broker, stop_broker
+from dlrw.ingest.local.broker import BrokerNode, broker_status, start_broker, stop_broker
+from dlrw.ingest.local.processes import port_open
 from dlrw.ingest.pipeline.ingest import EVENT_KINDS
 from dlrw.ingest.simulate.cli import publish_events
 from dlrw.ingest.simulate.engine import SimulationConfig, Simulator
@@ -185,6 +187,15 @@ class _Run:
         self._pool.shutdown()
 
 
+def _wait_closed(node: BrokerNode, timeout_s: float = 60) -> None:
+    """Until a killed node's port stops answering: the kernel closes a JVM's sockets only once
+    the process is torn down, and a start before that finds the port taken."""
+    deadline = time.monotonic() + timeout_s
+    while port_open(node.host, node.port):
+        assert time.monotonic() < deadline, f"node {node.node_id} still answers after SIGKILL"
+        time.sleep(0.1)
+
+
 def test_ingest_stays_up_through_a_killed_broker_a_rolling_restart_and_postgres(
     cluster: Cluster, settings: Settings, own_postgres: PrivatePostgres
 ) -> None:
@@ -213,6 +224,7 @@ def test_ingest_stays_up_through_a_killed_broker_a_rolling_restart_and_postgres(
         victim = broker_status(cluster.admin).pids[1]
         assert victim is not None
         os.kill(victim, signal.SIGKILL)
+        _wait_closed(broker_status(cluster.admin).cluster.nodes[0])
         run.resume(KILL_AT)
 
         # While the run goes on: node 1 back (all replicas in sync), then each node in turn.
