@@ -68,7 +68,12 @@ def load_json(text: str) -> Any:
 
 def content_event_id(provider: str, normalised: str) -> str:
     """The event id of one report: the same content always gives the same id."""
-    return hashlib.sha256(f"{provider}\n{normalised}".encode()).hexdigest()[:32]
+    try:
+        content = f"{provider}\n{normalised}".encode()
+    except UnicodeEncodeError:
+        # A lone surrogate: no UTF-8 store or topic can hold the report.
+        raise ReceiptParseError("the report is not valid Unicode (a lone surrogate)") from None
+    return hashlib.sha256(content).hexdigest()[:32]
 
 
 def compact_json(value: Any) -> str:

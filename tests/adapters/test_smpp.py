@@ -171,3 +171,9 @@ def test_smpp_impossible_done_date_is_rejected_by_the_contract(received_at: date
     payload = BASE.replace("done date:2403121016", "done date:9912312359")
     with pytest.raises(ReceiptParseError, match=r"^done_at: .* is outside"):
         parse_receipts("smpp", payload, received_at)
+
+
+def test_a_lone_surrogate_in_a_report_is_refused_not_a_crash(received_at: datetime) -> None:
+    payload = BASE.replace("id:7220140001", "id:\ud800891273321")
+    with pytest.raises(ReceiptParseError, match="not valid Unicode"):
+        parse_receipts("smpp", payload, received_at)
