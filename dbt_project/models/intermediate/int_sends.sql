@@ -23,14 +23,15 @@ with
 sends as (
 
     -- the staging view deduplicates every raw send; here only the events not built yet
-    select deduplicated.* from (
-        {{ deduplicate_events(
-            source('raw', 'raw_sends'),
-            where='events.event_id in (' ~ unbuilt_event_ids(
-                source('raw', 'raw_sends'), this, incremental_cutoff('_ingested_at')
-            ) ~ ')'
-        ) }}
-    ) as deduplicated
+    {{ deduplicate_events(
+        source('raw', 'raw_sends'),
+        columns=['event_id', 'message_id', 'provider', 'provider_message_id', 'campaign_id',
+                 'sender_id', 'destination_hash', 'country', 'mcc_mnc', 'route_id', 'route_tier',
+                 'segments', 'encoding', 'price', 'currency', 'submitted_at', '_ingested_at'],
+        where='keyed.event_id in (' ~ unbuilt_event_ids(
+            source('raw', 'raw_sends'), this, incremental_cutoff('_ingested_at')
+        ) ~ ')'
+    ) }}
 
 ),
 

@@ -28,16 +28,18 @@ messages as (
 
 ),
 
--- every conversion of those messages, deduplicated over all its copies
+-- every conversion of those messages (on a full refresh all of them), deduplicated over all its
+-- copies
 conversions as (
 
     {{ deduplicate_events(
         source('raw', 'raw_conversions'),
         columns=['event_id', 'message_id', 'value', 'currency', 'device_os', 'occurred_at',
                  '_ingested_at'],
-        where='events.event_id in (select of_messages.event_id from '
+        where='keyed.event_id in (select of_messages.event_id from '
             ~ source('raw', 'raw_conversions') ~ ' as of_messages where of_messages.message_id in'
             ~ ' (select funnel_messages.message_id from messages as funnel_messages))'
+            if is_incremental() else none
     ) }}
 
 ),

@@ -1,14 +1,12 @@
 with
 
-source as (
-
-    select * from {{ source('raw', 'raw_conversions') }}
-
-),
-
 deduplicated as (
 
-    {{ deduplicate_events('source') }}
+    {{ deduplicate_events(
+        source('raw', 'raw_conversions'),
+        columns=['event_id', 'message_id', 'kind', 'value', 'currency', 'device_os', 'occurred_at',
+                 '_ingested_at']
+    ) }}
 
 ),
 

@@ -1,14 +1,13 @@
 with
 
-source as (
-
-    select * from {{ source('raw', 'raw_receipts') }}
-
-),
-
 deduplicated as (
 
-    {{ deduplicate_events('source') }}
+    {{ deduplicate_events(
+        source('raw', 'raw_receipts'),
+        columns=['event_id', 'provider', 'provider_message_id', 'message_id', 'status',
+                 'error_code', 'mcc_mnc', 'segments_submitted', 'segments_delivered', 'price',
+                 'currency', 'submitted_at', 'done_at', 'received_at', '_ingested_at']
+    ) }}
 
 ),
 

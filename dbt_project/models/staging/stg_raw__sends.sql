@@ -1,14 +1,13 @@
 with
 
-source as (
-
-    select * from {{ source('raw', 'raw_sends') }}
-
-),
-
 deduplicated as (
 
-    {{ deduplicate_events('source') }}
+    {{ deduplicate_events(
+        source('raw', 'raw_sends'),
+        columns=['event_id', 'message_id', 'provider', 'provider_message_id', 'campaign_id',
+                 'sender_id', 'destination_hash', 'country', 'mcc_mnc', 'route_id', 'route_tier',
+                 'segments', 'encoding', 'price', 'currency', 'submitted_at', '_ingested_at']
+    ) }}
 
 ),
 
