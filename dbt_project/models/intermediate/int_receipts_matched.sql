@@ -2,11 +2,13 @@
 -- echoed one we know, else by provider + provider_message_id. Receipts matching no send are kept
 -- as orphans (message_id NULL) so nothing disappears; a later send re-matches them. Where several
 -- sends share the id (reuse), the one in use when the receipt came wins (ranked, below).
+-- Raw copies are matched as they are: one ranking per receipt picks its first-loaded copy and
+-- that copy's send, and only receipts with several copies or candidate sends are ranked.
 -- Only the columns the status fold needs are kept (the raw table keeps the rest).
 -- Incremental (delete+insert on event_id): receipts with a copy not built yet that was ingested
 -- after the cutoff (newest built _ingested_at minus lookback_hours), and every receipt a send built
--- since this model last ran may claim, are matched again. Raw copies are read only after the
--- cutoff: by the lookback contract, older copies were all built already.
+-- since this model last ran may claim, are matched again. The raw copies of the first are read
+-- only after the cutoff: by the lookback contract, older copies were all built already.
 -- _built_at: the stamp of the run that built the row (macro build_stamp; change tracking).
 
 {{
@@ -21,6 +23,38 @@
 
 {% set stamp = build_stamp() %}
 
+{#- a raw receipt's columns here: what the status fold needs and the copy's lineage -#}
+{% set raw_receipt_columns -%}
+    events.event_id,
+    events.provider,
+    events.provider_message_id,
+    events.message_id as reported_message_id,
+    events.status,
+    {{ is_final_status('events.status') }} as is_final,
+    events.error_code,
+    events.mcc_mnc,
+    events.done_at,
+    events.received_at,
+    events._ingested_at,
+    events._topic,
+    events._partition,
+    events._offset
+{%- endset %}
+
+{#- the match of a receipt: its first-loaded copy (macro copy_order), and of that copy's candidate
+    sends the latest submitted at or before the receipt was received (the id's use at that time),
+    else the earliest submitted after it; ties by message_id, then event_id -#}
+{% set match_order -%}
+{{ copy_order('keyed') }},
+case when keyed.send_submitted_at <= keyed.received_at then 0 else 1 end,
+case
+    when keyed.send_submitted_at <= keyed.received_at then keyed.send_submitted_at
+end desc nulls last,
+keyed.send_submitted_at asc,
+keyed.message_id asc,
+keyed.send_event_id asc
+{%- endset %}
+
 with
 
 {% if is_incremental() %}
@@ -34,112 +68,86 @@ new_sends as (
 
 {% set cutoff = incremental_cutoff('_ingested_at') %}
 
--- receipts a new send may claim, with the columns that match them (the same in every copy)
+-- every raw copy, whatever its age, of the receipts a new send may claim: by the message_id they
+-- echo or by their provider id (copies of one receipt share both)
 claimed as (
 
     select
-        claims.event_id,
-        min(claims.provider) as provider,  -- noqa: RF04
-        min(claims.provider_message_id) as provider_message_id,
-        min(claims.message_id) as reported_message_id
-    from (
-        select raw_receipts.*
-        from {{ source('raw', 'raw_receipts') }} as raw_receipts
-        inner join new_sends
-            on raw_receipts.message_id = new_sends.message_id
-        union all
-        select raw_receipts.*
-        from {{ source('raw', 'raw_receipts') }} as raw_receipts
-        inner join new_sends
-            on
-                raw_receipts.provider = new_sends.provider
-                and raw_receipts.provider_message_id = new_sends.provider_message_id
-    ) as claims
-    group by claims.event_id
-
-),
-
--- claimed receipts built from a copy ingested before the cutoff: every copy that old was built
--- (lookback contract) and later copies lose, so the built row still holds the winning copy
-claimed_built as (
-
-    select
-        claimed.event_id,
-        claimed.provider,
-        claimed.provider_message_id,
-        claimed.reported_message_id,
-        built.status,
-        built.is_final,
-        built.error_code,
-        built.mcc_mnc,
-        built.done_at,
-        built.received_at,
-        built._ingested_at
-    from claimed
-    inner join {{ this }} as built
-        on claimed.event_id = built.event_id
-    where built._ingested_at <= {{ cutoff }}
-
-),
-
--- every other receipt to match again has all its copies ingested after the cutoff
-fresh as (
-
-    {{ unbuilt_event_ids(source('raw', 'raw_receipts'), this, cutoff, whole_built=true) }}
+        {{ raw_receipt_columns }}
+    from {{ source('raw', 'raw_receipts') }} as events
+    where events.message_id in (select new_sends.message_id from new_sends)
     union
-    select claimed.event_id from claimed
-    where claimed.event_id not in (select claimed_built.event_id from claimed_built)
+    select
+        {{ raw_receipt_columns }}
+    from {{ source('raw', 'raw_receipts') }} as events
+    where exists (
+        select 1 from new_sends
+        where
+            new_sends.provider = events.provider
+            and new_sends.provider_message_id = events.provider_message_id
+    )
 
 ),
 
+-- the receipts to match again from their raw copies: those claimed (all their copies) and those
+-- with a copy not built yet (all their copies are after the cutoff then)
 receipts as (
 
-    -- as stg_raw__receipts, deduplicating only the raw copies ingested after the cutoff
     select
-        event_id,
-        provider,
-        provider_message_id,
-        message_id as reported_message_id,
-        status,
-        {{ is_final_status('status') }} as is_final,
-        error_code,
-        mcc_mnc,
-        done_at,
-        received_at,
-        _ingested_at
-    from (
-        {{ deduplicate_events(
-            source('raw', 'raw_receipts'),
-            columns=[
-                'event_id', 'provider', 'provider_message_id', 'message_id', 'status',
-                'error_code', 'mcc_mnc', 'done_at', 'received_at', '_ingested_at'
-            ],
-            where='events._ingested_at > ' ~ cutoff
-                ~ ' and events.event_id in (select fresh.event_id from fresh)'
-        ) }}
-    ) as deduplicated
-    union all
-    select * from claimed_built
+        {{ raw_receipt_columns }}
+    from {{ source('raw', 'raw_receipts') }} as events
+    where
+        events._ingested_at > {{ cutoff }}
+        and events.event_id in (
+            {{ unbuilt_event_ids(source('raw', 'raw_receipts'), this, cutoff, whole_built=true) }}
+        )
+    union
+    select * from claimed
 
 ),
+
+-- the sends those receipts name, by message_id or by provider id: joined below instead of all of
+-- int_sends, whose hash table would cost more than the whole match
+named_sends as (
+
+    select
+        int_sends.event_id,
+        int_sends.message_id,
+        int_sends.provider,
+        int_sends.provider_message_id,
+        int_sends.submitted_at,
+        int_sends._ingested_at
+    from {{ ref('int_sends') }} as int_sends
+    where int_sends.message_id in (select receipts.reported_message_id from receipts)
+    union
+    select
+        int_sends.event_id,
+        int_sends.message_id,
+        int_sends.provider,
+        int_sends.provider_message_id,
+        int_sends.submitted_at,
+        int_sends._ingested_at
+    from {{ ref('int_sends') }} as int_sends
+    where exists (
+        select 1 from receipts
+        where
+            receipts.provider = int_sends.provider
+            and receipts.provider_message_id = int_sends.provider_message_id
+    )
+
+),
+
+{% set sends = 'named_sends' %}
 
 {% else %}
 
+{% set sends = ref('int_sends') %}
+
 receipts as (
 
     select
-        event_id,
-        provider,
-        provider_message_id,
-        reported_message_id,
-        status,
-        is_final,
-        error_code,
-        mcc_mnc,
-        done_at,
-        received_at,
-        _ingested_at
-    from {{ ref('stg_raw__receipts') }}
+        {{ raw_receipt_columns }}
+    from {{ source('raw', 'raw_receipts') }} as events
 
 ),
 
@@ -163,14 +171,17 @@ candidates as (
         receipts.done_at,
         receipts.received_at,
         receipts._ingested_at,
+        receipts._topic,
+        receipts._partition,
+        receipts._offset,
         coalesce(by_message_id._ingested_at, by_provider_id._ingested_at) as send_ingested_at,
         coalesce(by_message_id.submitted_at, by_provider_id.submitted_at) as send_submitted_at,
         coalesce(by_message_id.event_id, by_provider_id.event_id) as send_event_id
     from receipts
-    -- int_sends twice rather than through one CTE, which would be materialized whole
-    left join {{ ref('int_sends') }} as by_message_id
+    -- on a full refresh int_sends twice rather than through one CTE, which would be stored whole
+    left join {{ sends }} as by_message_id
         on receipts.reported_message_id = by_message_id.message_id
-    left join {{ ref('int_sends') }} as by_provider_id
+    left join {{ sends }} as by_provider_id
         on
             by_message_id.message_id is null
             and receipts.provider = by_provider_id.provider
@@ -178,44 +189,14 @@ candidates as (
 
 ),
 
--- one send per receipt: the latest submitted at or before the receipt was received (the id's
--- use at that time), else the earliest submitted after it; ties by message_id, then event_id
-ranked as (
-
-    select
-        candidates.*,
-        row_number() over (
-            partition by candidates.event_id
-            order by
-                case when candidates.send_submitted_at <= candidates.received_at then 0 else 1 end,
-                case
-                    when candidates.send_submitted_at <= candidates.received_at
-                        then candidates.send_submitted_at
-                end desc nulls last,
-                candidates.send_submitted_at asc,
-                candidates.message_id asc,
-                candidates.send_event_id asc
-        ) as candidate_rank
-    from candidates
-
-),
-
+-- one row per receipt, in match_order (above)
 matched as (
 
-    select
-        event_id,
-        message_id,
-        matched_by,
-        status,
-        is_final,
-        error_code,
-        mcc_mnc,
-        done_at,
-        received_at,
-        _ingested_at,
-        send_ingested_at
-    from ranked
-    where candidate_rank = 1
+    {{ first_row_per_key(
+        'candidates', 'event_id', match_order,
+        columns=['event_id', 'message_id', 'matched_by', 'status', 'is_final', 'error_code',
+                 'mcc_mnc', 'done_at', 'received_at', '_ingested_at', 'send_ingested_at']
+    ) }}
 
 ),
 
