@@ -21,34 +21,43 @@ touched as (
 
 ),
 
+-- the sends and status folds of the messages to rebuild, each read once
+message_sends as (
+
+    select * from {{ ref('int_sends') }}
+    where message_id in (select touched.message_id from touched)
+
+),
+
+message_folds as (
+
+    select * from {{ ref('int_message_lifecycle') }}
+    where message_id in (select touched.message_id from touched)
+
+),
+
+{% set all_sends, all_folds = 'message_sends', 'message_folds' %}
+{% else %}
+{#- a full refresh reads the tables themselves: a CTE read more than once is stored whole first -#}
+{% set all_sends, all_folds = ref('int_sends'), ref('int_message_lifecycle') %}
 {% endif %}
 
 -- a message_id sent more than once (different event_ids) is one message: its earliest send
 -- (then the lowest event_id) gives the routing, period and cost; receipts of every send count
 sends as (
 
-    select ranked.* from (
-        select
-            int_sends.*,
-            row_number() over (
-                partition by int_sends.message_id
-                order by int_sends.submitted_at, int_sends.event_id
-            ) as send_rank
-        from {{ ref('int_sends') }} as int_sends
-        {% if is_incremental() %}
-        where int_sends.message_id in (select touched.message_id from touched)
-        {% endif %}
-    ) as ranked
-    where ranked.send_rank = 1
+    {{ first_row_per_key(
+        all_sends, 'message_id', 'keyed.submitted_at, keyed.event_id',
+        columns=['event_id', 'message_id', 'provider', 'provider_message_id', 'campaign_id',
+                 'sender_id', 'destination_hash', 'country', 'mcc_mnc', 'route_id', 'route_tier',
+                 'segments', 'encoding', 'price', 'currency', 'submitted_at', '_ingested_at']
+    ) }}
 
 ),
 
 lifecycle as (
 
-    select * from {{ ref('int_message_lifecycle') }}
-    {% if is_incremental() %}
-    where message_id in (select touched.message_id from touched)
-    {% endif %}
+    select * from {{ all_folds }}
 
 ),
 
@@ -58,19 +67,42 @@ operators as (
 
 ),
 
--- the exchange rate of each send's currency on its day of submission
+-- the exchange rate of each send's currency on its day of submission; the days are those of
+-- every send of the messages (a superset), so that `sends` is read once, not stored
 send_days as (
 
     select
         currency,
         cast(submitted_at as date) as amount_date
-    from sends
+    from {{ all_sends }}
 
 ),
 
 fx_rates as (
 
     {{ exchange_rates_on('send_days') }}
+
+),
+
+-- the failure cause of every route and final status the failed messages have (macro
+-- failure_causes): a few rows, looked up below instead of matching every message to the seed
+failed_keys as (
+
+    select distinct
+        int_sends.provider,
+        int_sends.route_id,
+        failed.error_code,
+        failed.final_status
+    from {{ all_folds }} as failed
+    inner join {{ all_sends }} as int_sends
+        on failed.message_id = int_sends.message_id
+    where failed.final_status in {{ status_list(failed_statuses()) }}
+
+),
+
+failure_causes as (
+
+    {{ failure_causes('failed_keys') }}
 
 ),
 
@@ -148,28 +180,21 @@ joined as (
 with_outcome as (
 
     select
-        *,
-        {{ message_outcome('final_status') }} as outcome
-    from joined
-
-),
-
-failure_causes as (
-
-    {{ failure_causes('with_outcome') }}
-
-),
-
-with_failure_cause as (
-
-    -- failure_cause: NULL unless the message failed ('unknown' when no code row matches)
-    select
-        with_outcome.*,
+        joined.*,
+        {{ message_outcome('joined.final_status') }} as outcome,
+        -- NULL unless the message failed ('unknown' when no code row matches)
         failure_causes.failure_cause,
         failure_causes.is_permanent_failure
-    from with_outcome
+    from joined
+    -- only failed statuses have a row
     left join failure_causes
-        on with_outcome.message_id = failure_causes.message_id
+        on
+            joined.provider = failure_causes.provider
+            and joined.route_id = failure_causes.route_id
+            -- error_code may be NULL: equal as text and in being NULL (a hash join on both)
+            and coalesce(joined.error_code, '') = coalesce(failure_causes.error_code, '')
+            and (joined.error_code is null) = (failure_causes.error_code is null)
+            and joined.final_status = failure_causes.final_status
 
 ),
 
@@ -182,7 +207,7 @@ final as (
         outcome = 'pending' as is_pending,
         receipt_count > 0 as has_receipt,
         {{ latency_seconds('submitted_at', 'done_at') }} as latency_s
-    from with_failure_cause
+    from with_outcome
 
 )
 
