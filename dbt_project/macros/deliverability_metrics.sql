@@ -9,8 +9,8 @@
     {{ count_if("not has_receipt") }} as no_receipt,
     {{ count_if("final_status = 'UNKNOWN'") }} as unknown_final,
     {{ safe_divide(count_if("outcome = 'delivered'"), 'count(*)') }} as delivery_rate,
-    {{ percentile_cont('latency_s', 0.5) }} as latency_p50_s,
-    {{ percentile_cont('latency_s', 0.95) }} as latency_p95_s,
+    {{ percentile_cont('latency_s', 0.5, fractions=[0.5, 0.95]) }} as latency_p50_s,
+    {{ percentile_cont('latency_s', 0.95, fractions=[0.5, 0.95]) }} as latency_p95_s,
     sum(cost) as cost,
     max(_last_ingested_at) as _last_ingested_at
 {%- endmacro %}

@@ -22,77 +22,68 @@ messages as (
 
 ),
 
--- recency 1 = the destination's latest message; pending ones have no outcome yet, so they
--- neither extend nor end a run
-ranked as (
+-- newest first: recency 1 is the destination's latest message. A run of permanent failures is
+-- the permanent failures newer than the latest known outcome that is not one (a run end; pending
+-- messages have no outcome yet, so they neither extend nor end a run): the messages seen before
+-- the first run end, newest first, that failed permanently.
+ordered as (
 
     select
-        messages.destination_hash,
-        messages.message_id,
-        messages.submitted_at,
-        messages.outcome,
-        messages.failure_cause,
-        messages.cost,
-        row_number() over (
-            partition by messages.destination_hash
-            order by messages.submitted_at desc, messages.message_id desc
-        ) as recency,
-        coalesce(
-            messages.failure_cause in ('unknown_subscriber', 'dnd_or_opt_out'), false
-        ) as is_permanent_failure
-    from messages
-
-),
-
--- the latest known outcome that is not a permanent failure ends the run before it
-run_ends as (
-
-    select
-        destination_hash,
-        min(
-            case when outcome <> 'pending' and not is_permanent_failure then recency end
-        ) as end_recency
-    from ranked
-    group by destination_hash
-
-),
-
-runs as (
-
-    select
-        ranked.destination_hash,
-        count(*) as consecutive_permanent_failures,
-        max(ranked.recency) as start_recency
-    from ranked
-    inner join run_ends
-        on ranked.destination_hash = run_ends.destination_hash
-    where
-        ranked.is_permanent_failure
-        and (run_ends.end_recency is null or ranked.recency < run_ends.end_recency)
-    group by ranked.destination_hash
+        classified.destination_hash,
+        classified.submitted_at,
+        classified.outcome,
+        classified.cost,
+        classified.is_permanent_failure,
+        row_number() over newest_first as recency,
+        sum(
+            case
+                when classified.outcome <> 'pending' and not classified.is_permanent_failure
+                    then 1
+                else 0
+            end
+        ) over newest_first as run_ends_seen,
+        sum(classified.cost) over newest_first as cost_seen
+    from (
+        select
+            messages.destination_hash,
+            messages.message_id,
+            messages.submitted_at,
+            messages.outcome,
+            messages.cost,
+            coalesce(
+                messages.failure_cause in ('unknown_subscriber', 'dnd_or_opt_out'), false
+            ) as is_permanent_failure
+        from messages
+    ) as classified
+    window newest_first as (
+        partition by classified.destination_hash
+        order by classified.submitted_at desc, classified.message_id desc
+        rows between unbounded preceding and current row
+    )
 
 ),
 
 final as (
 
     select
-        ranked.destination_hash,
+        destination_hash,
         count(*) as messages,
-        {{ count_if("ranked.outcome = 'delivered'") }} as delivered,
-        {{ count_if("ranked.outcome = 'failed'") }} as failed,
-        sum(ranked.cost) as cost,
-        min(ranked.submitted_at) as first_submitted_at,
-        max(ranked.submitted_at) as last_submitted_at,
-        max(case when ranked.recency = 1 then ranked.outcome end) as last_outcome,
-        coalesce(max(runs.consecutive_permanent_failures), 0) as consecutive_permanent_failures,
-        max(case when ranked.recency = runs.start_recency then ranked.submitted_at end)
+        {{ count_if("outcome = 'delivered'") }} as delivered,
+        {{ count_if("outcome = 'failed'") }} as failed,
+        sum(cost) as cost,
+        min(submitted_at) as first_submitted_at,
+        max(submitted_at) as last_submitted_at,
+        max(case when recency = 1 then outcome end) as last_outcome,
+        {{ count_if("is_permanent_failure and run_ends_seen = 0") }}
+            as consecutive_permanent_failures,
+        min(case when is_permanent_failure and run_ends_seen = 0 then submitted_at end)
             as first_permanent_failure_at,
-        coalesce(sum(case when ranked.recency <= runs.start_recency then ranked.cost end), 0)
+        -- costs are never negative (macro money), so the cost seen is largest at the run's
+        -- oldest message: what the messages from there to the latest cost
+        coalesce(max(case when is_permanent_failure and run_ends_seen = 0 then cost_seen end), 0)
             as cost_since_first_permanent_failure
-    from ranked
-    left join runs
-        on ranked.destination_hash = runs.destination_hash
-    group by ranked.destination_hash
+    from ordered
+    group by destination_hash
 
 )
 
