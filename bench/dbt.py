@@ -13,9 +13,12 @@ agg_deliverability_daily per cell; (2) `dlrw build` on an empty warehouse, dbt's
 Then `dlrw build --full-refresh` is timed, one new hour of sends and receipts (plus late receipts
 for older messages) is appended with a fresh _ingested_at, and an incremental `dlrw build` is
 timed. `--compare-rev REV` builds that revision's dbt_project on a copy of the same data too,
-the two taking turns, and prints both with their ratios.
+the two taking turns, and prints both with their ratios. `--repeat K` runs K such rounds and
+quotes medians. `--history H` then times the working tree's incremental hour after H messages
+of history (the same traffic per day over more days) right after the one after N again.
 
-    python bench/dbt.py [--messages 5000000] [--data-dir DIR] [--compare-rev REV]
+    python bench/dbt.py [--messages 5000000] [--data-dir DIR] [--compare-rev REV] [--repeat K]
+                        [--history 20000000]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import io
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -37,6 +41,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.figures import spread  # noqa: E402
 from dlrw.ingest.build.profiles import dbt_target  # noqa: E402
 from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build  # noqa: E402
 from dlrw.ingest.config import Settings  # noqa: E402
@@ -259,11 +264,19 @@ COUNTS = ("sent", "delivered", "failed", "pending")
 
 @dataclass
 class Project:
-    """A dbt project under test and the seconds of its builds, by name."""
+    """A dbt project under test and the seconds of its builds, by name, one per round."""
 
     label: str
     path: Path
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, build: str, seconds: float) -> None:
+        """One more timing of `build`."""
+        self.seconds.setdefault(build, []).append(seconds)
+
+    def median(self, build: str) -> float:
+        """The median seconds of `build` over the rounds."""
+        return statistics.median(self.seconds[build])
 
     @property
     def slug(self) -> str:
@@ -319,9 +332,10 @@ def _destinations(n: int) -> int:
     return max(1, n // 3)
 
 
-def generate_month(path: Path, n: int) -> None:
-    """N messages spread evenly over DAYS days, each ingested a few seconds after its submission."""
-    span_ms = DAYS * 24 * 3600 * 1000
+def generate_days(path: Path, n: int, days: int = DAYS) -> None:
+    """N messages spread evenly over `days` days, each ingested a few seconds after its
+    submission."""
+    span_ms = days * 24 * 3600 * 1000
     generate(
         path,
         0,
@@ -332,12 +346,12 @@ def generate_month(path: Path, n: int) -> None:
     )
 
 
-def append_hour(path: Path, n: int) -> int:
-    """Append one new hour after n messages: sends + receipts submitted and ingested in the hour
-    after the last one, plus late receipts (status changes) for 0.2% of messages of the previous 3
-    days. Returns the number of new messages."""
-    hour = max(1, n // (DAYS * 24))
-    end = f"timestamp '{START}' + interval {DAYS} day"
+def append_hour(path: Path, n: int, days: int = DAYS) -> int:
+    """Append one new hour after the n messages of `days` days: sends + receipts submitted and
+    ingested in the hour after the last one, plus late receipts (status changes) for 0.2% of
+    messages of the previous 3 days. Returns the number of new messages."""
+    hour = max(1, n // (days * 24))
+    end = f"timestamp '{START}' + interval {days} day"
     generate(
         path,
         n,
@@ -443,13 +457,25 @@ def main() -> int:
         default=None,
         help="also build this git revision's dbt_project on the same data (e.g. e0dfaff)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of builds, quoted by their medians"
+    )
+    parser.add_argument(
+        "--history",
+        metavar="H",
+        type=int,
+        default=None,
+        help="also time the working tree's incremental hour after H messages of history",
+    )
     args = parser.parse_args()
+    if args.repeat < 1 or (args.history is not None and args.history < args.messages):
+        parser.error("--repeat is at least 1 and --history at least --messages")
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
     try:
         if args.data_dir is None:
             with tempfile.TemporaryDirectory(prefix="dlrw-bench-dbt-") as tmp:
-                return _run(args.messages, Path(tmp), args.compare_rev)
-        return _run(args.messages, args.data_dir, args.compare_rev)
+                return _run(args, Path(tmp))
+        return _run(args, args.data_dir)
     except DlrwError as exc:
         print(f"bench/dbt.py: {exc}", file=sys.stderr)
         return 2
@@ -467,27 +493,21 @@ def _fresh(data_dir: Path) -> Settings:
     return settings
 
 
-def _run(n: int, data_dir: Path, compare_rev: str | None) -> int:
-    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    projects = [Project(WORKING_TREE, DBT_PROJECT_DIR)]
-    if compare_rev is not None:
-        shutil.rmtree(data_dir / "projects", ignore_errors=True)
-        projects.append(archived_project(compare_rev, data_dir / "projects"))
-    raw_settings = _fresh(data_dir / "raw")
-    raw = raw_settings.data_dir / "bench.duckdb"
-    started = time.monotonic()
-    generate_month(raw, n)
-    print(f"generated {counts(raw)} in {time.monotonic() - started:.1f}s (not timed)")
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
-    fold_path = data_dir / "fold.parquet"
-    fold_s = hand_fold(raw_settings, raw, fold_path)
-    print(f"reference: hand-written fold and daily aggregate {fold_s:.1f}s")
 
+def _round(
+    projects: list[Project], raw: Path, n: int, data_dir: Path, fold_path: Path
+) -> tuple[bool, Path]:
+    """One round: every project's empty-warehouse build, then every full refresh, then every
+    incremental hour, the projects taking turns. Whether each full refresh equals the fold, and
+    a copy of the working tree's warehouse with the hour appended, before its incremental."""
     for project in projects:
         empty = run_build(
             _fresh(data_dir / "empty" / project.slug), full_refresh=True, project_dir=project.path
         )
-        project.seconds["empty warehouse"] = empty.elapsed_s
+        project.record("empty warehouse", empty.elapsed_s)
         print(f"{project.label}: build on an empty warehouse ({empty.line()})")
 
     builds: list[tuple[Project, Settings]] = []
@@ -495,7 +515,7 @@ def _run(n: int, data_dir: Path, compare_rev: str | None) -> int:
         settings = _fresh(data_dir / "build" / project.slug)
         shutil.copyfile(raw, settings.data_dir / "bench.duckdb")
         full = run_build(settings, full_refresh=True, project_dir=project.path)
-        project.seconds["full refresh"] = full.elapsed_s
+        project.record("full refresh", full.elapsed_s)
         print(f"{project.label}: full refresh ({full.line()})")
         builds.append((project, settings))
 
@@ -509,30 +529,93 @@ def _run(n: int, data_dir: Path, compare_rev: str | None) -> int:
             f"(sent, delivered, failed, pending in {cells:,} cells)"
         )
 
+    before_hour = data_dir / "before-incremental.duckdb"
     for project, settings in builds:
         path = settings.data_dir / "bench.duckdb"
         hour = append_hour(path, n)
+        if project is projects[0]:
+            shutil.copyfile(path, before_hour)
         print(f"{project.label}: appended one hour ({hour:,} messages + late receipts, not timed)")
         incremental = run_build(settings, project_dir=project.path)
-        project.seconds["incremental"] = incremental.elapsed_s
+        project.record("incremental", incremental.elapsed_s)
         print(f"{project.label}: incremental ({incremental.line()})")
+    return honest, before_hour
 
-    reference = projects[0].seconds["empty warehouse"]
-    print(f"\n{'project':<14} {'build':<16} {'seconds':>8} {'/ fold':>7} {'/ empty':>8}")
+
+def _history(project: Project, n: int, h: int, data_dir: Path, before_hour: Path) -> None:
+    """The incremental hour after h messages of history (the same messages per day as n over
+    DAYS days, so more days), timed right after the one after n again."""
+    days = DAYS * h // n
+    settings = _fresh(data_dir / "history")
+    path = settings.data_dir / "bench.duckdb"
+    started = time.monotonic()
+    generate_days(path, h, days)
+    full = run_build(settings, full_refresh=True, project_dir=project.path)
+    hour = append_hour(path, h, days)
+    print(
+        f"history: generated {counts(path)} over {days} days and built them "
+        f"({full.line()}) in {time.monotonic() - started:.1f}s, appended {hour:,} messages "
+        "(not timed)"
+    )
+    again = _settings(data_dir / "build" / project.slug)
+    shutil.copyfile(before_hour, again.data_dir / "bench.duckdb")
+    for size, warehouse in ((n, again), (h, settings)):
+        incremental = run_build(warehouse, project_dir=project.path)
+        label = f"incremental after {size / 1e6:g}M"
+        project.record(label, incremental.elapsed_s)
+        print(f"{project.label}: {label} ({incremental.line()})")
+
+
+def _run(args: argparse.Namespace, data_dir: Path) -> int:
+    n: int = args.messages
+    print(f"load average at start: {_load()}")
+    projects = [Project(WORKING_TREE, DBT_PROJECT_DIR)]
+    if args.compare_rev is not None:
+        shutil.rmtree(data_dir / "projects", ignore_errors=True)
+        projects.append(archived_project(args.compare_rev, data_dir / "projects"))
+    raw_settings = _fresh(data_dir / "raw")
+    raw = raw_settings.data_dir / "bench.duckdb"
+    started = time.monotonic()
+    generate_days(raw, n)
+    print(f"generated {counts(raw)} in {time.monotonic() - started:.1f}s (not timed)")
+
+    fold_path = data_dir / "fold.parquet"
+    fold: list[float] = []
+    honest = True
+    for turn in range(args.repeat):
+        print(f"round {turn + 1} of {args.repeat} (load average {_load()})")
+        fold.append(hand_fold(raw_settings, raw, fold_path))
+        print(f"reference: hand-written fold and daily aggregate {fold[-1]:.1f}s")
+        fair, before_hour = _round(projects, raw, n, data_dir, fold_path)
+        honest = honest and fair
+    if args.history is not None:
+        _history(projects[0], n, args.history, data_dir, before_hour)
+
+    fold_s = statistics.median(fold)
+    reference = projects[0].median("empty warehouse")
+    print(
+        f"\nmedians of {args.repeat} round(s); the fold {fold_s:.1f}s ({spread(fold)})\n"
+        f"{'project':<14} {'build':<24} {'seconds':>8} {'spread':>12} {'/ fold':>7} {'/ empty':>8}"
+    )
     for project in projects:
         for build, seconds in project.seconds.items():
+            median = project.median(build)
             print(
-                f"{project.label:<14} {build:<16} {seconds:8.1f} {seconds / fold_s:7.2f} "
-                f"{seconds / reference:8.2f}"
+                f"{project.label:<14} {build:<24} {median:8.1f} {spread(seconds):>12} "
+                f"{median / fold_s:7.2f} {median / reference:8.2f}"
             )
     for old in projects[1:]:
         ratios = ", ".join(
-            f"{build} {projects[0].seconds[build] / seconds:.2f}"
-            for build, seconds in old.seconds.items()
+            f"{build} {projects[0].median(build) / old.median(build):.2f}" for build in old.seconds
         )
         print(f"{WORKING_TREE} / {old.label}: {ratios}")
-    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print("goals: full <= 4 x fold, incremental <= 1.3 x empty")
+    if args.history is not None:
+        after_n, after_h = (
+            projects[0].median(f"incremental after {x / 1e6:g}M") for x in (n, args.history)
+        )
+        print(f"history: incremental after {args.history:,} / after {n:,}: {after_h / after_n:.2f}")
+    print(f"load average at end: {_load()}")
+    print("goals: full <= 4 x fold, incremental <= 1.3 x empty, history <= 1.3")
     return 0 if honest else 1
 
 

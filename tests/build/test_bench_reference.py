@@ -43,7 +43,7 @@ def test_hand_written_fold_equals_the_daily_mart(tmp_path: Path) -> None:
     settings = _settings(tmp_path / "data")
     ensure_raw_tables(settings)
     warehouse = settings.data_dir / "w.duckdb"
-    bench.generate_month(warehouse, MESSAGES)
+    bench.generate_days(warehouse, MESSAGES)
     fold = tmp_path / "fold.parquet"
     assert bench.hand_fold(settings, warehouse, fold) > 0
 
