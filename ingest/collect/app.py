@@ -259,19 +259,30 @@ class _Metered:
             return
         started = time.perf_counter()
         status = 500  # unless an answer starts
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            route = scope["path"] if scope["path"] in self.routes else "other"
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.duration.labels(route).observe(time.perf_counter() - started)
 
         async def answer(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the last byte leaves, so a client that has its answer
+                # already finds it in /metrics.
+                count()
             await send(message)
 
         try:
             await self.app(scope, receive, answer)
         finally:
-            route = scope["path"] if scope["path"] in self.routes else "other"
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.duration.labels(route).observe(time.perf_counter() - started)
+            if not counted:
+                count()
 
 
 class _Collector:
