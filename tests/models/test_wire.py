@@ -185,7 +185,11 @@ def _any_record(draw: st.DrawFn, schema: SchemaVersion) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize("schema", list(registry().by_fingerprint.values()), ids=str)
+@pytest.mark.parametrize(
+    "schema",
+    list(registry().by_fingerprint.values()),
+    ids=lambda schema: f"{schema.event_type}-v{schema.version}",
+)
 def test_fastavro_reads_back_what_is_written(schema: SchemaVersion) -> None:
     """Every schema version: fastavro's reader, given the body after the single-object header,
     reads back the record written (a field left out as its default)."""
