@@ -32,7 +32,7 @@ setup(
     package_data={
         "dlrw.dbt_project": DBT_PROJECT_FILES,
         "dlrw.models": ["schemas/*.avsc"],
-        "dlrw.ingest.local": ["broker_files/*", "registry_files/*"],
+        "dlrw.ingest.local": ["broker_files/*", "registry_files/*", "spark_files/*"],
         "dlrw.ingest.quality": ["thresholds.toml"],
     },
 )

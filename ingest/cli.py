@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "local.cli:configure_registry",
         "start, stop or check the local schema registry",
     ),
+    "spark": (
+        "local.cli:configure_spark",
+        "start, stop or check the local Spark warehouse server",
+    ),
     "topics": ("kafka.cli:configure_topics", "create the dlrw topics"),
     "simulate": ("simulate.cli:configure", "generate realistic SMS traffic"),
     "produce": ("kafka.cli:configure_produce", "publish canonical events from JSONL"),
