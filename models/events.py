@@ -154,10 +154,12 @@ class Event:
     topic: ClassVar[str]
     time_fields: ClassVar[tuple[str, ...]]
     required_text: ClassVar[tuple[str, ...]]
+    # The fields whose values, joined by ':', make the Kafka record key the contract gives.
+    key_fields: ClassVar[tuple[str, ...]]
 
     def to_dict(self) -> dict[str, Any]:
         """The Avro-ready record: enums as their names, timestamps as aware datetimes."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out = {name: getattr(self, name) for name, _ in _LAYOUTS[type(self)].fields}
         for key, value in out.items():
             if isinstance(value, Status):
                 out[key] = value.value
@@ -174,32 +176,69 @@ class Event:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Build from an Avro or JSON record; unknown keys are an error, missing optionals None."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names - {"type"}
-        if unknown:
-            raise InvalidEvent(f"unknown field(s): {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name in data:
-                values[f.name] = data[f.name]
-            elif f.default is dataclasses.MISSING:
-                raise InvalidEvent(f"{f.name}: missing")
+        return cls(**cls.avro_record(data))
+
+    @classmethod
+    def avro_record(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """What ``from_dict(data).to_dict()`` gives, without building the event: unknown keys
+        are an error, missing optionals None, timestamps parsed, a status checked."""
+        layout = _LAYOUTS[cls]
+        keys = data.keys()
+        if not keys <= layout.names:
+            unknown = ", ".join(sorted(keys - layout.names))
+            raise InvalidEvent(f"unknown field(s): {unknown}")
+        if not keys >= layout.required:
+            absent = layout.required - keys
+            missing = next(name for name, _ in layout.fields if name in absent)
+            raise InvalidEvent(f"{missing}: missing")
+        out = {name: data.get(name, default) for name, default in layout.fields}
         for field in cls.time_fields:
-            if values.get(field) is not None:
-                values[field] = parse_timestamp(values[field], field)
-        try:
-            event = cls(**values)
-        except TypeError as exc:
-            raise InvalidEvent(str(exc)) from None
-        return event
+            if out[field] is not None:
+                out[field] = parse_timestamp(out[field], field)
+        if "status" in out:
+            out["status"] = _status(out["status"]).value
+        return out
+
+    @classmethod
+    def key_of(cls, record: dict[str, Any]) -> bytes:
+        """The Kafka record key of an Avro-form record of this type."""
+        return ":".join([record[name] for name in cls.key_fields]).encode()
 
     def key(self) -> bytes:
         """The Kafka record key the contract gives this event's topic."""
-        raise NotImplementedError
+        return ":".join([getattr(self, name) for name in self.key_fields]).encode()
 
     def problem(self, now: datetime | None = None) -> str | None:
         """Why this event breaks the contract, or None."""
         return event_problem(self.event_type, self.to_dict(), now)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """An event class's fields, looked up once: ``dataclasses.fields`` rebuilds its answer on
+    every call."""
+
+    # Each field's name and default (``dataclasses.MISSING`` if it has none), in order.
+    fields: tuple[tuple[str, Any], ...]
+    # The names a record may hold (the fields and ``type``), and those it must.
+    names: frozenset[str]
+    required: frozenset[str]
+
+
+def _layout(cls: type[Event]) -> _Layout:
+    fields = tuple((f.name, f.default) for f in dataclasses.fields(cls))
+    return _Layout(
+        fields,
+        frozenset(name for name, _ in fields) | {"type"},
+        frozenset(name for name, default in fields if default is dataclasses.MISSING),
+    )
+
+
+def _status(value: Any) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        raise InvalidEvent(f"status: {value!r} is not in the status model") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +257,7 @@ class SendEvent(Event):
         "country",
         "route_id",
     )
+    key_fields: ClassVar[tuple[str, ...]] = ("message_id",)
 
     event_id: str
     message_id: str
@@ -237,9 +277,6 @@ class SendEvent(Event):
     currency: str | None = None
     template_id: str | None = None
 
-    def key(self) -> bytes:
-        return self.message_id.encode()
-
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReceipt(Event):
@@ -250,6 +287,7 @@ class DeliveryReceipt(Event):
     topic: ClassVar[str] = "sms.receipts"
     time_fields: ClassVar[tuple[str, ...]] = ("submitted_at", "done_at", "received_at")
     required_text: ClassVar[tuple[str, ...]] = ("event_id", "provider", "provider_message_id")
+    key_fields: ClassVar[tuple[str, ...]] = ("provider", "provider_message_id")
 
     event_id: str
     provider: str
@@ -271,13 +309,7 @@ class DeliveryReceipt(Event):
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, Status):
-            try:
-                object.__setattr__(self, "status", Status(self.status))
-            except ValueError:
-                raise InvalidEvent(f"status: {self.status!r} is not in the status model") from None
-
-    def key(self) -> bytes:
-        return f"{self.provider}:{self.provider_message_id}".encode()
+            object.__setattr__(self, "status", _status(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +321,7 @@ class ConversionEvent(Event):
     topic: ClassVar[str] = "sms.conversions"
     time_fields: ClassVar[tuple[str, ...]] = ("occurred_at",)
     required_text: ClassVar[tuple[str, ...]] = ("event_id", "message_id", "kind")
+    key_fields: ClassVar[tuple[str, ...]] = ("message_id",)
 
     event_id: str
     message_id: str
@@ -298,12 +331,11 @@ class ConversionEvent(Event):
     currency: str | None = None
     device_os: str | None = None
 
-    def key(self) -> bytes:
-        return self.message_id.encode()
-
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "send": SendEvent,
     "receipt": DeliveryReceipt,
     "conversion": ConversionEvent,
 }
+# Every event class, once the classes exist.
+_LAYOUTS = {cls: _layout(cls) for cls in EVENT_TYPES.values()}

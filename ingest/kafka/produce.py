@@ -76,7 +76,8 @@ class EncodedLines:
 def event_from_line(line: str | bytes, hash_key: bytes) -> Event:
     """One validated event from a JSON line (strict JSON: ``ingest.strict_json``); raises
     ``InvalidEvent`` with a reason safe to show (a destination or sender_id in it is masked)."""
-    return _checked_event(line, hash_key, single_object)[0]
+    cls, avro = _checked_record(line, hash_key)
+    return cls.from_dict(avro)
 
 
 def encode_lines(
@@ -92,28 +93,29 @@ def encode_lines(
         if not line.strip():
             continue
         try:
-            event, value = _checked_event(line, hash_key, framing)
+            cls, avro = _checked_record(line, hash_key)
         except InvalidEvent as exc:
             bad.append((number, str(exc)))
         else:
-            records.append((number, event.event_type, event.key(), value))
+            value = encode(cls.event_type, avro, framing=framing)
+            records.append((number, cls.event_type, cls.key_of(avro), value))
     return EncodedLines(number, records, bad)
 
 
-def _checked_event(line: str | bytes, hash_key: bytes, framing: Framing) -> tuple[Event, bytes]:
-    """The event of a line and its encoding, checked against the schema and the contract's
-    rules: fastavro's writer is handed only records that pass them."""
+def _checked_record(line: str | bytes, hash_key: bytes) -> tuple[type[Event], dict[str, Any]]:
+    """The event type of a line and its Avro-form record, checked against the schema and the
+    contract's rules: fastavro's writer is handed only records that pass them. The record is
+    never made an ``Event``: publishing needs only its Avro form and key."""
     record = _json_object(line)
     try:
-        event = _event_from_record(record, hash_key)
-        avro = event.to_dict()
-        _check_types(event.event_type, avro)
-        problem = event_problem(event.event_type, avro)
+        cls, avro = _avro_record(record, hash_key)
+        _check_types(cls.event_type, avro)
+        problem = event_problem(cls.event_type, avro)
         if problem:
             raise InvalidEvent(problem)
     except InvalidEvent as exc:
         raise InvalidEvent(_masked(str(exc), record)) from None
-    return event, encode(event.event_type, avro, framing=framing)
+    return cls, avro
 
 
 def _json_object(line: str | bytes) -> dict[str, Any]:
@@ -358,7 +360,8 @@ def _serve(conn: Connection, hash_key: bytes, framing: Framing) -> None:
         return
 
 
-def _event_from_record(record: dict[str, Any], hash_key: bytes) -> Event:
+def _avro_record(record: dict[str, Any], hash_key: bytes) -> tuple[type[Event], dict[str, Any]]:
+    """The event type and Avro-form record of a JSON object, a raw destination hashed."""
     event_type = record.get("type")
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         expected = ", ".join(EVENT_TYPES)
@@ -374,7 +377,8 @@ def _event_from_record(record: dict[str, Any], hash_key: bytes) -> Event:
             record["destination_hash"] = hash_destination(destination, hash_key)
         except InvalidDestination as exc:
             raise InvalidEvent(str(exc)) from None
-    return EVENT_TYPES[event_type].from_dict(record)
+    cls = EVENT_TYPES[event_type]
+    return cls, cls.avro_record(record)
 
 
 def _check_types(event_type: str, record: dict[str, Any]) -> None:

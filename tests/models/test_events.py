@@ -68,6 +68,38 @@ def test_unknown_and_missing_fields_are_named():
         SendEvent.from_dict(data)
 
 
+def test_the_first_missing_field_in_field_order_is_named():
+    data = _send().to_json_dict()
+    del data["segments"], data["event_id"]
+    with pytest.raises(InvalidEvent, match=r"^event_id: missing$"):
+        SendEvent.avro_record(data)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _send(),
+        _send(price=0.5, currency="EUR", sender_id="ACME"),
+        _receipt(),
+        _receipt(status=Status.ENROUTE, is_final=False, done_at=NOW),
+        ConversionEvent(event_id="c", message_id="m-1", kind="click", occurred_at=NOW),
+    ],
+)
+def test_avro_record_is_the_events_dict_and_key(event):
+    """``avro_record`` and ``key_of`` (what ``dlrw produce`` publishes) agree with the event's
+    own ``to_dict`` and ``key``, from the JSON form and the Avro form alike."""
+    for data in (event.to_json_dict(), event.to_dict()):
+        record = type(event).avro_record({**data, "type": event.event_type})
+        assert record == event.to_dict()
+        assert list(record) == list(event.to_dict())
+        assert type(record.get("status", "")) is str
+        assert type(event).key_of(record) == event.key()
+
+
+def test_a_receipts_key_is_its_provider_and_provider_message_id():
+    assert _receipt().key() == b"p:1"
+
+
 def test_receipt_status_must_be_in_the_status_model():
     with pytest.raises(InvalidEvent, match="not in the status model"):
         _receipt(status="GONE")
