@@ -12,6 +12,11 @@ offsets are committed once the worker reports it written. At most three batches 
 over and not yet written: one being written, the next ones waiting, so the writer seldom idles
 while this process prepares.
 
+The loop here polls, batches and hands batches over; one unit each does the rest: the records
+polled and not yet batched, and how many to poll for (``pending``); the commit of written
+offsets, keeping those the group refuses or cannot take now for a retry (``checkpoint``); and
+where ``--once`` ends (``catchup``).
+
 Without ``--once`` ingest outlives Kafka going away (a broker stopped, a rolling restart): a
 request that fails for a reason that passes (no connection, no coordinator, a timeout) is
 retried after a pause that grows up to 15 s, offsets written meanwhile are kept and committed
@@ -26,19 +31,13 @@ import signal
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
-from kafka.errors import (
-    CommitFailedError,
-    IllegalGenerationError,
-    KafkaError,
-    RebalanceInProgressError,
-    UnknownMemberIdError,
-)
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import TopicPartition
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ServiceUnavailable
@@ -47,9 +46,12 @@ from dlrw.ingest.kafka.client import consumer
 from dlrw.ingest.kafka.registry_client import schema_ids_at
 from dlrw.ingest.metrics import IngestMetrics
 from dlrw.ingest.pipeline.batch import prepare_batch
+from dlrw.ingest.pipeline.catchup import CatchUp
+from dlrw.ingest.pipeline.checkpoint import COORDINATOR_WAIT_MS, Checkpoint
 from dlrw.ingest.pipeline.lag import LagProbe
 from dlrw.ingest.pipeline.outage import RECONNECT_BACKOFF_MAX_MS, Outage
-from dlrw.ingest.pipeline.records import Fetched, OneRecord, PartitionRecords
+from dlrw.ingest.pipeline.pending import PendingRecords
+from dlrw.ingest.pipeline.records import OneRecord, PartitionRecords
 from dlrw.ingest.pipeline.worker import IngestWorker
 from dlrw.ingest.progress import Progress
 from dlrw.ingest.store.segments import SegmentBatch, StoreWriteError
@@ -82,17 +84,6 @@ FETCH_LIMITS = {
 # take the two processes unequal times (a DuckDB checkpoint stalls the writer for up to a
 # second); measured on 2 cores (1M events), three in flight ingest about 10% faster than two.
 _MAX_IN_FLIGHT = 3
-# A commit the group refuses because this member's place in it is out of date (a rebalance, or
-# a session that expired while the coordinator was away): kept and made again once it settles.
-_REFUSED = (
-    CommitFailedError,
-    RebalanceInProgressError,
-    IllegalGenerationError,
-    UnknownMemberIdError,
-)
-# How long a question to the group coordinator may wait: kafka-python's own default is to wait
-# for ever, which would leave a stop request unanswered while Kafka is away.
-_COORDINATOR_WAIT_MS = 10_000
 # Records per batch. Measured on 2 cores (1M events): 20,000 ingests about 10% faster than
 # 10,000 (fewer commits, transactions and fsyncs) for about 40MB more memory; deeper batches
 # or more batches in flight measured no faster.
@@ -169,25 +160,19 @@ class Ingestor:
         self.stopping = False
         self._once = False
         self._kafka = Outage(f"Kafka at {settings.kafka_bootstrap}", lambda: self.stopping)
-        self._pending: dict[TopicPartition, list[Fetched]] = {}
-        self._pending_count = 0
-        self._revoked: set[TopicPartition] = set()
-        self._assigned = False
+        self._pending = PendingRecords()
         # The partitions the group gave this process (read by the metrics threads too).
         self._held: frozenset[TopicPartition] = frozenset()
-        self._end_offsets: dict[TopicPartition, int] | None = None
         self._consumer: KafkaConsumer | None = None
+        # Made with the consumer, in ``run``.
+        self._checkpoint: Checkpoint | None = None
+        self._catch_up: CatchUp | None = None
         self._worker: IngestWorker | None = None
-        # Record batches seen and the records they held: how many to ask ``poll`` for.
-        self._batches_seen = 0
-        self._records_seen = 0
         self._first_read: float | None = None
         # Batches handed to the worker, oldest first: the offsets to commit once each is written,
         # its staged store segments (removed if the worker stops before moving them) and when
         # it was taken.
         self._in_flight: deque[tuple[dict[tuple[str, int], int], SegmentBatch, float]] = deque()
-        # Offsets written but refused by the group coordinator during a rebalance.
-        self._refused: dict[TopicPartition, int] = {}
 
     # -- rebalance callbacks (run inside ``poll``) ----------------------------------------------
 
@@ -195,13 +180,13 @@ class Ingestor:
         """Note partitions taken away. This runs on kafka-python's IO thread, where no blocking
         call (commit) is allowed; their pending records are dropped before the next write and
         the new owner reads them again from the committed offset."""
-        self._revoked.update(revoked)
+        self._pending.revoked(revoked)
         self._held = self._held.difference(revoked)
 
     def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        self._assigned = True
+        assert self._catch_up is not None
+        self._catch_up.assigned()
         self._held = frozenset(assigned)
-        self._end_offsets = None
 
     def readiness(self) -> str | None:
         """Why this process cannot ingest now, or None: its worker process is not running, its
@@ -239,6 +224,10 @@ class Ingestor:
             )
             if not self.exact:
                 read_record_batches(self._consumer)
+            self._checkpoint = Checkpoint(
+                self._consumer, self._kafka, self._kafka_failed, self.metrics
+            )
+            self._catch_up = CatchUp(self._consumer, self.topic_kinds, self._checkpoint)
         except BaseException:
             self._worker.close()
             if lag is not None:
@@ -268,7 +257,7 @@ class Ingestor:
                 if self._kafka.away:
                     self._kafka.pause()
                     continue
-                if once and not self._pending_count and self._caught_up():
+                if once and not self._pending.count and self._catch_up.caught_up():
                     break
             self._finish_in_flight()
             self._worker.wait_ready()  # a worker that could not start fails even an idle run
@@ -316,53 +305,35 @@ class Ingestor:
         holds records to write. With none held it still polls: ``--once`` is then waiting for
         partitions another member holds, and only ``poll`` rejoins the group when that member
         dies and they are reassigned."""
-        assert self._consumer is not None
+        assert self._consumer is not None and self._catch_up is not None
+        pending = self._pending
         deadline = time.monotonic() + self.batch_wait_s
-        while self._pending_count < self.batch_size and not self.stopping:
-            if once and self._pending_count and self._read_to_end():
+        while pending.count < self.batch_size and not self.stopping:
+            if once and pending.count and self._catch_up.read_to_end():
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            # ``poll`` counts record batches: ask for about as many as fill the batch, going by
-            # the records per record batch seen so far (one to begin with, to learn it).
-            wanted = (
-                (self.batch_size - self._pending_count)
-                * self._batches_seen
-                // max(self._records_seen, 1)
-            )
             polled = self._consumer.poll(
-                timeout_ms=int(remaining * 1000), max_records=max(wanted, 1)
+                timeout_ms=int(remaining * 1000), max_records=pending.wanted(self.batch_size)
             )
             if not polled:
                 break
             if self._first_read is None:
                 self._first_read = time.monotonic()
-            for tp, records in polled.items():
-                fetched: list[Fetched] = (
-                    [OneRecord.of(r) for r in records] if self.exact else records
-                )
-                held = self._pending.setdefault(tp, [])
-                if held and fetched[0].first <= held[-1].last:
-                    # A rebalance rewound this partition to its committed offset: keep only
-                    # the records the batch does not hold yet.
-                    after = held[-1].last + 1
-                    fetched = [
-                        replace(b, first=max(b.first, after)) for b in fetched if b.last >= after
-                    ]
-                held.extend(fetched)
-                span = sum(b.span for b in fetched)
-                self._pending_count += span
-                self._batches_seen += len(fetched)
-                self._records_seen += span
+            pending.add(
+                {tp: [OneRecord.of(r) for r in records] for tp, records in polled.items()}
+                if self.exact
+                else polled
+            )
 
     def _flush(self) -> None:
         """Prepare the pending batch, stage its store segments and hand it to the worker, once
         fewer than ``_MAX_IN_FLIGHT`` batches before it are still being written."""
-        self._drop_revoked()
-        self._retry_refused()
-        if not self._pending_count:
-            self._pending.clear()
+        assert self._consumer is not None and self._checkpoint is not None
+        self._pending.drop_revoked(self._consumer.assignment())
+        self._checkpoint.retry()
+        if not self._pending.count:
             # Nothing new arrived: commit the batch in flight now rather than with the next one,
             # so an idle consumer's committed offsets reach what it has written.
             self._finish_in_flight()
@@ -371,7 +342,7 @@ class Ingestor:
         now = datetime.now(UTC)
         # Whole milliseconds: the store's timestamp-millis must equal the warehouse's value.
         ingested_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        fetched = self._take_batch()
+        fetched = self._pending.take(self.batch_size)
         next_offsets = {(b[-1].topic, b[-1].partition): b[-1].last + 1 for b in fetched}
         prepared = prepare_batch(
             [PartitionRecords.fetched(items) for items in fetched],
@@ -394,27 +365,6 @@ class Ingestor:
         self._worker.submit(segments, prepared)
         self._in_flight.append((next_offsets, segments, taken))
 
-    def _take_batch(self) -> list[list[Fetched]]:
-        """Take whole record batches off the pending ones, partition by partition, until they
-        hold ``batch_size`` records; the rest wait for the next batch. (``poll`` counts record
-        batches, whose sizes vary, so it may return more records than a batch takes.)"""
-        taken: list[list[Fetched]] = []
-        count = 0
-        for tp, held in list(self._pending.items()):
-            n = 0
-            while n < len(held) and count < self.batch_size:
-                count += held[n].span
-                n += 1
-            if n:
-                taken.append(held[:n])
-            if n == len(held):
-                del self._pending[tp]
-            else:
-                self._pending[tp] = held[n:]
-                break
-        self._pending_count -= count
-        return taken
-
     def _finish_in_flight(self, keep: int = 0) -> None:
         """Wait for the oldest batches in flight to be written (raising a failure), committing
         each one's offsets, until ``keep`` are left."""
@@ -423,9 +373,11 @@ class Ingestor:
 
     def _commit_written(self) -> None:
         next_offsets, _, taken = self._in_flight.popleft()
-        assert self._worker is not None and self._consumer is not None
+        assert self._worker is not None and self._checkpoint is not None
         written = self._worker.result()
-        self._commit({TopicPartition(*tp): offset for tp, offset in next_offsets.items()})
+        self._checkpoint.commit(
+            {TopicPartition(*tp): offset for tp, offset in next_offsets.items()}
+        )
         dead_letters = sum(written.dead_letters.values())
         self.summary.events.update(written.events)
         self.summary.dead_letters += dead_letters
@@ -436,44 +388,6 @@ class Ingestor:
             self.metrics.batch_written(
                 written.events, written.dead_letters, written.newest_ms, time.monotonic() - taken
             )
-
-    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Commit written offsets. One refused during a rebalance, or (without ``--once``) not
-        answered while Kafka is away, is kept and committed again once the group has settled
-        or Kafka answers (``_retry_refused``), for the partitions still held."""
-        assert self._consumer is not None
-        try:
-            self._consumer.commit(
-                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
-            )
-        except (*_REFUSED, KafkaError) as exc:
-            if isinstance(exc, _REFUSED):
-                log.info("offset commit refused during a rebalance (%s); retrying after it", exc)
-            else:
-                self._kafka_failed(exc)
-            for tp, offset in offsets.items():
-                self._refused[tp] = max(offset, self._refused.get(tp, 0))
-            return
-        self._kafka.answered()
-        if self.metrics is not None:
-            self.metrics.last_commit.set_to_current_time()
-
-    def _retry_refused(self) -> None:
-        """Commit again the refused offsets of partitions this process holds, where the group's
-        committed offset is behind them; partitions another member took are its to replay."""
-        if not self._refused:
-            return
-        assert self._consumer is not None
-        owned = self._consumer.assignment()
-        ahead = {
-            tp: offset
-            for tp, offset in self._refused.items()
-            if tp in owned
-            and (self._consumer.committed(tp, timeout_ms=_COORDINATOR_WAIT_MS) or 0) < offset
-        }
-        self._refused = {}
-        if ahead:
-            self._commit(ahead)
 
     def _kafka_failed(self, exc: KafkaError) -> None:
         """Note Kafka failing for a reason that passes, to wait it out; re-raise anything else,
@@ -488,54 +402,10 @@ class Ingestor:
     def _check_kafka_back(self, probe: TopicPartition) -> None:
         """During an outage with no commit pending (whose success would say so), ask the group
         coordinator for ``probe``'s committed offset: an answer ends the outage."""
-        if self._kafka.away and not self._refused:
-            assert self._consumer is not None
-            self._consumer.committed(probe, timeout_ms=_COORDINATOR_WAIT_MS)
+        assert self._consumer is not None and self._checkpoint is not None
+        if self._kafka.away and not self._checkpoint.pending:
+            self._consumer.committed(probe, timeout_ms=COORDINATOR_WAIT_MS)
             self._kafka.answered()
-
-    def _drop_revoked(self) -> None:
-        if not self._revoked:
-            return
-        assert self._consumer is not None
-        revoked, self._revoked = self._revoked, set()
-        owned = self._consumer.assignment()
-        for tp in revoked - owned:
-            self._pending_count -= sum(b.span for b in self._pending.pop(tp, []))
-
-    def _read_to_end(self) -> bool:
-        """Whether this process has read its partitions up to the end offsets seen at the last
-        assignment (False until the group has assigned them)."""
-        assert self._consumer is not None
-        if not self._assigned:
-            return False
-        if self._end_offsets is None:
-            every = [
-                TopicPartition(topic, partition)
-                for topic in self.topic_kinds
-                for partition in sorted(self._consumer.partitions_for_topic(topic) or ())
-            ]
-            self._end_offsets = self._consumer.end_offsets(every)
-        return all(
-            self._consumer.position(tp) >= self._end_offsets.get(tp, 0)
-            for tp in self._consumer.assignment()
-        )
-
-    def _caught_up(self) -> bool:
-        """Whether the group has read everything up to the end offsets seen at the last
-        assignment: this process's partitions by their positions, the others by the group's
-        committed offsets. A partition held by another member is not done until that member
-        commits it; one held by a member that died keeps ``--once`` waiting until its session
-        expires and the partition is reassigned, rather than ending with it unread."""
-        assert self._consumer is not None
-        if self._refused or not self._read_to_end():
-            return False
-        assert self._end_offsets is not None
-        assignment = self._consumer.assignment()
-        return all(
-            (self._consumer.committed(tp) or 0) >= end
-            for tp, end in self._end_offsets.items()
-            if tp not in assignment
-        )
 
 
 def install_stop_signals(ingestor: Ingestor) -> Callable[[], None]:
