@@ -144,95 +144,200 @@ def _prepare_kind(
 ) -> None:
     """Decode the records of one event type: whole columns at once where the columnar decoder
     and the screen pass them, one record at a time for the rest (and for every bad record)."""
-    sizes = [len(part) for part in partitions]
-    starts = np.cumsum([0, *sizes]).tolist()
-    # The partitions' buffers joined: each one's values move by the bytes before it.
-    shifts = np.cumsum([0, *(len(part.buffer) for part in partitions)])
-    buffer = b"".join([*(part.buffer for part in partitions), bytes(PADDING)])
-    value_start = np.concatenate(
-        [
-            part.value_start + shift
-            for part, shift in zip(partitions, shifts[:-1].tolist(), strict=True)
-        ]
+    joined = _Joined.of(partitions)
+    decoded = _decode_columns(joined, kind, lookup, columnar)
+    passed, suspect = _screen(kind, decoded, now)
+    exact, bodies = _decode_exact(
+        joined, kind, np.union1d(decoded.slow, suspect), now, lookup, batch.dead_letters
     )
-    value_size = np.concatenate([part.value_size for part in partitions])
+    if passed is None and exact is None:
+        return
+    rows = _in_record_order(passed, exact)
+    rows = _with_lineage(joined, kind, rows, ingested_at)
+    rows = _storable(joined, rows, batch.dead_letters)
+    millis = rows.table[EVENT_DATE_FIELD[kind]].cast(pa.int64()).to_numpy()
+    _count(batch, kind, rows.table, millis)
+    batch.segments += _segments(
+        joined, kind, rows, millis // _DAY_MS, bodies, store_dir, ingested_at
+    )
 
-    def record(i: int) -> SourceRecord:
-        part = bisect.bisect_right(starts, i) - 1
-        return partitions[part].record(i - starts[part])
 
-    value_size = np.maximum(value_size, 0)
-    first_byte = np.frombuffer(buffer, dtype=np.uint8)[value_start]
-    framed = (first_byte == REGISTRY_MAGIC[0]) & (value_size >= REGISTRY_HEADER_SIZE)
-    if columnar:
-        newest_ids = _newest_ids(buffer, value_start[framed], registry().latest[kind], lookup)
-        decoded = decode_columns(buffer, value_start, value_size, kind, newest_ids)
-    else:
-        every = np.arange(len(value_size), dtype=np.int64)
-        decoded = ColumnarBatch(pa.table({}), every[:0], every)
-    tables: list[pa.Table] = []
-    rows: list[np.ndarray] = []
-    suspect = np.zeros(len(decoded.fast), dtype=bool)
-    if len(decoded.fast):
-        suspect = suspects(kind, decoded.table, now)
-        passed = decoded.table.filter(pa.array(~suspect)) if suspect.any() else decoded.table
-        tables.append(pa.Table.from_arrays(passed.columns, schema=_EVENT_ARROW[kind]))
-        rows.append(decoded.fast[~suspect])
-    # Store bodies of rows re-encoded from an older schema version, by record index.
+@dataclass(frozen=True, slots=True)
+class _Joined:
+    """One event type's partitions of a batch as one run of records, numbered from 0 in
+    partition order: their buffers joined, each value's span in it, and each record's
+    partition (its position in ``partitions``) and offset."""
+
+    partitions: list[PartitionRecords]
+    starts: list[int]  # the number of each partition's first record, then the total
+    buffer: bytes
+    value_start: np.ndarray
+    value_size: np.ndarray  # a null value's is 0
+    framed: np.ndarray  # registry-framed values (the others are single-object encoded)
+    part_of: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def of(cls, partitions: list[PartitionRecords]) -> _Joined:
+        sizes = [len(part) for part in partitions]
+        # Each partition's values move by the bytes of the buffers before its own.
+        shifts = np.cumsum([0, *(len(part.buffer) for part in partitions)])
+        buffer = b"".join([*(part.buffer for part in partitions), bytes(PADDING)])
+        value_start = np.concatenate(
+            [
+                part.value_start + shift
+                for part, shift in zip(partitions, shifts[:-1].tolist(), strict=True)
+            ]
+        )
+        value_size = np.maximum(np.concatenate([part.value_size for part in partitions]), 0)
+        first_byte = np.frombuffer(buffer, dtype=np.uint8)[value_start]
+        return cls(
+            partitions,
+            np.cumsum([0, *sizes]).tolist(),
+            buffer,
+            value_start,
+            value_size,
+            (first_byte == REGISTRY_MAGIC[0]) & (value_size >= REGISTRY_HEADER_SIZE),
+            np.repeat(np.arange(len(partitions)), sizes),
+            np.concatenate([part.offsets for part in partitions]),
+        )
+
+    def record(self, i: int) -> SourceRecord:
+        part = bisect.bisect_right(self.starts, i) - 1
+        return self.partitions[part].record(i - self.starts[part])
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Decoded rows, one per record: ``index`` holds each row's record number."""
+
+    index: np.ndarray
+    table: pa.Table
+
+
+def _decode_columns(
+    joined: _Joined, kind: str, lookup: SchemaLookup, columnar: bool
+) -> ColumnarBatch:
+    """The records the columnar decoder reads, and the others; without ``columnar``, every
+    record is left to the exact decoder."""
+    if not columnar:
+        every = np.arange(len(joined.value_size), dtype=np.int64)
+        return ColumnarBatch(pa.table({}), every[:0], every)
+    starts = joined.value_start[joined.framed]
+    newest_ids = _newest_ids(joined.buffer, starts, registry().latest[kind], lookup)
+    return decode_columns(joined.buffer, joined.value_start, joined.value_size, kind, newest_ids)
+
+
+def _screen(kind: str, decoded: ColumnarBatch, now: datetime) -> tuple[_Rows | None, np.ndarray]:
+    """The columnar rows the screen passes, and the record numbers of those it flags: the
+    exact decoder words their dead letters, or passes them after all."""
+    if not len(decoded.fast):
+        return None, decoded.fast
+    suspect = suspects(kind, decoded.table, now)
+    passed = decoded.table.filter(pa.array(~suspect)) if suspect.any() else decoded.table
+    table = pa.Table.from_arrays(passed.columns, schema=_EVENT_ARROW[kind])
+    return _Rows(decoded.fast[~suspect], table), decoded.fast[suspect]
+
+
+def _decode_exact(
+    joined: _Joined,
+    kind: str,
+    numbers: np.ndarray,
+    now: datetime,
+    lookup: SchemaLookup,
+    dead_letters: list[DeadLetter],
+) -> tuple[_Rows | None, dict[int, bytes]]:
+    """The records ``numbers`` decoded and checked one at a time, each bad one a dead letter;
+    and the store bodies of rows re-encoded from an older schema version, by record number."""
     bodies: dict[int, bytes] = {}
-    exact_rows: list[dict[str, Any]] = []
-    exact_index: list[int] = []
-    for i in np.union1d(decoded.slow, decoded.fast[suspect]).tolist():
-        outcome = _decode_one(record(i), kind, now, lookup)
+    rows: list[dict[str, Any]] = []
+    index: list[int] = []
+    for i in numbers.tolist():
+        outcome = _decode_one(joined.record(i), kind, now, lookup)
         if isinstance(outcome, DeadLetter):
-            batch.dead_letters.append(outcome)
+            dead_letters.append(outcome)
             continue
         row, body = outcome
-        exact_rows.append(row)
-        exact_index.append(i)
+        rows.append(row)
+        index.append(i)
         if body is not None:
             bodies[i] = body
-    if exact_rows:
-        tables.append(pa.Table.from_pylist(exact_rows, schema=_EVENT_ARROW[kind]))
-        rows.append(np.array(exact_index, dtype=np.int64))
-    if not tables:
-        return
-    index = np.concatenate(rows)
-    table = pa.concat_tables(tables)
-    if len(tables) > 1:
-        order = np.argsort(index, kind="stable")
-        index, table = index[order], table.take(pa.array(order))
-    part_of = np.repeat(np.arange(len(partitions)), sizes)[index]
-    offsets = np.concatenate([part.offsets for part in partitions])[index]
+    if not rows:
+        return None, bodies
+    table = pa.Table.from_pylist(rows, schema=_EVENT_ARROW[kind])
+    return _Rows(np.array(index, dtype=np.int64), table), bodies
+
+
+def _in_record_order(*parts: _Rows | None) -> _Rows:
+    """Rows from both decoders as one table, in record order."""
+    present = [part for part in parts if part is not None]
+    if len(present) == 1:
+        return present[0]
+    index = np.concatenate([part.index for part in present])
+    order = np.argsort(index, kind="stable")
+    table = pa.concat_tables([part.table for part in present]).take(pa.array(order))
+    return _Rows(index[order], table)
+
+
+def _with_lineage(joined: _Joined, kind: str, rows: _Rows, ingested_at: datetime) -> _Rows:
+    """The rows with the lineage columns added: topic, partition, offset and ingest time."""
+    part_of = joined.part_of[rows.index]
+    partitions = joined.partitions
     lineage = [
         pa.array([part.topic for part in partitions], pa.string()).take(pa.array(part_of)),
         pa.array(np.array([part.partition for part in partitions], np.int32)[part_of]),
-        pa.array(offsets),
-        pa.array(np.full(len(index), _millis(ingested_at), np.int64), pa.timestamp("ms")),
+        pa.array(joined.offsets[rows.index]),
+        pa.array(np.full(len(rows.index), _millis(ingested_at), np.int64), pa.timestamp("ms")),
     ]
-    table = pa.Table.from_arrays([*table.columns, *lineage], schema=_ARROW[kind])
-    keep = ~_unstorable_text(table)
-    if not keep.all():
-        for i in index[~keep].tolist():
-            batch.dead_letters.append(
-                _dead(
-                    record(i),
-                    "InvalidEvent",
-                    "text contains a NUL character, which the warehouse cannot store",
-                )
+    table = pa.Table.from_arrays([*rows.table.columns, *lineage], schema=_ARROW[kind])
+    return _Rows(rows.index, table)
+
+
+def _storable(joined: _Joined, rows: _Rows, dead_letters: list[DeadLetter]) -> _Rows:
+    """The rows the warehouse can store; each other one a dead letter."""
+    keep = ~_unstorable_text(rows.table)
+    if keep.all():
+        return rows
+    for i in rows.index[~keep].tolist():
+        dead_letters.append(
+            _dead(
+                joined.record(i),
+                "InvalidEvent",
+                "text contains a NUL character, which the warehouse cannot store",
             )
-        table = table.filter(pa.array(keep))
-        index, part_of, offsets = index[keep], part_of[keep], offsets[keep]
+        )
+    return _Rows(rows.index[keep], rows.table.filter(pa.array(keep)))
+
+
+def _count(batch: PreparedBatch, kind: str, table: pa.Table, millis: np.ndarray) -> None:
+    """Hand the batch a kind's raw table, its row count and its newest event time (``millis``:
+    each row's, epoch milliseconds)."""
     batch.tables[RAW_TABLES[kind].name] = table
     batch.events[kind] += table.num_rows
-    millis = table[EVENT_DATE_FIELD[kind]].cast(pa.int64()).to_numpy()
     if len(millis):
         batch.newest_ms[kind] = int(millis.max())
-    days = millis // _DAY_MS
+
+
+def _segments(
+    joined: _Joined,
+    kind: str,
+    rows: _Rows,
+    days: np.ndarray,
+    bodies: dict[int, bytes],
+    store_dir: Path,
+    ingested_at: datetime,
+) -> list[StagedSegment]:
+    """The rows' store records, one segment per partition and event day (``days``: each row's,
+    since the epoch), each in offset order: a record's body as it arrived (or re-encoded:
+    ``bodies``), then its lineage."""
+    index = rows.index
+    part_of, offsets = joined.part_of[index], joined.offsets[index]
     suffix = encode_long(_millis(ingested_at))
-    body_start = value_start + np.where(framed, REGISTRY_HEADER_SIZE, HEADER_SIZE)
+    value_end = joined.value_start + joined.value_size
+    body_start = joined.value_start + np.where(joined.framed, REGISTRY_HEADER_SIZE, HEADER_SIZE)
+    segments = []
     for (part, day), group in _groups(part_of, days).items():
-        source = partitions[part]
+        source = joined.partitions[part]
         prefix = encode_string(source.topic) + encode_int(source.partition)
         path = segment_path(
             store_dir,
@@ -246,17 +351,18 @@ def _prepare_kind(
         blob, width, tails = _lineage_bytes(prefix, offsets[group], suffix)
         picked = index[group]
         stored = [
-            (bodies.get(i) or buffer[begin:end]) + blob[at : at + tail]
+            (bodies.get(i) or joined.buffer[begin:end]) + blob[at : at + tail]
             for i, begin, end, at, tail in zip(
                 picked.tolist(),
                 body_start[picked].tolist(),
-                (value_start[picked] + value_size[picked]).tolist(),
+                value_end[picked].tolist(),
                 range(0, len(blob), width),
                 tails.tolist(),
                 strict=True,
             )
         ]
-        batch.segments.append(StagedSegment(path, kind, stored))
+        segments.append(StagedSegment(path, kind, stored))
+    return segments
 
 
 def _newest_ids(
