@@ -9,17 +9,20 @@
 
 {% macro build_state_relation() -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=target.schema, identifier='dlrw_build_state'
+        database=(target.database if target.database is defined else none),
+        schema=target.schema, identifier='dlrw_build_state'
     )) }}
 {%- endmacro %}
 
-{#- on-run-start: the log exists before any model reads it. -#}
+{#- on-run-start: the log exists before any model reads it. On Spark a Delta table: models of
+    parallel threads append to it at once. -#}
 {% macro create_build_state() -%}
     create table if not exists {{ build_state_relation() }} (
         model_name varchar(200) not null,
         built_at timestamp,
         consumed_through timestamp
     )
+    {%- if target.type == 'spark' %} using delta{% endif %}
 {%- endmacro %}
 
 {#- A timestamp literal. -#}

@@ -10,3 +10,7 @@
 {% macro duckdb__seconds_between(start_ts, end_ts) -%}
     (date_diff('millisecond', {{ start_ts }}, {{ end_ts }}) / 1000.0)
 {%- endmacro %}
+
+{% macro spark__seconds_between(start_ts, end_ts) -%}
+    ((unix_millis({{ end_ts }}) - unix_millis({{ start_ts }})) / 1000.0)
+{%- endmacro %}

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ConfigError
+from dlrw.ingest.warehouse.spark import is_spark_url, parse_spark_url
 
 __all__ = ["PASSWORD_ENV", "PROFILE_NAME", "DbtTarget", "dbt_target", "write_profiles"]
 
@@ -26,6 +27,7 @@ DUCKDB_SETTINGS: dict[str, object] = {"threads": 2, "preserve_insertion_order": 
 # DuckDB's default is 80% of RAM; the machine is shared (broker, PostgreSQL, ingest), so dbt gets
 # half of it and spills larger joins and sorts to disk under the data dir instead.
 DUCKDB_MEMORY_SHARE = 0.5
+SPARK_THREADS_PER_CORE_THREAD = 2
 
 
 def _duckdb_memory_limit() -> str:
@@ -54,7 +56,23 @@ def _parse(url: str) -> URL:
 
 
 def dbt_target(settings: Settings, threads: int = 2) -> DbtTarget:
-    """The dbt target for the warehouse URL (``duckdb:///path`` or ``postgresql://...``)."""
+    """The dbt target for the warehouse URL (``duckdb:///path``, ``postgresql://...`` or
+    ``spark://host:port/database``)."""
+    if is_spark_url(settings.warehouse_url):
+        spark = parse_spark_url(settings.warehouse_url)
+        # The Thrift method, also locally: dbt and dlrw are separate processes sharing the one
+        # metastore a Thrift server holds (ingest/local/spark.py).
+        spark_output: dict[str, object] = {
+            "type": "spark",
+            "method": "thrift",
+            "host": spark.host,
+            "port": spark.port,
+            "schema": spark.database,
+            # Spark's small queries wait on scheduling more than on the cores: more in flight.
+            "threads": threads * SPARK_THREADS_PER_CORE_THREAD,
+            "connect_retries": 0,
+        }
+        return DbtTarget("spark", spark_output)
     url = _parse(settings.warehouse_url)
     backend = url.get_backend_name()
     if backend == "duckdb":
@@ -90,7 +108,8 @@ def dbt_target(settings: Settings, threads: int = 2) -> DbtTarget:
         }
         return DbtTarget("postgres", output, {PASSWORD_ENV: url.password or ""})
     raise ConfigError(
-        f"DLRW_WAREHOUSE_URL: unsupported warehouse {backend!r} (use duckdb:/// or postgresql://)"
+        f"DLRW_WAREHOUSE_URL: unsupported warehouse {backend!r} "
+        "(use duckdb:///, postgresql:// or spark://)"
     )
 
 

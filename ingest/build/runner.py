@@ -24,6 +24,12 @@ from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import DlrwError, ServiceUnavailable
 from dlrw.ingest.resources import DBT_PROJECT_DIR
 from dlrw.ingest.warehouse.connection import open_warehouse
+from dlrw.ingest.warehouse.spark import (
+    is_spark_url,
+    parse_spark_url,
+    raw_table_statements,
+    run_statements,
+)
 
 __all__ = [
     "DBT_PROJECT_DIR",
@@ -76,7 +82,12 @@ def dbt_dirs(settings: Settings) -> dict[str, Path]:
 
 def ensure_raw_tables(settings: Settings) -> None:
     """Ready the raw tables as ingest does, so a warehouse with nothing ingested yet still builds
-    (one way: an older warehouse gets its loaded-offset watermarks from its rows here too)."""
+    (one way: an older warehouse gets its loaded-offset watermarks from its rows here too).
+    On Spark the raw tables are the store's folders, made again so they list every segment."""
+    if is_spark_url(settings.warehouse_url):
+        url = settings.warehouse_url
+        run_statements(url, raw_table_statements(parse_spark_url(url).database, settings.store_dir))
+        return
     if settings.warehouse_url.startswith("duckdb"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     # DuckDB allows one writing process per file: closed before dbt takes it.

@@ -48,7 +48,7 @@ final as (
 
     select
         -- for display: a '|' inside route_id or provider can make two routes' keys equal
-        route_id || '|' || cast(route_tier as varchar) || '|' || provider || '|' || country
+        route_id || '|' || cast(route_tier as {{ dbt.type_string() }}) || '|' || provider || '|' || country
             as route_key,
         route_id,
         route_tier,
