@@ -245,8 +245,9 @@ class _HeaderLimit:
 
 
 class _Metered:
-    """Counts every answer by route and status code, with its latency; paths that are no
-    route count as ``other`` (a label per path would let any client add series)."""
+    """Counts every answer by route and status code, with its latency to the status line;
+    paths that are no route count as ``other`` (a label per path would let any client add
+    series)."""
 
     def __init__(self, app: ASGIApp, metrics: CollectMetrics, routes: frozenset[str]) -> None:
         self.app = app
@@ -258,10 +259,9 @@ class _Metered:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # unless an answer starts
         counted = False
 
-        def count() -> None:
+        def count(status: int) -> None:
             nonlocal counted
             counted = True
             route = scope["path"] if scope["path"] in self.routes else "other"
@@ -269,20 +269,16 @@ class _Metered:
             self.metrics.duration.labels(route).observe(time.perf_counter() - started)
 
         async def answer(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                # Counted before the last byte leaves, so a client that has its answer
-                # already finds it in /metrics.
-                count()
+                # Counted as the answer starts: a client may act on the status line alone.
+                count(message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, answer)
         finally:
             if not counted:
-                count()
+                count(500)  # no answer started
 
 
 class _Collector:
