@@ -64,6 +64,13 @@ def sqlalchemy_url(url: str) -> URL:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(f"DLRW_WAREHOUSE_URL is not a valid URL: {redact_url(url)}") from exc
+    if parsed.get_backend_name() == "spark":
+        # Spark is reached through its Thrift server by dbt alone (docs/design.md, "Spark").
+        raise ConfigError(
+            f"{redact_url(url)}: only `dlrw build` runs on Spark; this command reads and writes "
+            "the warehouse through SQLAlchemy, which has no Spark dialect here: run it with a "
+            "duckdb:/// or postgresql:// DLRW_WAREHOUSE_URL"
+        )
     if parsed.get_backend_name() not in ("duckdb", "postgresql"):
         raise ConfigError(
             f"unsupported warehouse {parsed.get_backend_name()!r} in {redact_url(url)}: "
