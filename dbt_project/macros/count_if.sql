@@ -7,6 +7,7 @@
     count(case when {{ condition }} then 1 end)
 {%- endmacro %}
 
+{#- DuckDB's count_if is NULL over a group whose conditions are all NULL. -#}
 {% macro duckdb__count_if(condition) -%}
-    count_if({{ condition }})
+    coalesce(count_if({{ condition }}), 0)
 {%- endmacro %}

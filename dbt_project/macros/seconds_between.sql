@@ -12,5 +12,5 @@
 {%- endmacro %}
 
 {% macro spark__seconds_between(start_ts, end_ts) -%}
-    ((unix_millis({{ end_ts }}) - unix_millis({{ start_ts }})) / 1000.0)
+    (cast(unix_millis({{ end_ts }}) - unix_millis({{ start_ts }}) as double) / 1000)
 {%- endmacro %}
