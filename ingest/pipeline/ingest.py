@@ -84,6 +84,9 @@ FETCH_LIMITS = {
 # take the two processes unequal times (a DuckDB checkpoint stalls the writer for up to a
 # second); measured on 2 cores (1M events), three in flight ingest about 10% faster than two.
 _MAX_IN_FLIGHT = 3
+# An idle consumer's ``poll`` does not notice Kafka going away: after this long with no answer
+# from the group coordinator, it is asked, so that ``/readyz`` says so.
+_QUIET_CHECK_S = 5.0
 # Records per batch. Measured on 2 cores (1M events): 20,000 ingests about 10% faster than
 # 10,000 (fewer commits, transactions and fsyncs) for about 40MB more memory; deeper batches
 # or more batches in flight measured no faster.
@@ -190,7 +193,8 @@ class Ingestor:
 
     def readiness(self) -> str | None:
         """Why this process cannot ingest now, or None: its worker process is not running, its
-        warehouse does not answer, or it holds no partitions. Safe to call from any thread."""
+        warehouse does not answer, Kafka is away, or it holds no partitions. Safe to call from
+        any thread."""
         worker = self._worker
         if worker is None or not worker.alive():
             return "the ingest worker process is not running"
@@ -199,6 +203,9 @@ class Ingestor:
                 f"the ingest worker has not reached the warehouse "
                 f"{redact_url(self.settings.warehouse_url)}"
             )
+        kafka_problem = self._kafka.problem
+        if kafka_problem is not None:
+            return f"{self._kafka.service} unavailable: {kafka_problem}"
         if not self._held:
             return "this process holds no partitions of the event topics"
         return None
@@ -251,7 +258,7 @@ class Ingestor:
                 try:
                     self._collect(once)
                     self._flush()
-                    self._check_kafka_back(TopicPartition(topics[0], 0))
+                    self._check_kafka(TopicPartition(topics[0], 0))
                 except KafkaError as exc:
                     self._kafka_failed(exc)
                 if self._kafka.away:
@@ -399,11 +406,16 @@ class Ingestor:
             "offsets after the last written batch not committed yet",
         )
 
-    def _check_kafka_back(self, probe: TopicPartition) -> None:
-        """During an outage with no commit pending (whose success would say so), ask the group
-        coordinator for ``probe``'s committed offset: an answer ends the outage."""
+    def _check_kafka(self, probe: TopicPartition) -> None:
+        """Ask the group coordinator for ``probe``'s committed offset when no commit will say
+        whether Kafka answers: during an outage with no offsets kept (whose retry would), and,
+        without ``--once``, after ``_QUIET_CHECK_S`` without an answer. An answer ends an
+        outage; a failure raises, to start one."""
         assert self._consumer is not None and self._checkpoint is not None
-        if self._kafka.away and not self._checkpoint.pending:
+        if self._checkpoint.pending:
+            return
+        quiet = time.monotonic() - self._kafka.answered_at >= _QUIET_CHECK_S
+        if self._kafka.away or (quiet and not self._once):
             self._consumer.committed(probe, timeout_ms=COORDINATOR_WAIT_MS)
             self._kafka.answered()
 

@@ -29,6 +29,9 @@ class Outage:
         self.service = service
         self.stopping = stopping
         self.since: float | None = None
+        # What the last failed attempt said while the service is away (read by other threads).
+        self.problem: str | None = None
+        self.answered_at = time.monotonic()
         self._delay = FIRST_PAUSE_S
 
     @property
@@ -37,6 +40,7 @@ class Outage:
 
     def failed(self, problem: str, waiting: str) -> None:
         """Note a failed attempt; the first of an outage is logged, with what waits for it."""
+        self.problem = problem
         if self.since is None:
             self.since = time.monotonic()
             log.warning("%s unavailable (%s); waiting for it, %s", self.service, problem, waiting)
@@ -55,4 +59,6 @@ class Outage:
             outage_s = time.monotonic() - self.since
             log.info("%s answers again after %.0fs; carrying on", self.service, outage_s)
         self.since = None
+        self.problem = None
+        self.answered_at = time.monotonic()
         self._delay = FIRST_PAUSE_S

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.reliability.conftest import own_postgres
+from tests.reliability.conftest import own_broker, own_postgres
 
-__all__ = ["get", "own_postgres", "scrape", "wait_for"]
+__all__ = ["get", "own_broker", "own_postgres", "scrape", "wait_for"]
 
 _T = TypeVar("_T")
 

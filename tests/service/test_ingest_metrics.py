@@ -1,5 +1,6 @@
 """``dlrw ingest --metrics-port``: what a scrape of the running process shows, and when
-``/readyz`` says it cannot ingest (its worker killed, its warehouse stopped, no partitions)."""
+``/readyz`` says it cannot ingest (its worker killed, its warehouse stopped, Kafka away, no
+partitions)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from dlrw.ingest.config import Settings
 from dlrw.ingest.kafka.producer import EventPublisher
 from dlrw.ingest.kafka.topics import create_topics
+from dlrw.ingest.local.broker import start_broker, stop_broker
 from dlrw.ingest.pipeline.batch import EVENT_DATE_FIELD
 from dlrw.models.events import Event
 from dlrw.models.wire import encode
@@ -174,3 +176,32 @@ def test_readyz_fails_in_a_member_that_holds_no_partitions(settings: Settings) -
     finally:
         for member in members:
             stop(member)
+
+
+def test_readyz_fails_while_kafka_is_away_and_recovers_once_it_is_back(
+    own_broker: Settings,
+) -> None:
+    """The broker stopped under an idle ingest: ``/readyz`` says so, then ingest carries on."""
+    settings = own_broker
+    port = free_port()
+    ingest = start_ingest(settings, "--metrics-port", str(port))
+    readyz = f"http://127.0.0.1:{port}/readyz"
+    ready = (200, {"status": "ready"})
+    try:
+        wait_for("ready", lambda: get(readyz), lambda answer: answer == ready, ingest)
+        stop_broker(settings)
+        _, body = wait_for(
+            "not ready", lambda: get(readyz), lambda answer: answer[0] == 503, ingest, timeout=60
+        )
+        assert body["error"].startswith(f"Kafka at {settings.kafka_bootstrap} unavailable: ")
+        start_broker(settings, log=lambda _line: None)
+        wait_for("ready again", lambda: get(readyz), lambda answer: answer == ready, ingest)
+        publish(settings, traffic(300))
+        wait_for(
+            "records counted",
+            lambda: sum(_by_kind(scrape(port), _RECORDS).values()),
+            lambda n: n == 300,
+            ingest,
+        )
+    finally:
+        stop(ingest)
