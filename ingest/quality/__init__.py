@@ -9,7 +9,8 @@ rules are dbt tests that `dlrw build` runs (docs/design.md, "Data quality"). Amo
 - ``silent_hours``: hours with no sends or no receipts in a provider x operator cell that
   normally has traffic at that hour of the day;
 - ``freshness``: age of the newest receipt against ``--now``;
-- ``orphan_receipts``: per provider, the share of receipts that match no message;
+- ``orphan_receipts``: per provider, the share of deduplicated receipts that match no message
+  (``int_receipts_matched``);
 - ``reconciliation``: per event type and day, Avro store records = raw table rows (quarantine
   included);
 

@@ -127,7 +127,7 @@ def missing_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureCh
     listed = ",\n        ".join(f"({_ts(a)}, {_ts(b)})" for a, b in windows) or (
         f"({_ts(datetime(1970, 1, 1))}, {_ts(datetime(1970, 1, 1))})"
     )
-    hourly = rel.mart("agg_deliverability_hourly")
+    hourly = rel.model("agg_deliverability_hourly")
     query = f"""
 with windows as (
     select * from (values
@@ -203,7 +203,7 @@ def silent_hours(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
         skipped = None if judged_to >= baseline_from else "less than an hour of settled traffic"
         if judged_to < judged_from:
             skipped = "no settled hour in the period"
-    hourly = rel.mart("agg_deliverability_hourly")
+    hourly = rel.model("agg_deliverability_hourly")
     query = f"""
 with hours as (
     select generate_series as hour
@@ -333,8 +333,8 @@ from {rel.raw("raw_receipts")}
 
 
 def orphan_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureCheck:
-    """Per provider, the share of receipts that match no sent message -- by message_id, or by
-    provider + provider_message_id, the two ways a receipt names its message (docs/design.md)."""
+    """Per provider, the share of deduplicated receipts that match no sent message, as
+    int_receipts_matched matched them (by message_id, or provider + provider_message_id)."""
     t = th.orphan_receipts
     # Receipts that match no message are outcomes counted nowhere: sends lost, or ids mangled.
     suite = _ceiling(
@@ -343,33 +343,14 @@ def orphan_receipts(rel: Relations, ref: Reference, th: Thresholds) -> FigureChe
         t.max_share,
         f"share of receipts matching no message <= {t.max_share}",
     )
-    sends = rel.raw("raw_sends")
+    # dbt's matching is the one definition of a receipt's message; it keeps orphans unmatched.
     query = f"""
-with by_message_id as (
-    select distinct message_id from {sends}
-),
-by_provider_id as (
-    select distinct provider, provider_message_id
-    from {sends}
-    where provider_message_id is not null
-),
-matched as (
-    select
-        receipts.provider,
-        (by_message_id.message_id is not null or by_provider_id.provider is not null) as matched
-    from {rel.raw("raw_receipts")} as receipts
-    left join by_message_id
-        on receipts.message_id = by_message_id.message_id
-    left join by_provider_id
-        on receipts.provider = by_provider_id.provider
-        and receipts.provider_message_id = by_provider_id.provider_message_id
-)
 select
     provider,
     count(*) as receipts,
-    sum(case when matched then 0 else 1 end) as orphans,
-    {_share("sum(case when matched then 0 else 1 end)", "count(*)")} as share
-from matched
+    sum(case when is_orphan then 1 else 0 end) as orphans,
+    {_share("sum(case when is_orphan then 1 else 0 end)", "count(*)")} as share
+from {rel.model("int_receipts_matched")}
 group by provider
 having count(*) >= {t.min_receipts}
 """
@@ -571,7 +552,7 @@ def unmapped_failure_codes(rel: Relations, ref: Reference, th: Thresholds) -> Fi
     query = f"""
 with failures as (
     select provider, failure_cause, coalesce(error_code, '(no code)') as error_code
-    from {rel.mart("fct_messages")}
+    from {rel.model("fct_messages")}
     where is_failed and submitted_at >= {_ts(start)} and submitted_at <= {_ts(end)}
 ),
 unmapped as (
@@ -649,7 +630,7 @@ select
     sum(case when fx_rate is null then 1 else 0 end) as unconverted,
     min(case when fx_rate is null then cast(submitted_at as date) end) as first_day,
     max(case when fx_rate is null then cast(submitted_at as date) end) as last_day
-from {rel.mart("fct_messages")}
+from {rel.model("fct_messages")}
 where price is not null
 group by coalesce(currency, '(none)')
 """

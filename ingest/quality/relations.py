@@ -17,8 +17,8 @@ class Relations:
     # Quoted, schema-qualified names, by table name (dlrw.ingest.warehouse.marts.find_tables).
     tables: Mapping[str, str]
 
-    def mart(self, name: str) -> str:
-        """A mart's name as SQL can use it."""
+    def model(self, name: str) -> str:
+        """The name of a table dbt built (a mart or an intermediate model) as SQL can use it."""
         return self.tables[name]
 
     @staticmethod

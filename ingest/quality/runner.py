@@ -74,8 +74,14 @@ DQ_RESULTS = Table(
 Period = tuple[datetime, datetime | None]
 
 RAW_TABLES = ("raw_sends", "raw_receipts", "raw_conversions", "raw_quarantine")
-MART_TABLES = ("fct_messages", "agg_deliverability_hourly", "agg_deliverability_daily")
-REQUIRED_TABLES = RAW_TABLES + MART_TABLES
+# What dbt builds that the checks read: the matched receipts and three marts.
+MODEL_TABLES = (
+    "int_receipts_matched",
+    "fct_messages",
+    "agg_deliverability_hourly",
+    "agg_deliverability_daily",
+)
+REQUIRED_TABLES = RAW_TABLES + MODEL_TABLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +178,8 @@ def _reference_times(
     with engine.connect() as conn:
         newest_send, first_hour = conn.execute(
             text(
-                f"select (select max(submitted_at) from {rel.mart('fct_messages')}), "
-                f"(select min(period_hour) from {rel.mart('agg_deliverability_hourly')})"
+                f"select (select max(submitted_at) from {rel.model('fct_messages')}), "
+                f"(select min(period_hour) from {rel.model('agg_deliverability_hourly')})"
             )
         ).one()
     since, until = period or (None, None)

@@ -222,8 +222,9 @@ def faults(
     located.dispose()
     tmp = tmp_path_factory.mktemp("faults")
 
-    # 1. Orphans, through the pipeline (store and warehouse both get them), on topics of their
-    # own so the other warehouse's dataset never sees them.
+    # 1. Orphans, through the pipeline (store and warehouse both get them) and a build (the check
+    # reads dbt's matching), on topics of their own so the other warehouse's dataset never sees
+    # them.
     orphan_topics = settings.model_copy(
         update={"topic_prefix": f"{settings.topic_prefix}orphans-{dataset.backend}."}
     )
@@ -232,6 +233,7 @@ def faults(
     assert run_command(["produce", str(orphans)], orphan_topics) == 0
     group = f"dq-orphans-{dataset.backend}"
     assert run_command(["ingest", "--once", "--group", group], orphan_topics) == 0
+    assert run_command(["build", "--quiet"], settings) == 0
 
     # 2. A receipt segment of the first day whose rows the warehouse loses.
     segment = next(
@@ -275,7 +277,7 @@ def faults(
                 "(select min(event_id) from raw_sends)"
             )
         )
-        hourly = rel.mart("agg_deliverability_hourly")
+        hourly = rel.model("agg_deliverability_hourly")
         # 5. The busiest cell of 2026-11-18 19:00 sends nothing that hour (as far as the mart
         # knows): the simulator can lose receipts but not sends, so this one is made by hand.
         silent = conn.execute(

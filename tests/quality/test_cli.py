@@ -27,8 +27,9 @@ def test_check_before_build_names_the_missing_marts(settings: Settings) -> None:
     assert result.returncode == 1
     errors = [x for x in result.stderr.splitlines() if "error" in x]
     assert errors == [
-        "dlrw check: error: the warehouse has no fct_messages, agg_deliverability_hourly, "
-        "agg_deliverability_daily: run `dlrw ingest` and `dlrw build` first"
+        "dlrw check: error: the warehouse has no int_receipts_matched, fct_messages, "
+        "agg_deliverability_hourly, agg_deliverability_daily: "
+        "run `dlrw ingest` and `dlrw build` first"
     ]
     assert "Traceback" not in result.stderr
 

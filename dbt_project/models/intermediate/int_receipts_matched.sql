@@ -4,7 +4,7 @@
 -- sends share the id (reuse), the one in use when the receipt came wins (ranked, below).
 -- Raw copies are matched as they are: one ranking per receipt picks its first-loaded copy and
 -- that copy's send, and only receipts with several copies or candidate sends are ranked.
--- Only the columns the status fold needs are kept (the raw table keeps the rest).
+-- Only the columns the status fold and `dlrw check` need are kept (the raw table keeps the rest).
 -- Incremental (delete+insert on event_id): receipts with a copy not built yet that was ingested
 -- after the cutoff (newest built _ingested_at minus lookback_hours), and every receipt a send built
 -- since this model last ran may claim, are matched again. The raw copies of the first are read
@@ -159,6 +159,7 @@ candidates as (
 
     select
         receipts.event_id,
+        receipts.provider,
         coalesce(by_message_id.message_id, by_provider_id.message_id) as message_id,
         case
             when by_message_id.message_id is not null then 'message_id'
@@ -194,8 +195,9 @@ matched as (
 
     {{ first_row_per_key(
         'candidates', 'event_id', match_order,
-        columns=['event_id', 'message_id', 'matched_by', 'status', 'is_final', 'error_code',
-                 'mcc_mnc', 'done_at', 'received_at', '_ingested_at', 'send_ingested_at']
+        columns=['event_id', 'provider', 'message_id', 'matched_by', 'status', 'is_final',
+                 'error_code', 'mcc_mnc', 'done_at', 'received_at', '_ingested_at',
+                 'send_ingested_at']
     ) }}
 
 ),
