@@ -32,7 +32,8 @@ services: setup ## start the local Kafka broker, schema registry and PostgreSQL,
 	bash docker/chromium/install.sh
 	bash docker/prometheus/install.sh
 
-stop: ## stop the local Kafka broker and schema registry
+stop: ## stop the local Kafka broker, schema registry and the tests' Spark server
+	-DLRW_WAREHOUSE_URL=$${DLRW_TEST_SPARK_URL:-spark://127.0.0.1:10010} $(DLRW) spark stop
 	-$(DLRW) registry stop
 	-$(DLRW) broker stop
 
