@@ -7,6 +7,8 @@ written but not committed, and ``retry`` commits them once the group has settled
 answers, for the partitions this process still holds and where the group's offset is behind
 them. A partition the group gave another member is dropped here: that member replays it from
 the group's offset, and every write is idempotent on the record's (topic, partition, offset).
+For the same reason a stop requested while Kafka is away commits nothing: the next run reads
+those offsets again, rather than this one waiting for a coordinator that is gone.
 """
 
 from __future__ import annotations
@@ -67,9 +69,13 @@ class Checkpoint:
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit the next offsets to read of a written batch, or keep them for ``retry``."""
+        if self._kafka.away and self._kafka.stopping():
+            self._keep(offsets)
+            return
         try:
             self._consumer.commit(
-                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                timeout_ms=COORDINATOR_WAIT_MS,
             )
         except KafkaError as exc:
             if isinstance(exc, _REFUSED):

@@ -36,8 +36,12 @@ class _Consumer:
         self.held = {A, B}
         self.group_committed: dict[TopicPartition, int] = {}
         self.polls = 0
+        self.commits = 0
 
-    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    def commit(
+        self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None
+    ) -> None:
+        self.commits += 1
         if self.refuse:
             raise RebalanceInProgressError("rebalancing")
         for tp, meta in offsets.items():
@@ -109,6 +113,24 @@ def test_partitions_taken_or_moved_ahead_are_left_to_the_group() -> None:
     checkpoint.retry()
     assert fake.group_committed == {A: 120}, "an older offset must not be committed over it"
     assert not checkpoint.pending
+
+
+def test_a_stop_while_kafka_is_away_commits_nothing_and_keeps_the_offsets() -> None:
+    """A commit would wait out its timeout for a coordinator that is gone, delaying the stop;
+    the next run reads the kept offsets again."""
+    stopping = False
+    kafka = Outage("Kafka", lambda: stopping)
+    fake = _Consumer()
+    fake.refuse = False
+    checkpoint = _checkpoint(fake, kafka)
+    kafka.failed("KafkaConnectionError", "offsets kept")
+    stopping = True
+    checkpoint.commit({A: 100})
+    assert fake.commits == 0 and checkpoint.pending
+
+    kafka.answered()  # a stop while Kafka answers still commits
+    checkpoint.commit({B: 50})
+    assert fake.group_committed == {B: 50}
 
 
 def test_once_keeps_polling_while_another_member_holds_partitions() -> None:
