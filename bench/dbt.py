@@ -16,9 +16,12 @@ timed. `--compare-rev REV` builds that revision's dbt_project on a copy of the s
 the two taking turns, and prints both with their ratios. `--repeat K` runs K such rounds and
 quotes medians. `--history H` then times the working tree's incremental hour after H messages
 of history (the same traffic per day over more days) right after the one after N again.
+`--spark` also writes the same raw rows as an Avro store (not timed) and times a full build of
+the working tree on a local Spark server over it (started as `dlrw spark start` does, on
+DLRW_WAREHOUSE_URL's port if that is a spark:// URL, else 10000), beside DuckDB's.
 
     python bench/dbt.py [--messages 5000000] [--data-dir DIR] [--compare-rev REV] [--repeat K]
-                        [--history 20000000]
+                        [--history 20000000] [--spark]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import fastavro
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,13 +48,22 @@ sys.path.insert(0, str(ROOT))
 from bench.figures import spread  # noqa: E402
 from dlrw.ingest.build.profiles import dbt_target  # noqa: E402
 from dlrw.ingest.build.runner import DBT_PROJECT_DIR, ensure_raw_tables, run_build  # noqa: E402
-from dlrw.ingest.config import Settings  # noqa: E402
+from dlrw.ingest.config import Settings, load_settings  # noqa: E402
 from dlrw.ingest.errors import DlrwError  # noqa: E402
+from dlrw.ingest.local.spark import start_spark, stop_spark  # noqa: E402
+from dlrw.ingest.store.schema import store_schema  # noqa: E402
+from dlrw.ingest.warehouse.spark import (  # noqa: E402
+    is_spark_url,
+    parse_spark_url,
+    run_statements,
+)
+from dlrw.ingest.warehouse.tables import RAW_TABLE_NAMES  # noqa: E402
 
 SEEDS = DBT_PROJECT_DIR / "seeds"
 DAYS = 30
 START = "2025-03-01 00:00:00"
 WORKING_TREE = "working tree"
+SPARK_URL = "spark://127.0.0.1:10000/bench"
 
 # One message per row of `ids`; every column derived from hashes of its index, so reruns repeat.
 # Providers price in their own currency; a number gets about three messages over the run.
@@ -445,6 +458,51 @@ def archived_project(rev: str, into: Path) -> Project:
     return Project(sha, into / sha / "dbt_project")
 
 
+def export_store(raw: Path, store: Path) -> None:
+    """The raw tables of a bench warehouse as an Avro store: one segment per kind and day of
+    ingestion, in the store's layout and schema."""
+    con = duckdb.connect(str(raw), read_only=True)
+    try:
+        for kind, table in RAW_TABLE_NAMES.items():
+            schema, parsed = store_schema(kind)
+            names = [f["name"] for f in schema["fields"]]
+            day_sql = f"select distinct cast(_ingested_at as date) from {table}"
+            for (day,) in con.execute(day_sql).fetchall():
+                folder = store / kind / f"date={day.isoformat()}"
+                folder.mkdir(parents=True, exist_ok=True)
+                rows = con.execute(
+                    f"select {', '.join(names)} from {table} where cast(_ingested_at as date) = ?",
+                    [day],
+                ).fetchall()
+                with (folder / "bench.avro").open("wb") as out:
+                    fastavro.writer(out, parsed, (dict(zip(names, r, strict=True)) for r in rows))
+    finally:
+        con.close()
+
+
+def _spark(raw: Path, data_dir: Path, duckdb_full_s: float) -> None:
+    """A full build of the working tree on Spark over the raw rows as a store, beside DuckDB's."""
+    configured = load_settings().warehouse_url
+    endpoint = parse_spark_url(configured) if is_spark_url(configured) else None
+    url = f"spark://{endpoint.host}:{endpoint.port}/bench" if endpoint else SPARK_URL
+    server = Settings(data_dir=data_dir / "spark-server", warehouse_url=url)
+    started = start_spark(server, log=print)
+    try:
+        store = data_dir / "store"
+        shutil.rmtree(store, ignore_errors=True)
+        export_store(raw, store)
+        run_statements(url, ["drop database if exists bench cascade"])
+        settings = Settings(data_dir=data_dir / "spark", warehouse_url=url, store_dir=store)
+        full = run_build(settings, full_refresh=True)
+        print(
+            f"spark: full build ({full.line()}); DuckDB's full refresh {duckdb_full_s:.1f}s; "
+            f"spark / duckdb {full.elapsed_s / duckdb_full_s:.2f}"
+        )
+    finally:
+        if started.pid is not None and not started.already_running:
+            stop_spark(server)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5_000_000)
@@ -466,6 +524,11 @@ def main() -> int:
         type=int,
         default=None,
         help="also time the working tree's incremental hour after H messages of history",
+    )
+    parser.add_argument(
+        "--spark",
+        action="store_true",
+        help="also time a full build of the working tree on a local Spark server",
     )
     args = parser.parse_args()
     if args.repeat < 1 or (args.history is not None and args.history < args.messages):
@@ -590,6 +653,8 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         honest = honest and fair
     if args.history is not None:
         _history(projects[0], n, args.history, data_dir, before_hour)
+    if args.spark:
+        _spark(raw, data_dir, projects[0].median("full refresh"))
 
     fold_s = statistics.median(fold)
     reference = projects[0].median("empty warehouse")
