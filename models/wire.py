@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -180,7 +181,7 @@ def decode(
         )
     except Exception as exc:  # fastavro raises many types on corrupt input
         raise UndecodableRecord(
-            f"corrupt {writer.name} v{writer.version} body: {type(exc).__name__}: {exc}"
+            f"corrupt {writer.name} v{writer.version} body: {type(exc).__name__}: {_plain(exc)}"
         ) from exc
     if buf.tell() != len(data):
         raise UndecodableRecord(
@@ -189,6 +190,15 @@ def decode(
     if not isinstance(record, dict):
         raise UndecodableRecord(f"{writer.name} body did not decode to a record")
     return writer, record
+
+
+# fastavro names its buffer by repr; an address would make one bad record's reason differ per run.
+_OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+
+
+def _plain(exc: Exception) -> str:
+    """The exception's text, with object reprs named alike on every run."""
+    return _OBJECT_REPR.sub("the record", str(exc))
 
 
 def _writer(data: bytes, schema_by_id: SchemaLookup | None) -> tuple[SchemaVersion, int]:

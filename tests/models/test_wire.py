@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -119,6 +120,16 @@ def _minimal(event_type: str) -> dict:
 def test_bad_bytes_are_reported_with_a_reason(data, error, reason):
     with pytest.raises(error, match=reason):
         decode(data)
+
+
+def test_a_truncated_record_s_reason_is_the_same_on_every_run():
+    """A dead letter's reason names no memory address, so replays give the same reason."""
+    data = encode_event(SEND)[:136]
+    with pytest.raises(UndecodableRecord) as caught:
+        decode(data)
+    assert re.fullmatch(
+        r"corrupt SendEvent v\d+ body: EOFError: cannot read \w+ from the record", str(caught.value)
+    ), caught.value
 
 
 def test_every_schema_is_registered_once_with_a_version():
