@@ -16,9 +16,10 @@ timed. `--compare-rev REV` builds that revision's dbt_project on a copy of the s
 the two taking turns, and prints both with their ratios. `--repeat K` runs K such rounds and
 quotes medians. `--history H` then times the working tree's incremental hour after H messages
 of history (the same traffic per day over more days) right after the one after N again.
-`--spark` also writes the same raw rows as an Avro store (not timed) and times a full build of
-the working tree on a local Spark server over it (started as `dlrw spark start` does, on
-DLRW_WAREHOUSE_URL's port if that is a spark:// URL, else 10000), beside DuckDB's.
+`--spark` also writes the same raw rows as an Avro store (not timed) and times the working
+tree's full build and incremental hour on a local Spark server over it (started as `dlrw spark
+start` does, on DLRW_WAREHOUSE_URL's port if that is a spark:// URL, else 10000), beside
+DuckDB's.
 
     python bench/dbt.py [--messages 5000000] [--data-dir DIR] [--compare-rev REV] [--repeat K]
                         [--history 20000000] [--spark]
@@ -37,6 +38,7 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -458,30 +460,46 @@ def archived_project(rev: str, into: Path) -> Project:
     return Project(sha, into / sha / "dbt_project")
 
 
-def export_store(raw: Path, store: Path) -> None:
-    """The raw tables of a bench warehouse as an Avro store: one segment per kind and day of
-    ingestion, in the store's layout and schema."""
+def export_store(raw: Path, store: Path, since: datetime | None = None) -> None:
+    """The raw rows of a bench warehouse (those ingested after ``since``, if given) as store
+    segments: one per kind and day of ingestion, in the store's layout and schema."""
     con = duckdb.connect(str(raw), read_only=True)
+    segment = "bench.avro" if since is None else f"after-{since:%Y%m%dT%H%M%S}.avro"
+    newer = "" if since is None else f" and _ingested_at > timestamp '{since.isoformat(' ')}'"
     try:
         for kind, table in RAW_TABLE_NAMES.items():
             schema, parsed = store_schema(kind)
             names = [f["name"] for f in schema["fields"]]
-            day_sql = f"select distinct cast(_ingested_at as date) from {table}"
+            day_sql = f"select distinct cast(_ingested_at as date) from {table} where true{newer}"
             for (day,) in con.execute(day_sql).fetchall():
                 folder = store / kind / f"date={day.isoformat()}"
                 folder.mkdir(parents=True, exist_ok=True)
                 rows = con.execute(
-                    f"select {', '.join(names)} from {table} where cast(_ingested_at as date) = ?",
+                    f"select {', '.join(names)} from {table} "
+                    f"where cast(_ingested_at as date) = ?{newer}",
                     [day],
                 ).fetchall()
-                with (folder / "bench.avro").open("wb") as out:
+                with (folder / segment).open("wb") as out:
                     fastavro.writer(out, parsed, (dict(zip(names, r, strict=True)) for r in rows))
     finally:
         con.close()
 
 
-def _spark(raw: Path, data_dir: Path, duckdb_full_s: float) -> None:
-    """A full build of the working tree on Spark over the raw rows as a store, beside DuckDB's."""
+def _newest_ingest(path: Path) -> datetime:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        union = " union all ".join(
+            f"select max(_ingested_at) from {t}" for t in RAW_TABLE_NAMES.values()
+        )
+        newest: datetime = con.execute(f"select max(m) from ({union}) as t(m)").fetchone()[0]  # type: ignore[index]
+    finally:
+        con.close()
+    return newest
+
+
+def _spark(raw: Path, n: int, data_dir: Path, on_duckdb: Project) -> None:
+    """The working tree on Spark over the raw rows as a store: a full build, then the same
+    appended hour as DuckDB's incremental, each beside DuckDB's figure."""
     configured = load_settings().warehouse_url
     endpoint = parse_spark_url(configured) if is_spark_url(configured) else None
     url = f"spark://{endpoint.host}:{endpoint.port}/bench" if endpoint else SPARK_URL
@@ -494,10 +512,18 @@ def _spark(raw: Path, data_dir: Path, duckdb_full_s: float) -> None:
         run_statements(url, ["drop database if exists bench cascade"])
         settings = Settings(data_dir=data_dir / "spark", warehouse_url=url, store_dir=store)
         full = run_build(settings, full_refresh=True)
-        print(
-            f"spark: full build ({full.line()}); DuckDB's full refresh {duckdb_full_s:.1f}s; "
-            f"spark / duckdb {full.elapsed_s / duckdb_full_s:.2f}"
-        )
+        with_hour = data_dir / "spark-hour.duckdb"
+        shutil.copyfile(raw, with_hour)
+        since = _newest_ingest(with_hour)
+        append_hour(with_hour, n)
+        export_store(with_hour, store, since)
+        incremental = run_build(settings)
+        for build, spark in (("full refresh", full), ("incremental", incremental)):
+            reference = on_duckdb.median(build)
+            print(
+                f"spark: {build} ({spark.line()}); DuckDB's {reference:.1f}s; "
+                f"spark / duckdb {spark.elapsed_s / reference:.2f}"
+            )
     finally:
         if started.pid is not None and not started.already_running:
             stop_spark(server)
@@ -654,7 +680,7 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
     if args.history is not None:
         _history(projects[0], n, args.history, data_dir, before_hour)
     if args.spark:
-        _spark(raw, data_dir, projects[0].median("full refresh"))
+        _spark(raw, n, data_dir, projects[0])
 
     fold_s = statistics.median(fold)
     reference = projects[0].median("empty warehouse")
