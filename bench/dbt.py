@@ -65,6 +65,7 @@ SEEDS = DBT_PROJECT_DIR / "seeds"
 DAYS = 30
 START = "2025-03-01 00:00:00"
 WORKING_TREE = "working tree"
+GENERATE_MEMORY = "4GiB"
 SPARK_URL = "spark://127.0.0.1:10000/bench"
 
 # One message per row of `ids`; every column derived from hashes of its index, so reruns repeat.
@@ -302,6 +303,8 @@ class Project:
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
     con.execute("set preserve_insertion_order = false")
+    # At DuckDB's default (80% of the memory) generating 20M messages got the bench OOM-killed.
+    con.execute(f"set memory_limit = '{GENERATE_MEMORY}'")
     con.execute(
         "create or replace temp table operators as "
         f"select * from read_csv('{SEEDS / 'operators.csv'}', all_varchar = true)"
@@ -402,7 +405,7 @@ def append_hour(path: Path, n: int, days: int = DAYS) -> int:
 def hand_fold(settings: Settings, raw: Path, out: Path) -> float:
     """Time reference 1 on the raw tables with dbt's DuckDB settings; its cells go to `out`."""
     target = dbt_target(settings).output
-    duckdb_settings = target["settings"]
+    duckdb_settings = target["config_options"]
     assert isinstance(duckdb_settings, dict)
     con = _connect(raw)
     try:

@@ -84,7 +84,9 @@ def dbt_target(settings: Settings, threads: int = 2) -> DbtTarget:
             "path": str(path),
             "schema": "main",
             "threads": threads,
-            "settings": {
+            # At connect time, once: dbt-duckdb SETs `settings` on every cursor, and DuckDB
+            # refuses a second temp_directory once a query has spilled to the first.
+            "config_options": {
                 **DUCKDB_SETTINGS,
                 "memory_limit": _duckdb_memory_limit(),
                 "temp_directory": str(settings.data_dir / "dbt" / "duckdb_tmp"),
