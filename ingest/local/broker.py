@@ -39,6 +39,7 @@ from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
 from dlrw.ingest.local.processes import (
     alive,
+    launch_detached,
     locked,
     managed_pid,
     port_open,
@@ -547,18 +548,7 @@ def _format_storage(java: Path, jars: Path, nodes: list[BrokerNode], cluster_id:
 
 def _launch(java: Path, jars: Path, paths: BrokerPaths) -> subprocess.Popen[bytes]:
     command = [*_java_command(java, jars, paths, MAIN_CLASS), str(paths.properties)]
-    with paths.console_log.open("wb") as console:
-        # A session of its own: the broker outlives this command and ignores its Ctrl-C.
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            cwd=paths.root,
-            start_new_session=True,
-        )
-    paths.pid_file.write_text(f"{process.pid}\n")
-    return process
+    return launch_detached(command, paths.console_log, paths.pid_file, paths.root)
 
 
 def _size(paths: BrokerPaths) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlrw.ingest.cli import Handler
 from dlrw.ingest.config import Settings
 
 __all__ = ["configure_registry", "configure_spark"]
@@ -24,27 +25,12 @@ def configure_registry(parser: argparse.ArgumentParser) -> None:
         "$DLRW_DATA_DIR/registry. Needs Java 21+; the registry is fetched once with Maven into "
         "${XDG_CACHE_HOME:-~/.cache}/dlrw."
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    start = actions.add_parser(
-        "start", help="start the registry and wait until it answers (idempotent)"
+    _actions(
+        parser,
+        "the registry",
+        (DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S),
+        (_start, _stop, _status),
     )
-    start.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_START_TIMEOUT_S,
-        help="seconds to wait for the registry to answer, after any fetch (default %(default).0f)",
-    )
-    start.set_defaults(handler=_start)
-    stop = actions.add_parser("stop", help="stop the registry (idempotent)")
-    stop.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_STOP_TIMEOUT_S,
-        help="seconds to wait after SIGTERM before SIGKILL (default %(default).0f)",
-    )
-    stop.set_defaults(handler=_stop)
-    status = actions.add_parser("status", help="show whether it runs; exit 0 if it does, else 1")
-    status.set_defaults(handler=_status)
 
 
 def _start(args: argparse.Namespace, settings: Settings) -> int:
@@ -100,6 +86,36 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _actions(
+    parser: argparse.ArgumentParser,
+    what: str,
+    timeouts: tuple[float, float],
+    handlers: tuple[Handler, Handler, Handler],
+) -> None:
+    """The start, stop and status actions of a local service, with their timeouts."""
+    start_timeout, stop_timeout = timeouts
+    on_start, on_stop, on_status = handlers
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    start = actions.add_parser("start", help=f"start {what} and wait until it answers (idempotent)")
+    start.add_argument(
+        "--timeout",
+        type=float,
+        default=start_timeout,
+        help=f"seconds to wait for {what} to answer, after any fetch (default %(default).0f)",
+    )
+    start.set_defaults(handler=on_start)
+    stop = actions.add_parser("stop", help=f"stop {what} (idempotent)")
+    stop.add_argument(
+        "--timeout",
+        type=float,
+        default=stop_timeout,
+        help="seconds to wait after SIGTERM before SIGKILL (default %(default).0f)",
+    )
+    stop.set_defaults(handler=on_stop)
+    status = actions.add_parser("status", help="show whether it runs; exit 0 if it does, else 1")
+    status.set_defaults(handler=on_status)
+
+
 def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -114,27 +130,12 @@ def configure_spark(parser: argparse.ArgumentParser) -> None:
         "Needs Java 17+; the spark-avro and Delta Lake jars are fetched once with Maven into "
         "${XDG_CACHE_HOME:-~/.cache}/dlrw."
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    start = actions.add_parser(
-        "start", help="start the Spark server and wait until it answers (idempotent)"
+    _actions(
+        parser,
+        "the Spark server",
+        (DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S),
+        (_spark_start, _spark_stop, _spark_status),
     )
-    start.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_START_TIMEOUT_S,
-        help="seconds to wait for the server to answer, after any fetch (default %(default).0f)",
-    )
-    start.set_defaults(handler=_spark_start)
-    stop = actions.add_parser("stop", help="stop the Spark server (idempotent)")
-    stop.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_STOP_TIMEOUT_S,
-        help="seconds to wait after SIGTERM before SIGKILL (default %(default).0f)",
-    )
-    stop.set_defaults(handler=_spark_stop)
-    status = actions.add_parser("status", help="show whether it runs; exit 0 if it does, else 1")
-    status.set_defaults(handler=_spark_status)
 
 
 def _spark_start(args: argparse.Namespace, settings: Settings) -> int:

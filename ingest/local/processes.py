@@ -20,14 +20,17 @@ from dlrw.ingest.errors import ServiceUnavailable
 
 __all__ = [
     "StartResult",
+    "Startup",
     "alive",
     "find_java",
+    "launch_detached",
     "locked",
     "managed_pid",
     "port_open",
     "read_text",
     "run_maven",
     "terminate",
+    "wait_until_ready",
 ]
 
 # Where Debian and Ubuntu install JDKs side by side, next to the one `java` on PATH points at.
@@ -194,3 +197,67 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def launch_detached(
+    command: list[str],
+    console_log: Path,
+    pid_file: Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a server whose output goes to ``console_log`` and record its pid in ``pid_file``."""
+    with console_log.open("wb") as console:
+        # A session of its own: the server outlives this command and ignores its Ctrl-C.
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{process.pid}\n")
+    return process
+
+
+@dataclass(frozen=True)
+class Startup:
+    """A server being started: what to call it, how to tell it answers and where it logs."""
+
+    name: str
+    where: str
+    answers: Callable[[], bool]
+    last_problem: Callable[[], str]
+    log: Path
+    pid_file: Path
+    stop_timeout_s: float
+    poll_s: float
+
+
+def wait_until_ready(
+    startup: Startup, pid: int, process: subprocess.Popen[bytes] | None, deadline: float
+) -> None:
+    """Return once the server answers; stop it and raise ``ServiceUnavailable`` naming its last
+    log problem when it exits first or the deadline passes."""
+    while True:
+        exited = process.poll() is not None if process else not alive(pid)
+        if exited:
+            startup.pid_file.unlink(missing_ok=True)
+            code = f" (exit {process.returncode})" if process else ""
+            raise ServiceUnavailable(
+                f"{startup.name} exited during startup{code}: {startup.last_problem()} "
+                f"(log: {startup.log})"
+            )
+        if startup.answers():
+            return
+        if time.monotonic() >= deadline:
+            terminate(pid, startup.stop_timeout_s)
+            startup.pid_file.unlink(missing_ok=True)
+            raise ServiceUnavailable(
+                f"{startup.name} did not answer at {startup.where} in time and was stopped; "
+                f"last log line: {startup.last_problem()} (log: {startup.log}); "
+                "a slow machine may need a larger --timeout"
+            )
+        time.sleep(startup.poll_s)

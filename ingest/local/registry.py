@@ -31,14 +31,16 @@ from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
 from dlrw.ingest.local.processes import (
     StartResult,
-    alive,
+    Startup,
     find_java,
+    launch_detached,
     locked,
     managed_pid,
     port_open,
     read_text,
     run_maven,
     terminate,
+    wait_until_ready,
 )
 from dlrw.ingest.resources import package_path
 
@@ -214,7 +216,7 @@ def start_registry(
         pid = _managed_pid(paths)
         if pid is not None:
             # Ours, maybe still starting (a concurrent `start`): wait for it like for a new one.
-            _wait_ready(endpoint, paths, pid, None, started + timeout_s)
+            wait_until_ready(_startup(endpoint, paths), pid, None, started + timeout_s)
             return StartResult(pid, time.monotonic() - started, already_running=True)
         paths.pid_file.unlink(missing_ok=True)
         if port_open(endpoint.host, endpoint.port):
@@ -229,7 +231,9 @@ def start_registry(
         launch_started = time.monotonic()
         _write_properties(endpoint, paths)
         process = _launch(java, distribution, paths)
-        _wait_ready(endpoint, paths, process.pid, process, launch_started + timeout_s)
+        wait_until_ready(
+            _startup(endpoint, paths), process.pid, process, launch_started + timeout_s
+        )
         return StartResult(process.pid, time.monotonic() - started, already_running=False)
 
 
@@ -310,54 +314,27 @@ def _launch(java: Path, distribution: Path, paths: RegistryPaths) -> subprocess.
         "-jar",
         str(distribution / RUN_JAR),
     ]
-    with paths.console_log.open("wb") as console:
-        # A session of its own: the registry outlives this command and ignores its Ctrl-C.
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            cwd=paths.root,
-            start_new_session=True,
-        )
-    paths.pid_file.write_text(f"{process.pid}\n")
-    return process
+    return launch_detached(command, paths.console_log, paths.pid_file, paths.root)
 
 
 def _managed_pid(paths: RegistryPaths) -> int | None:
     return managed_pid(paths.pid_file, RUN_JAR, str(paths.properties))
 
 
-def _wait_ready(
-    endpoint: RegistryEndpoint,
-    paths: RegistryPaths,
-    pid: int,
-    process: subprocess.Popen[bytes] | None,
-    deadline: float,
-) -> None:
-    while True:
-        exited = process.poll() is not None if process else not alive(pid)
-        if exited:
-            paths.pid_file.unlink(missing_ok=True)
-            code = f" (exit {process.returncode})" if process else ""
-            raise ServiceUnavailable(
-                f"the registry exited during startup{code}: {_last_problem(paths)} "
-                f"(log: {paths.registry_log})"
-            )
-        if (
+def _startup(endpoint: RegistryEndpoint, paths: RegistryPaths) -> Startup:
+    return Startup(
+        name="the registry",
+        where=endpoint.url,
+        answers=lambda: (
             port_open(endpoint.host, endpoint.port)
             and _subject_count(endpoint.url, 2.0) is not None
-        ):
-            return
-        if time.monotonic() >= deadline:
-            terminate(pid, DEFAULT_STOP_TIMEOUT_S)
-            paths.pid_file.unlink(missing_ok=True)
-            raise ServiceUnavailable(
-                f"the registry did not answer at {endpoint.url} in time and was stopped; "
-                f"last log line: {_last_problem(paths)} (log: {paths.registry_log}); "
-                "a slow machine may need a larger --timeout"
-            )
-        time.sleep(0.2)
+        ),
+        last_problem=lambda: _last_problem(paths),
+        log=paths.registry_log,
+        pid_file=paths.pid_file,
+        stop_timeout_s=DEFAULT_STOP_TIMEOUT_S,
+        poll_s=0.2,
+    )
 
 
 def _last_problem(paths: RegistryPaths) -> str:

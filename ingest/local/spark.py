@@ -29,14 +29,16 @@ from dlrw.ingest.config import Settings
 from dlrw.ingest.errors import ConfigError, DlrwError, ServiceUnavailable
 from dlrw.ingest.local.processes import (
     StartResult,
-    alive,
+    Startup,
     find_java,
+    launch_detached,
     locked,
     managed_pid,
     port_open,
     read_text,
     run_maven,
     terminate,
+    wait_until_ready,
 )
 from dlrw.ingest.resources import package_path
 from dlrw.ingest.warehouse.spark import SparkUrl, is_spark_url, parse_spark_url
@@ -177,7 +179,7 @@ def start_spark(
         pid = _managed_pid(paths)
         if pid is not None:
             # Ours, maybe still starting (a concurrent `start`): wait for it like for a new one.
-            _wait_ready(endpoint, paths, pid, None, started + timeout_s)
+            wait_until_ready(_startup(endpoint, paths), pid, None, started + timeout_s)
             return StartResult(pid, time.monotonic() - started, already_running=True)
         paths.pid_file.unlink(missing_ok=True)
         if port_open(endpoint.host, endpoint.port):
@@ -192,7 +194,9 @@ def start_spark(
         jars = ensure_jars(log)
         launch_started = time.monotonic()
         process = _launch(submit, java, jars, endpoint, paths)
-        _wait_ready(endpoint, paths, process.pid, process, launch_started + timeout_s)
+        wait_until_ready(
+            _startup(endpoint, paths), process.pid, process, launch_started + timeout_s
+        )
         return StartResult(process.pid, time.monotonic() - started, already_running=False)
 
 
@@ -315,52 +319,24 @@ def _launch(
     ]
     paths.logs.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "JAVA_HOME": str(java.resolve().parent.parent)}
-    with paths.console_log.open("wb") as console:
-        # A session of its own: the server outlives this command and ignores its Ctrl-C.
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            cwd=paths.root,
-            env=environment,
-            start_new_session=True,
-        )
-    paths.pid_file.write_text(f"{process.pid}\n")
-    return process
+    return launch_detached(command, paths.console_log, paths.pid_file, paths.root, environment)
 
 
 def _managed_pid(paths: SparkPaths) -> int | None:
     return managed_pid(paths.pid_file, MAIN_CLASS, str(paths.warehouse))
 
 
-def _wait_ready(
-    endpoint: SparkUrl,
-    paths: SparkPaths,
-    pid: int,
-    process: subprocess.Popen[bytes] | None,
-    deadline: float,
-) -> None:
-    while True:
-        exited = process.poll() is not None if process else not alive(pid)
-        if exited:
-            paths.pid_file.unlink(missing_ok=True)
-            code = f" (exit {process.returncode})" if process else ""
-            raise ServiceUnavailable(
-                f"the Spark server exited during startup{code}: {_last_problem(paths)} "
-                f"(log: {paths.console_log})"
-            )
-        if port_open(endpoint.host, endpoint.port) and spark_answers(endpoint):
-            return
-        if time.monotonic() >= deadline:
-            terminate(pid, DEFAULT_STOP_TIMEOUT_S)
-            paths.pid_file.unlink(missing_ok=True)
-            raise ServiceUnavailable(
-                f"the Spark server did not answer at {endpoint.host}:{endpoint.port} in time and "
-                f"was stopped; last log line: {_last_problem(paths)} (log: {paths.console_log}); "
-                "a slow machine may need a larger --timeout"
-            )
-        time.sleep(0.5)
+def _startup(endpoint: SparkUrl, paths: SparkPaths) -> Startup:
+    return Startup(
+        name="the Spark server",
+        where=f"{endpoint.host}:{endpoint.port}",
+        answers=lambda: port_open(endpoint.host, endpoint.port) and spark_answers(endpoint),
+        last_problem=lambda: _last_problem(paths),
+        log=paths.console_log,
+        pid_file=paths.pid_file,
+        stop_timeout_s=DEFAULT_STOP_TIMEOUT_S,
+        poll_s=0.5,
+    )
 
 
 def _last_problem(paths: SparkPaths) -> str:
