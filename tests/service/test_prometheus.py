@@ -130,15 +130,23 @@ def test_prometheus_scrapes_a_running_ingest_and_collector(
 ) -> None:
     settings = broker_settings
     events = list(traffic(600))
-    publish(settings, events)
     receipts = sum(1 for event in events if event.event_type == "receipt")
     ingest_port, collect_port = free_port(), free_port()
     ingest = start_ingest(settings, "--metrics-port", str(ingest_port))
     try:
         with run_collect(settings, tmp_path, "--metrics-port", str(collect_port)) as collect:
-            assert collect.request("/receipts/smpp", _RECEIPT, method="POST").status == 200
             config = _config(tmp_path, {"dlrw-ingest": ingest_port, "dlrw-collect": collect_port})
             with _prometheus(tmp_path, config) as prometheus:
+                # Traffic only once Prometheus holds a zero: a counter first seen at its final
+                # value has no increase, and the no-new-receipts rule would rightly pend.
+                wait_for(
+                    "the receipt counter at zero in Prometheus",
+                    lambda: prometheus.value('dlrw_ingest_records_total{event_type="receipt"}'),
+                    lambda value: value == 0,
+                    ingest,
+                )
+                publish(settings, events)
+                assert collect.request("/receipts/smpp", _RECEIPT, method="POST").status == 200
                 # The collector's receipt goes through Kafka into ingest too.
                 wait_for(
                     "receipts in Prometheus",
