@@ -4,7 +4,7 @@
         unique_key='period_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
+        post_hook="{{ record_build_state(upstream=['fct_messages']) }}"
     )
 }}
 
@@ -28,70 +28,10 @@ messages as (
 
 ),
 
--- every conversion of those messages (on a full refresh all of them), deduplicated over all its
--- copies
-conversions as (
-
-    {{ deduplicate_events(
-        source('raw', 'raw_conversions'),
-        columns=['event_id', 'message_id', 'value', 'currency', 'device_os', 'occurred_at',
-                 '_ingested_at'],
-        where='keyed.event_id in (select of_messages.event_id from '
-            ~ source('raw', 'raw_conversions') ~ ' as of_messages where of_messages.message_id in'
-            ~ ' (select funnel_messages.message_id from messages as funnel_messages))'
-            if is_incremental() else none
-    ) }}
-
-),
-
--- the exchange rate of each conversion's currency on its day
-conversion_days as (
-
-    select
-        currency,
-        cast(occurred_at as date) as amount_date
-    from conversions
-
-),
-
-fx_rates as (
-
-    {{ exchange_rates_on('conversion_days') }}
-
-),
-
-ranked_conversions as (
-
-    select
-        conversions.message_id,
-        conversions.device_os,
-        conversions._ingested_at,
-        {{ convert_money('conversions.value', 'fx_rates.fx_rate') }} as conversion_value,
-        row_number() over (
-            partition by conversions.message_id
-            order by conversions.occurred_at, conversions.event_id
-        ) as conversion_order
-    from conversions
-    left join fx_rates
-        on
-            conversions.currency = fx_rates.currency
-            and cast(conversions.occurred_at as date) = fx_rates.amount_date
-
-),
-
--- per message: its device and its conversions' value in the reporting currency (a value without
--- a rate is left out; dbt test assert_amounts_have_exchange_rates reports it)
+-- per message with a conversion: its device OS, and what its conversions brought
 message_conversions as (
 
-    select
-        message_id,
-        -- 'all' names a segment's total row in fct_conversions_by_segment: an unknown device
-        max(case when conversion_order = 1 then coalesce(nullif(device_os, 'all'), 'unknown') end)
-            as device_os,
-        sum(conversion_value) as conversion_value,
-        max(_ingested_at) as _last_ingested_at
-    from ranked_conversions
-    group by message_id
+    {{ message_conversions('messages') }}
 
 ),
 

@@ -1,46 +1,37 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['route_id', 'route_tier', 'provider', 'country'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
-    )
-}}
-
 -- One row per route as sends used it (route_id x route_tier x provider x country), with how many
--- messages took it and what they cost. Incremental runs recompute every route holding a message
--- rebuilt since this model last ran, from all of that route's messages.
+-- messages took it and what they cost: agg_routes_daily over all days, rebuilt whole each run
+-- from the daily rows, never from messages.
 
 with
 
-messages as (
+daily as (
 
-    {{ messages_of_rebuilt_groups(['route_id', 'route_tier', 'provider', 'country']) }}
+    select * from {{ ref('agg_routes_daily') }}
 
 ),
 
 routes as (
 
     select
-        messages.route_id,
-        messages.route_tier,
-        messages.provider,
-        messages.country,
-        count(*) as messages,
-        min(messages.cost) as price_min,
-        avg(messages.cost) as price_avg,
-        max(messages.cost) as price_max,
-        sum(messages.cost) as cost,
-        min(messages.submitted_at) as first_submitted_at,
-        max(messages.submitted_at) as last_submitted_at,
-        max(messages._last_ingested_at) as _last_ingested_at
-    from messages
+        route_id,
+        route_tier,
+        provider,
+        country,
+        sum(messages) as messages,
+        min(price_min) as price_min,
+        -- the mean of the costs a rate converted (a cost without a rate is NULL, left out)
+        {{ safe_divide('sum(cost)', 'sum(priced_messages)') }} as price_avg,
+        max(price_max) as price_max,
+        sum(cost) as cost,
+        min(first_submitted_at) as first_submitted_at,
+        max(last_submitted_at) as last_submitted_at,
+        max(_last_ingested_at) as _last_ingested_at
+    from daily
     group by
-        messages.route_id,
-        messages.route_tier,
-        messages.provider,
-        messages.country
+        route_id,
+        route_tier,
+        provider,
+        country
 
 ),
 
@@ -54,7 +45,7 @@ final as (
         route_tier,
         provider,
         country,
-        messages,
+        cast(messages as bigint) as messages,
         price_min,
         price_avg,
         price_max,

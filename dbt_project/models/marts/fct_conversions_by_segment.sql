@@ -5,60 +5,10 @@
 -- device OS is that of its first conversion ('unknown' when not reported, or reported as 'all');
 -- non-converting messages have no OS, so the per-OS rows share the segment's denominator and the
 -- row with device_os = 'all' carries the segment total (present even when nothing converted).
+-- Summed over all days from the daily rows (agg_deliverability_daily's delivered messages,
+-- agg_conversions_daily's converted ones): rebuilt whole each run, never from messages.
 
 with
-
-conversions as (
-
-    select * from {{ ref('stg_raw__conversions') }}
-
-),
-
-first_conversion as (
-
-    select
-        message_id,
-        device_os,
-        row_number() over (
-            partition by message_id
-            order by occurred_at, event_id
-        ) as conversion_order
-    from conversions
-
-),
-
--- the exchange rate of each conversion's currency on its day
-conversion_days as (
-
-    select
-        currency,
-        cast(occurred_at as date) as amount_date
-    from conversions
-
-),
-
-fx_rates as (
-
-    {{ exchange_rates_on('conversion_days') }}
-
-),
-
--- conversion_value in the reporting currency: a value without a rate is left out (dbt test
--- assert_amounts_have_exchange_rates reports it)
-conversion_totals as (
-
-    select
-        conversions.message_id,
-        count(*) as conversions,
-        sum({{ convert_money('conversions.value', 'fx_rates.fx_rate') }}) as conversion_value
-    from conversions
-    left join fx_rates
-        on
-            conversions.currency = fx_rates.currency
-            and cast(conversions.occurred_at as date) = fx_rates.amount_date
-    group by conversions.message_id
-
-),
 
 segments as (
 
@@ -67,37 +17,14 @@ segments as (
         mcc_mnc,
         operator_name,
         route_tier,
-        count(*) as delivered_messages
-    from {{ ref('fct_messages') }}
-    where is_delivered
+        sum(delivered) as delivered_messages
+    from {{ ref('agg_deliverability_daily') }}
     group by
         country,
         mcc_mnc,
         operator_name,
         route_tier
-
-),
-
--- delivered messages with at least one conversion (every one has a first conversion)
-converted as (
-
-    select
-        delivered.country,
-        delivered.mcc_mnc,
-        delivered.operator_name,
-        delivered.route_tier,
-        -- 'all' names the segment total's row, so a device reported as 'all' is unknown
-        coalesce(nullif(first_conversion.device_os, 'all'), 'unknown') as device_os,
-        conversion_totals.conversions,
-        conversion_totals.conversion_value
-    from {{ ref('fct_messages') }} as delivered
-    inner join first_conversion
-        on
-            delivered.message_id = first_conversion.message_id
-            and first_conversion.conversion_order = 1
-    inner join conversion_totals
-        on delivered.message_id = conversion_totals.message_id
-    where delivered.is_delivered
+    having sum(delivered) > 0
 
 ),
 
@@ -109,10 +36,10 @@ by_device as (
         operator_name,
         route_tier,
         device_os,
-        count(*) as converted_messages,
+        sum(converted_messages) as converted_messages,
         sum(conversions) as conversions,
         sum(conversion_value) as conversion_value
-    from converted
+    from {{ ref('agg_conversions_daily') }}
     group by
         country,
         mcc_mnc,
@@ -158,7 +85,7 @@ final as (
         segments.operator_name,
         segments.route_tier,
         coalesce(unioned.device_os, 'all') as device_os,
-        segments.delivered_messages,
+        cast(segments.delivered_messages as bigint) as delivered_messages,
         cast(coalesce(unioned.converted_messages, 0) as bigint) as converted_messages,
         cast(coalesce(unioned.conversions, 0) as bigint) as conversions,
         coalesce(unioned.conversion_value, 0) as conversion_value,
