@@ -1,4 +1,4 @@
-{#- Generic test for the incremental intermediate models, which stamp each row with `_built_at`
+{#- Generic test for the incremental models that stamp each row with `_built_at`
     and replace rows by delete+insert on `column_name`: no value repeats among the rows the latest
     run built. Older rows were tested by the run that built them, and delete+insert removed every
     older row sharing a key with the new ones, so the whole table stays unique without grouping

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -35,15 +35,25 @@ def mart_schema(settings: Settings) -> str:
     return "main" if settings.warehouse_url.startswith("duckdb") else "marts"
 
 
+# fct_messages' `_built_at`: when a build made the row, which no two builds share.
+BUILD_STAMP = "_built_at"
+
+
+def without_build_stamp(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A mart row's columns but the build stamp."""
+    return {column: value for column, value in row.items() if column != BUILD_STAMP}
+
+
 def read_marts(settings: Settings, marts: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """Every row of each mart, as dicts, by mart."""
+    """Every row of each mart, as dicts, by mart, without the build stamp (``BUILD_STAMP``)."""
     schema = mart_schema(settings)
     engine = connect_engine(settings.warehouse_url)
     try:
         with engine.connect() as conn:
             return {
                 mart: [
-                    dict(r._mapping) for r in conn.execute(text(f"select * from {schema}.{mart}"))
+                    without_build_stamp(r._mapping)
+                    for r in conn.execute(text(f"select * from {schema}.{mart}"))
                 ]
                 for mart in marts
             }

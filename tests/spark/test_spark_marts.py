@@ -28,6 +28,7 @@ from tests.build.compare import (
     normalise,
     read_marts,
     row_set,
+    without_build_stamp,
 )
 from tests.build.events import expected_daily
 from tests.build.test_truth import COMPARED, SIMULATION, read_truth
@@ -64,7 +65,7 @@ def _spark_value(value: Any, type_name: str) -> Any:
 
 
 def read_spark_marts(url: str, marts: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Every row of each mart on the Spark server, as dicts, by mart."""
+    """Every row of each mart on the Spark server, as dicts, by mart, without the build stamp."""
     endpoint = parse_spark_url(url)
     with contextlib.closing(hive.connect(endpoint.host, port=endpoint.port)) as connection:
         cursor = connection.cursor()
@@ -73,7 +74,9 @@ def read_spark_marts(url: str, marts: list[str]) -> dict[str, list[dict[str, Any
             cursor.execute(f"select * from {endpoint.database}.{mart}")
             names = [(d[0].split(".")[-1], d[1]) for d in cursor.description]
             result[mart] = [
-                {name: _spark_value(v, kind) for (name, kind), v in zip(names, row, strict=True)}
+                without_build_stamp(
+                    {name: _spark_value(v, kind) for (name, kind), v in zip(names, row, strict=True)}
+                )
                 for row in cursor.fetchall()
             ]
         return result

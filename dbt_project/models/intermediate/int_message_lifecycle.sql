@@ -21,31 +21,25 @@
 
 with
 
+{% set receipt_columns = ['message_id', 'event_id', 'status', 'is_final', 'error_code', 'mcc_mnc',
+                           'done_at', 'received_at', '_last_ingested_at'] %}
+
 receipts as (
 
-    select
-        message_id,
-        event_id,
-        status,
-        is_final,
-        error_code,
-        mcc_mnc,
-        done_at,
-        received_at,
-        _last_ingested_at
+    {% if is_incremental() %}
+    -- every receipt of each message with a receipt (re)matched since this model last ran
+    {{ rows_where(
+        ref('int_receipts_matched'),
+        'not keyed.is_orphan and keyed.message_id in (select touched.message_id from '
+        ~ ref('int_receipts_matched') ~ ' as touched where touched._built_at > '
+        ~ consumed_through() ~ ')',
+        columns=receipt_columns
+    ) }}
+    {% else %}
+    select {{ receipt_columns | join(', ') }}
     from {{ ref('int_receipts_matched') }}
-    -- dbt renders the full refresh with the incremental filter's indent left behind
-    -- noqa: disable=LT02
-    where
-        not is_orphan
-        {% if is_incremental() %}
-        -- every receipt of each message with a receipt (re)matched since this model last ran
-        and message_id in (
-            select touched.message_id from {{ ref('int_receipts_matched') }} as touched
-            where touched._built_at > {{ consumed_through() }}
-        )
-        {% endif %}
-    -- noqa: enable=LT02
+    where not is_orphan
+    {% endif %}
 
 ),
 

@@ -74,18 +74,17 @@ claimed as (
 
     select
         {{ raw_receipt_columns }}
-    from {{ source('raw', 'raw_receipts') }} as events
-    where events.message_id in (select new_sends.message_id from new_sends)
-    union
-    select
-        {{ raw_receipt_columns }}
-    from {{ source('raw', 'raw_receipts') }} as events
-    where exists (
-        select 1 from new_sends
-        where
-            new_sends.provider = events.provider
-            and new_sends.provider_message_id = events.provider_message_id
-    )
+    from (
+        {{ rows_where(
+            source('raw', 'raw_receipts'),
+            ['keyed.message_id in (select new_sends.message_id from new_sends)',
+             '(keyed.provider, keyed.provider_message_id) in'
+             ~ ' (select new_sends.provider, new_sends.provider_message_id from new_sends)'],
+            columns=['event_id', 'provider', 'provider_message_id', 'message_id', 'status',
+                     'error_code', 'mcc_mnc', 'done_at', 'received_at', '_ingested_at', '_topic',
+                     '_partition', '_offset']
+        ) }}
+    ) as events
 
 ),
 
@@ -110,30 +109,14 @@ receipts as (
 -- int_sends, whose hash table would cost more than the whole match
 named_sends as (
 
-    select
-        int_sends.event_id,
-        int_sends.message_id,
-        int_sends.provider,
-        int_sends.provider_message_id,
-        int_sends.submitted_at,
-        int_sends._ingested_at
-    from {{ ref('int_sends') }} as int_sends
-    where int_sends.message_id in (select receipts.reported_message_id from receipts)
-    union
-    select
-        int_sends.event_id,
-        int_sends.message_id,
-        int_sends.provider,
-        int_sends.provider_message_id,
-        int_sends.submitted_at,
-        int_sends._ingested_at
-    from {{ ref('int_sends') }} as int_sends
-    where exists (
-        select 1 from receipts
-        where
-            receipts.provider = int_sends.provider
-            and receipts.provider_message_id = int_sends.provider_message_id
-    )
+    {{ rows_where(
+        ref('int_sends'),
+        ['keyed.message_id in (select receipts.reported_message_id from receipts)',
+         '(keyed.provider, keyed.provider_message_id) in'
+         ~ ' (select receipts.provider, receipts.provider_message_id from receipts)'],
+        columns=['event_id', 'message_id', 'provider', 'provider_message_id', 'submitted_at',
+                 '_ingested_at']
+    ) }}
 
 ),
 

@@ -4,7 +4,7 @@
         unique_key='period_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
+        post_hook="{{ record_build_state(upstream=['fct_messages']) }}"
     )
 }}
 

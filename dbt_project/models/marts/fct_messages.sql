@@ -3,14 +3,22 @@
         materialized='incremental',
         unique_key='message_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle']) }}"
+        on_schema_change='append_new_columns',
+        post_hook="{{ record_build_state(upstream=['int_sends', 'int_message_lifecycle'], stamped=true) }}"
     )
 }}
 
 -- One row per sent message: the send's routing decision, the status fold's result and the
 -- metrics' per-message inputs. Incremental runs recompute every message whose send or status
 -- fold was (re)built since this model last ran (change tracking, macro build_state).
+-- _built_at: the stamp of the run that built the row (macro build_stamp): the marts over
+-- fct_messages take in the rows stamped since they last ran.
+
+{% set stamp = build_stamp() %}
+{% set send_columns = ['event_id', 'message_id', 'provider', 'provider_message_id', 'campaign_id',
+                       'sender_id', 'destination_hash', 'country', 'mcc_mnc', 'route_id',
+                       'route_tier', 'segments', 'encoding', 'price', 'currency', 'submitted_at',
+                       '_ingested_at'] %}
 
 with
 
@@ -24,15 +32,26 @@ touched as (
 -- the sends and status folds of the messages to rebuild, each read once
 message_sends as (
 
-    select * from {{ ref('int_sends') }}
-    where message_id in (select touched.message_id from touched)
+    {{ rows_where(
+        ref('int_sends'),
+        'keyed.message_id in (select touched.message_id from touched)',
+        columns=send_columns
+    ) }}
 
 ),
 
+-- a fold rebuilt since is among the table's last rows: bound by _built_at
 message_folds as (
 
-    select * from {{ ref('int_message_lifecycle') }}
-    where message_id in (select touched.message_id from touched)
+    {{ rows_where(
+        ref('int_message_lifecycle'),
+        'keyed.message_id in (select touched.message_id from touched)',
+        columns=['message_id', 'status', 'final_status', 'latest_intermediate_status',
+                 'deciding_event_id', 'deciding_done_at', 'deciding_received_at', 'error_code',
+                 'reported_mcc_mnc', 'receipt_count', 'final_receipt_count', 'first_received_at',
+                 'last_received_at', '_last_ingested_at'],
+        bound='_built_at'
+    ) }}
 
 ),
 
@@ -47,10 +66,7 @@ message_folds as (
 sends as (
 
     {{ first_row_per_key(
-        all_sends, 'message_id', 'keyed.submitted_at, keyed.event_id',
-        columns=['event_id', 'message_id', 'provider', 'provider_message_id', 'campaign_id',
-                 'sender_id', 'destination_hash', 'country', 'mcc_mnc', 'route_id', 'route_tier',
-                 'segments', 'encoding', 'price', 'currency', 'submitted_at', '_ingested_at']
+        all_sends, 'message_id', 'keyed.submitted_at, keyed.event_id', columns=send_columns
     ) }}
 
 ),
@@ -206,7 +222,8 @@ final as (
         outcome = 'failed' as is_failed,
         outcome = 'pending' as is_pending,
         receipt_count > 0 as has_receipt,
-        {{ latency_seconds('submitted_at', 'done_at') }} as latency_s
+        {{ latency_seconds('submitted_at', 'done_at') }} as latency_s,
+        {{ stamp }} as _built_at
     from with_outcome
 
 )
