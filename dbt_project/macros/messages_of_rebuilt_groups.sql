@@ -10,17 +10,22 @@
     {% if is_incremental() -%}
     where
         ({{ keys | join(', ') }}) in (
-            select distinct
+            {#- the rows stamped since are the table's last ones: the scan skips the rest #}
+            select
                 {%- for key in keys %}
                 touched.{{ key }}{% if not loop.last %},{% endif %}
                 {%- endfor %}
             from {{ ref('fct_messages') }} as touched
-            {#- the rows stamped since are the table's last ones: the scan skips the rest #}
-            where
-                touched._built_at > {{ consumed_through() }}
-                {%- if caller is defined %}
-                or touched.message_id in ({{ caller() }})
-                {%- endif %}
+            where touched._built_at > {{ consumed_through() }}
+            {%- if caller is defined %}
+            union
+            select
+                {%- for key in keys %}
+                called.{{ key }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
+            from {{ ref('fct_messages') }} as called
+            where called.message_id in ({{ caller() }})
+            {%- endif %}
         )
     {%- endif %}
 {%- endmacro %}

@@ -3,8 +3,8 @@
         materialized='incremental',
         unique_key='destination_hash',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook="{{ record_build_state(upstream=['fct_messages']) }}"
+        on_schema_change='append_new_columns',
+        post_hook="{{ record_build_state(upstream=['fct_messages'], stamped=true) }}"
     )
 }}
 
@@ -13,6 +13,9 @@
 -- (unknown_subscriber) or refuses us (dnd_or_opt_out) since its last other known outcome, with the
 -- cost spent on it since the run began. Incremental runs recompute every destination holding a
 -- message rebuilt since this model last ran, from all of that destination's messages.
+-- _built_at: the stamp of the run that built the row (macro build_stamp).
+
+{% set stamp = build_stamp() %}
 
 with
 
@@ -81,7 +84,8 @@ final as (
         -- costs are never negative (macro money), so the cost seen is largest at the run's
         -- oldest message: what the messages from there to the latest cost
         coalesce(max(case when is_permanent_failure and run_ends_seen = 0 then cost_seen end), 0)
-            as cost_since_first_permanent_failure
+            as cost_since_first_permanent_failure,
+        {{ stamp }} as _built_at
     from ordered
     group by destination_hash
 
