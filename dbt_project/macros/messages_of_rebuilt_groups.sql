@@ -2,9 +2,10 @@
     keyed by `key_columns` (a period, a destination: one name or a list): all of them on a full
     refresh; on an incremental run, those sharing their key with a message fct_messages rebuilt
     since the model last ran (its rows stamped since, so the model's post-hook is
-    record_build_state(upstream=['fct_messages'])) or with one the optional `{% call %}` block
-    selects (changes that rebuild no message; rendered on incremental runs only). -#}
-{% macro messages_of_rebuilt_groups(key_columns) -%}
+    record_build_state(upstream=['fct_messages'])) or, with `new_conversions`, with a message
+    having a conversion ingested after the cutoff (macro incremental_cutoff): a conversion
+    rebuilds no message, so it is looked for on its own. -#}
+{% macro messages_of_rebuilt_groups(key_columns, new_conversions=false) -%}
     {%- set keys = [key_columns] if key_columns is string else key_columns -%}
     select * from {{ ref('fct_messages') }}
     {% if is_incremental() -%}
@@ -17,14 +18,18 @@
                 {%- endfor %}
             from {{ ref('fct_messages') }} as touched
             where touched._built_at > {{ consumed_through() }}
-            {%- if caller is defined %}
+            {%- if new_conversions %}
             union
             select
                 {%- for key in keys %}
-                called.{{ key }}{% if not loop.last %},{% endif %}
+                converting.{{ key }}{% if not loop.last %},{% endif %}
                 {%- endfor %}
-            from {{ ref('fct_messages') }} as called
-            where called.message_id in ({{ caller() }})
+            from {{ ref('fct_messages') }} as converting
+            where converting.message_id in (
+                select recent.message_id
+                from {{ source('raw', 'raw_conversions') }} as recent
+                where recent._ingested_at > {{ incremental_cutoff() }}
+            )
             {%- endif %}
         )
     {%- endif %}

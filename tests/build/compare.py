@@ -112,4 +112,12 @@ def daily_differences(
     return sorted(problems)
 
 
-__all__ = ["daily_differences", "mart_schema", "message_differences", "read_marts", "row_set"]
+__all__ = [
+    "BUILD_STAMP",
+    "daily_differences",
+    "mart_schema",
+    "message_differences",
+    "read_marts",
+    "row_set",
+    "without_build_stamp",
+]

@@ -24,7 +24,7 @@ def built_columns(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[st
     )
     ensure_raw_tables(settings)
     run_build(settings)
-    marts = sorted(sql.stem for sql in MARTS_DIR.glob("*.sql"))
+    marts = sorted(sql.stem for sql in MARTS_DIR.rglob("*.sql"))
     columns: dict[str, list[str]] = {mart: [] for mart in marts}
     engine = open_marts(settings.warehouse_url, read_only=True)
     try:

@@ -106,7 +106,7 @@ def _batch() -> Batch:
 
 
 def _marts() -> list[str]:
-    return sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
+    return sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql"))
 
 
 @dataclass

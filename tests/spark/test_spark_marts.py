@@ -37,7 +37,7 @@ from tests.conftest import KAFKA_BOOTSTRAP, require_kafka
 
 pytestmark = [pytest.mark.spark, pytest.mark.broker]
 
-MARTS = sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
+MARTS = sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql"))
 # Receipts of the run's last stretch are held back, ingested and built after the first build.
 LATE_SHARE = 0.15
 
@@ -73,11 +73,10 @@ def read_spark_marts(url: str, marts: list[str]) -> dict[str, list[dict[str, Any
         for mart in marts:
             cursor.execute(f"select * from {endpoint.database}.{mart}")
             names = [(d[0].split(".")[-1], d[1]) for d in cursor.description]
+            rows = [zip(names, row, strict=True) for row in cursor.fetchall()]
             result[mart] = [
-                without_build_stamp(
-                    {name: _spark_value(v, kind) for (name, kind), v in zip(names, row, strict=True)}
-                )
-                for row in cursor.fetchall()
+                without_build_stamp({name: _spark_value(v, kind) for (name, kind), v in row})
+                for row in rows
             ]
         return result
 

@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='period_date',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook="{{ record_build_state(upstream=['fct_messages']) }}"
-    )
-}}
-
 -- The campaign funnel per UTC day of submission x campaign x country x mcc_mnc x operator x
 -- device OS: sent, delivered, converted, what the conversions brought and what sending cost. A
 -- message's device OS is that of its first conversion; without one it is 'unknown', so every
@@ -20,11 +10,7 @@ with
 
 messages as (
 
-    {% call messages_of_rebuilt_groups('submitted_date') -%}
-        select recent.message_id
-        from {{ source('raw', 'raw_conversions') }} as recent
-        where recent._ingested_at > {{ incremental_cutoff() }}
-    {%- endcall %}
+    {{ messages_of_rebuilt_groups('submitted_date', new_conversions=true) }}
 
 ),
 

@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='period_date',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook="{{ record_build_state(upstream=['fct_messages']) }}"
-    )
-}}
-
 -- Delivered messages that converted, per UTC day of submission x segment (country x mcc_mnc x
 -- operator x route tier) x device OS (that of the message's first conversion), with their
 -- conversions and what they brought: the daily rows fct_conversions_by_segment sums. Incremental
@@ -18,11 +8,7 @@ with
 
 messages as (
 
-    {% call messages_of_rebuilt_groups('submitted_date') -%}
-        select recent.message_id
-        from {{ source('raw', 'raw_conversions') }} as recent
-        where recent._ingested_at > {{ incremental_cutoff() }}
-    {%- endcall %}
+    {{ messages_of_rebuilt_groups('submitted_date', new_conversions=true) }}
 
 ),
 
