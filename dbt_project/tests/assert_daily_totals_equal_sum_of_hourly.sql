@@ -1,6 +1,17 @@
--- Rule: daily totals equal the sum of the hourly rows of that day, cell by cell.
+-- Rule: daily totals equal the sum of the hourly rows of that day, cell by cell, on the days the
+-- daily mart's latest run rebuilt (every day after a full refresh); older days were checked by the
+-- run that built them.
 
 with
+
+daily as (
+
+    select * from {{ ref('agg_deliverability_daily') }}
+    where _built_at = (
+        select max(latest._built_at) from {{ ref('agg_deliverability_daily') }} as latest
+    )
+
+),
 
 hourly as (
 
@@ -18,13 +29,8 @@ hourly as (
         sum(no_receipt) as no_receipt,
         sum(cost) as cost
     from {{ ref('agg_deliverability_hourly') }}
+    where {{ period_start('day', 'period_hour') }} in (select daily.period_date from daily)
     group by 1, 2, 3, 4, 5, 6
-
-),
-
-daily as (
-
-    select * from {{ ref('agg_deliverability_daily') }}
 
 )
 

@@ -90,7 +90,7 @@ def test_compare_rev_extracts_that_revisions_dbt_project(tmp_path: Path) -> None
     project = bench.archived_project("HEAD", tmp_path)
 
     assert (project.path / "dbt_project.yml").is_file()
-    assert (project.path / "models" / "marts" / "agg_deliverability_daily.sql").is_file()
+    assert (project.path / "models" / "marts" / "fct_messages.sql").is_file()
     assert project.label == project.path.parent.name
 
 

@@ -3,7 +3,7 @@
         materialized='incremental',
         unique_key='period_hour',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         post_hook="{{ record_build_state(upstream=['fct_messages']) }}"
     )
 }}
@@ -41,4 +41,8 @@ aggregated as (
 
 )
 
-select * from aggregated
+select
+    *,
+    -- the stamp of the run that built the row (macro build_stamp)
+    {{ build_stamp() }} as _built_at
+from aggregated

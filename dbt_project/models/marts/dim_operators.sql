@@ -15,5 +15,7 @@ select
     country,
     country_name,
     region,
-    operator_name
+    operator_name,
+    -- the stamp of the run that built the row (macro build_stamp)
+    {{ build_stamp() }} as _built_at
 from operators

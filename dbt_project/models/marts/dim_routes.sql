@@ -57,4 +57,8 @@ final as (
 
 )
 
-select * from final
+select
+    *,
+    -- the stamp of the run that built the row (macro build_stamp)
+    {{ build_stamp() }} as _built_at
+from final

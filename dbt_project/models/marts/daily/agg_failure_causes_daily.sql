@@ -36,4 +36,8 @@ aggregated as (
 
 )
 
-select * from aggregated
+select
+    *,
+    -- the stamp of the run that built the row (macro build_stamp)
+    {{ build_stamp() }} as _built_at
+from aggregated
