@@ -11,8 +11,8 @@ CODE = ("ingest", "models")
 DBT_PROJECT_FILES = [
     "dbt_project.yml",
     "macros/*.sql",
-    "models/*/*.sql",
-    "models/*/*.yml",
+    "models/**/*.sql",
+    "models/**/*.yml",
     "seeds/*.csv",
     "seeds/*.yml",
     "tests/*.sql",

@@ -4,6 +4,7 @@ it runs the pipeline from an empty directory, with only ``dlrw`` on its import p
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# what a checkout holds beside its files, at its top: build output, environment, data, caches
+UNPACKED = {"build", ".venv", "data", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
 pytestmark = pytest.mark.broker
 
@@ -37,8 +40,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with the wheel built from this checkout and the pinned dependencies."""
     base = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DLRW_", "VIRTUAL_ENV"))}
+    # setuptools builds in the tree's build/, where files deleted or moved since an earlier
+    # build linger and would be packed too: build from a copy without it
+    source = base / "source"
+    shutil.copytree(
+        ROOT, source, ignore=lambda folder, names: UNPACKED & set(names) if folder == str(ROOT) else []
+    )
     _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base), str(source)],
         base,
         env,
     )
