@@ -20,6 +20,11 @@ UNPACKED = {"build", ".venv", "data", ".git", ".pytest_cache", ".mypy_cache", ".
 pytestmark = pytest.mark.broker
 
 
+def _unpacked(folder: str, names: list[str]) -> set[str]:
+    """The names copytree leaves out of ``folder``: UNPACKED, at the checkout's top only."""
+    return UNPACKED & set(names) if folder == str(ROOT) else set()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -43,9 +48,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # setuptools builds in the tree's build/, where files deleted or moved since an earlier
     # build linger and would be packed too: build from a copy without it
     source = base / "source"
-    shutil.copytree(
-        ROOT, source, ignore=lambda folder, names: UNPACKED & set(names) if folder == str(ROOT) else []
-    )
+    shutil.copytree(ROOT, source, ignore=_unpacked)
     _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base), str(source)],
         base,
