@@ -12,20 +12,14 @@
     where
         ({{ keys | join(', ') }}) in (
             {#- the rows stamped since are the table's last ones: the scan skips the rest #}
-            select
-                {%- for key in keys %}
-                touched.{{ key }}{% if not loop.last %},{% endif %}
-                {%- endfor %}
-            from {{ ref('fct_messages') }} as touched
-            where touched._built_at > {{ consumed_through() }}
+            select {{ keys | join(', ') }}
+            from {{ ref('fct_messages') }}
+            where _built_at > {{ consumed_through() }}
             {%- if new_conversions %}
             union
-            select
-                {%- for key in keys %}
-                converting.{{ key }}{% if not loop.last %},{% endif %}
-                {%- endfor %}
-            from {{ ref('fct_messages') }} as converting
-            where converting.message_id in (
+            select {{ keys | join(', ') }}
+            from {{ ref('fct_messages') }}
+            where message_id in (
                 select recent.message_id
                 from {{ source('raw', 'raw_conversions') }} as recent
                 where recent._ingested_at > {{ incremental_cutoff() }}
