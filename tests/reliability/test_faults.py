@@ -274,7 +274,8 @@ def test_huge_records_are_ingested_or_dead_lettered(broker_settings: Settings) -
     settings = broker_settings
     big = receipt(1)
     big = type(big).from_dict(big.to_dict() | {"raw": "x" * 700_000})
-    junk = os.urandom(1_048_000)
+    # 0xFF first: random bytes starting 0x00 (1 in 256) would read as registry-framed
+    junk = b"\xff" + os.urandom(1_047_999)
     with EventPublisher(settings) as publisher:
         publisher.publish(big)
         publisher.publish_bytes("receipt", b"huge-junk", junk)

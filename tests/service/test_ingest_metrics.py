@@ -60,8 +60,9 @@ def test_a_scrape_follows_the_run_and_readyz_fails_when_the_worker_dies(
     events: list[Event] = list(traffic(3000))
     publish(settings, events)
     with EventPublisher(settings) as publisher:
-        publisher.publish_bytes("send", b"k1", os.urandom(40))
-        publisher.publish_bytes("send", b"k2", os.urandom(40))
+        # 0xFF first: random bytes starting 0x00 would read as registry-framed
+        publisher.publish_bytes("send", b"k1", b"\xff" + os.urandom(39))
+        publisher.publish_bytes("send", b"k2", b"\xff" + os.urandom(39))
         publisher.publish_bytes(
             "send", b"k3", encode("send", send(1).to_dict() | {"route_tier": 9})
         )
