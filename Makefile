@@ -40,8 +40,9 @@ stop: ## stop the local Kafka broker, schema registry and the tests' Spark serve
 demo: services ## run the whole pipeline on simulated traffic and print where the results are
 	$(DLRW) demo
 
+# Three workers on two cores: most tests wait on Kafka, PostgreSQL or Spark, not on a core.
 test: services ## run the whole test suite against the real services
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 lint: setup ## ruff, mypy and sqlfluff
 	$(BIN)/ruff check ingest models tests bench setup.py

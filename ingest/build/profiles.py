@@ -71,6 +71,9 @@ def dbt_target(settings: Settings, threads: int = 2) -> DbtTarget:
             # Spark's small queries wait on scheduling more than on the cores: more in flight.
             "threads": threads * SPARK_THREADS_PER_CORE_THREAD,
             "connect_retries": 0,
+            # dbt-spark sleeps this long (default 5 s) whenever a query is not done at its first
+            # status check: most statements take well under a second.
+            "poll_interval": 1,
         }
         return DbtTarget("spark", spark_output)
     url = _parse(settings.warehouse_url)
