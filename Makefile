@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 DLRW := $(BIN)/dlrw
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DLRW_DATA_DIR ?= $(CURDIR)/data
+# The tests' Spark server (tests/spark/conftest.py reads the same variable).
+TEST_SPARK_URL := $${DLRW_TEST_SPARK_URL:-spark://127.0.0.1:10010}
 
 .PHONY: help setup services stop demo test lint format bench soak clean
 
@@ -33,15 +35,17 @@ services: setup ## start the local Kafka broker, schema registry and PostgreSQL,
 	bash docker/prometheus/install.sh
 
 stop: ## stop the local Kafka broker, schema registry and the tests' Spark server
-	-DLRW_WAREHOUSE_URL=$${DLRW_TEST_SPARK_URL:-spark://127.0.0.1:10010} $(DLRW) spark stop
+	-DLRW_WAREHOUSE_URL=$(TEST_SPARK_URL) $(DLRW) spark stop
 	-$(DLRW) registry stop
 	-$(DLRW) broker stop
 
 demo: services ## run the whole pipeline on simulated traffic and print where the results are
 	$(DLRW) demo
 
+# The tests' Spark server starts (and fetches its jars) before any test's timeout runs.
 # Three workers on two cores: most tests wait on Kafka, PostgreSQL or Spark, not on a core.
 test: services ## run the whole test suite against the real services
+	DLRW_WAREHOUSE_URL=$(TEST_SPARK_URL) $(DLRW) spark start
 	$(BIN)/pytest -q -n 3 --dist loadfile
 
 lint: setup ## ruff, mypy and sqlfluff
