@@ -46,7 +46,7 @@ demo: services ## run the whole pipeline on simulated traffic and print where th
 # Three workers on two cores: most tests wait on Kafka, PostgreSQL or Spark, not on a core.
 test: services ## run the whole test suite against the real services
 	DLRW_WAREHOUSE_URL=$(TEST_SPARK_URL) $(DLRW) spark start
-	$(BIN)/pytest -q -n 3 --dist loadfile
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
 
 lint: setup ## ruff, mypy and sqlfluff
 	$(BIN)/ruff check ingest models tests bench setup.py

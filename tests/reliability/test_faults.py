@@ -318,7 +318,10 @@ def _wait_for_events(settings: Settings, count: int, timeout: float = 120) -> No
 
 def _produce(settings: Settings, *args: str, timeout_s: float) -> subprocess.Popen[str]:
     """`dlrw produce ARGS` with a delivery timeout of ``timeout_s``, its stdin a pipe."""
-    env = env_for(settings) | {"DLRW_KAFKA_DELIVERY_TIMEOUT": str(timeout_s)}
+    env = env_for(settings) | {
+        "DLRW_KAFKA_DELIVERY_TIMEOUT": str(timeout_s),
+        "PYTHONFAULTHANDLER": "1",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "dlrw.ingest.cli", "produce", *args],
         env=env,
@@ -394,7 +397,12 @@ def test_ctrl_c_stops_a_produce_waiting_for_a_stopped_broker_at_once(
             process.communicate("".join(lines[stored:]), timeout=3)
         process.send_signal(signal.SIGINT)
         interrupted = time.monotonic()
-        _out, err = process.communicate(timeout=30)
+        try:
+            _out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Where it hangs: faulthandler prints every thread's stack on SIGABRT.
+            process.send_signal(signal.SIGABRT)
+            pytest.fail(f"Ctrl-C did not stop produce in 30 s:\n{process.communicate()[1]}")
     finally:
         process.kill()
     assert time.monotonic() - interrupted < 5, "Ctrl-C was not honoured at once"
