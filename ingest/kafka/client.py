@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,15 +44,10 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "client_id": "dlrw-producer",
     }
     options.update(overrides)
-    # The sender thread starts with Ctrl-C and SIGTERM blocked, so the kernel delivers them to
-    # the calling thread: one blocked in a flush would not notice them arriving elsewhere.
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         return KafkaProducer(**options)
     except KafkaError as exc:
         raise _unreachable(settings, exc) from exc
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def consumer(
