@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections import Counter, deque
 from types import TracebackType
 from typing import Any, Self
@@ -110,16 +109,9 @@ class EventPublisher:
         ).start()
 
     def _settle(self) -> None:
-        """Wait until every record is acknowledged or failed, at most the delivery timeout, in
-        one-second waits: a Ctrl-C that woke another thread is raised between two of them."""
-        deadline = time.monotonic() + self.settings.kafka_delivery_timeout
-        while True:
-            try:
-                self._producer.flush(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
-                return
-            except KafkaTimeoutError:
-                if time.monotonic() >= deadline:
-                    return
+        """Wait until every record is acknowledged or failed, at most the delivery timeout."""
+        with contextlib.suppress(KafkaTimeoutError):
+            self._producer.flush(timeout=self.settings.kafka_delivery_timeout)
 
     def _check(self) -> None:
         """Raise if the first record not acknowledged has failed."""
